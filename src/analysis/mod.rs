@@ -1,0 +1,1 @@
+//! Analysis of learned embeddings: projection, clustering, metrics, reconstruction, transfer.

@@ -1,0 +1,68 @@
+//! The command line: one thin file per subcommand (parse, call the library, print).
+//! With no subcommand, `cellscope [FILE]` opens the terminal UI.
+
+pub mod bench;
+pub mod embed;
+pub mod eval;
+pub mod info;
+pub mod stop;
+pub mod train;
+pub mod transfer;
+pub mod ui;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::config::Config;
+
+/// Self-supervised learning on single-cell RNA-seq, in the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "cellscope", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Dataset to open in the UI (.h5ad or Cell Ranger output); the bundled demo when omitted.
+    pub file: Option<PathBuf>,
+    /// Settings file layered over the defaults (see config.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarise a dataset: shape, encoding, counts vs normalised, obs columns, layers.
+    Info(info::InfoArgs),
+    /// Pretrain a model (masked autoencoder or contrastive) without the UI.
+    Train(train::TrainArgs),
+    /// Write a run's embedding, 2-D layout and clusters into a copy of the data (.h5ad).
+    Embed(embed::EmbedArgs),
+    /// Print a run's embedding, clustering and reconstruction metrics.
+    Eval(eval::EvalArgs),
+    /// Fine-tune on a labelled target dataset: pretrained vs from scratch vs zero-shot kNN.
+    Transfer(transfer::TransferArgs),
+    /// Measure throughput and latency figures.
+    Bench(bench::BenchArgs),
+    /// Ask a detached run to stop gracefully (finish the batch, checkpoint).
+    Stop(stop::StopArgs),
+}
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load_or_default(cli.config.as_deref())?;
+    match cli.command {
+        None => ui::run(cli.file, config),
+        Some(Command::Info(args)) => info::run(args, &config),
+        Some(Command::Train(args)) => train::run(args, config),
+        Some(Command::Embed(args)) => embed::run(args, &config),
+        Some(Command::Eval(args)) => eval::run(args, &config),
+        Some(Command::Transfer(args)) => transfer::run(args, &config),
+        Some(Command::Bench(args)) => bench::run(args, &config),
+        Some(Command::Stop(args)) => stop::run(args),
+    }
+}
+
+/// The dataset a command works on: the given file or the bundled demo.
+pub fn dataset_or_demo(file: Option<PathBuf>) -> PathBuf {
+    file.unwrap_or_else(crate::demo_dataset)
+}

@@ -1,0 +1,286 @@
+//! Settings: the defaults documented in `config.toml`, a user's file layered on top, then flags.
+//! Unknown keys are rejected with their name so typos never pass silently.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The whole configuration, one section per stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data: DataConfig,
+    pub preprocess: PreprocessConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub masking: MaskingConfig,
+    pub contrastive: ContrastiveConfig,
+    pub analysis: AnalysisConfig,
+    pub transfer: TransferConfig,
+    pub ui: UiConfig,
+}
+
+/// Which matrix and labels to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub matrix: String,
+    pub label: String,
+    pub memory_budget_mb: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            matrix: "X".into(),
+            label: String::new(),
+            memory_budget_mb: 2048,
+        }
+    }
+}
+
+/// scanpy-style preprocessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessConfig {
+    pub target_sum: f64,
+    pub log1p: bool,
+    pub n_top_genes: usize,
+}
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        Self {
+            target_sum: 1e4,
+            log1p: true,
+            n_top_genes: 2000,
+        }
+    }
+}
+
+/// The MLP encoder/decoder shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+    pub activation: String,
+    pub dropout: f64,
+    pub device: String,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![512, 512, 256, 256],
+            latent: 64,
+            activation: "selu".into(),
+            dropout: 0.1,
+            device: "cpu".into(),
+        }
+    }
+}
+
+/// Optimisation and run bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub method: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+    pub schedule: String,
+    pub step_epochs: usize,
+    pub step_gamma: f64,
+    pub warmup_epochs: usize,
+    pub val_fraction: f64,
+    pub split_by: String,
+    pub patience: usize,
+    pub seed: u64,
+    pub threads: usize,
+    pub out_dir: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: "masked".into(),
+            epochs: 20,
+            batch_size: 256,
+            lr: 1e-3,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            schedule: "step".into(),
+            step_epochs: 2,
+            step_gamma: 0.9,
+            warmup_epochs: 1,
+            val_fraction: 0.1,
+            split_by: String::new(),
+            patience: 5,
+            seed: 0,
+            threads: 0,
+            out_dir: "runs".into(),
+        }
+    }
+}
+
+/// Masked-autoencoder pretext tasks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaskingConfig {
+    pub rate: f64,
+    pub gene_sets: String,
+    pub programme_fraction: f64,
+}
+
+impl Default for MaskingConfig {
+    fn default() -> Self {
+        Self {
+            rate: 0.5,
+            gene_sets: String::new(),
+            programme_fraction: 0.25,
+        }
+    }
+}
+
+/// BYOL / Barlow Twins and their augmentations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContrastiveConfig {
+    pub byol_tau: f64,
+    pub barlow_lambda: f64,
+    pub projector: Vec<usize>,
+    pub dropout_prob: f64,
+    pub dropout_rate: f64,
+    pub nb_noise_prob: f64,
+    pub nb_noise_intensity: f64,
+    pub gauss_noise_prob: f64,
+    pub gauss_noise_std: f64,
+}
+
+impl Default for ContrastiveConfig {
+    fn default() -> Self {
+        Self {
+            byol_tau: 0.99,
+            barlow_lambda: 0.0051,
+            projector: vec![256, 256],
+            dropout_prob: 0.3,
+            dropout_rate: 0.1,
+            nb_noise_prob: 0.3,
+            nb_noise_intensity: 0.2,
+            gauss_noise_prob: 0.0,
+            gauss_noise_std: 0.01,
+        }
+    }
+}
+
+/// Embedding analysis: kNN, clustering, layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    pub knn_k: usize,
+    pub kmeans_k: usize,
+    pub graph_k: usize,
+    pub leiden_resolution: f64,
+    pub layout_max_cells: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            knn_k: 5,
+            kmeans_k: 10,
+            graph_k: 15,
+            leiden_resolution: 1.0,
+            layout_max_cells: 5000,
+        }
+    }
+}
+
+/// Fine-tuning on a target dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    pub seeds: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub query_fraction: f64,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            seeds: 3,
+            epochs: 20,
+            lr: 9e-4,
+            weight_decay: 0.05,
+            query_fraction: 0.3,
+        }
+    }
+}
+
+/// Terminal UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub fps: u32,
+    pub marker: String,
+    pub mouse: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            fps: 30,
+            marker: "braille".into(),
+            mouse: true,
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text layered over the defaults; unknown keys are an error naming the key.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads a config file layered over the defaults.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read config: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The defaults, or the file when one is given.
+    pub fn load_or_default(path: Option<&Path>) -> anyhow::Result<Self> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_config_file_equals_the_built_in_defaults() {
+        let text = include_str!("../config.toml");
+        assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Config::from_toml("[train]\nepochz = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("epochz"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let c = Config::from_toml("[train]\nepochs = 3\n").unwrap();
+        assert_eq!(c.train.epochs, 3);
+        assert_eq!(c.train.batch_size, 256);
+    }
+}

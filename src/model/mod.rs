@@ -1,0 +1,1 @@
+//! candle models: MLP encoder/decoder, masking pretext tasks, contrastive heads and losses.
