@@ -1,6 +1,7 @@
 //! Data I/O and preprocessing: `.h5ad` and Cell Ranger readers, the expression matrix,
 //! cell annotations, scanpy-compatible preprocessing and gene sets. Knows nothing of models or UI.
 
+pub mod genesets;
 pub mod matrix;
 pub mod table;
 
