@@ -3,6 +3,7 @@
 
 pub mod genesets;
 pub mod matrix;
+pub mod synthetic;
 pub mod table;
 
 pub use matrix::CsrMatrix;

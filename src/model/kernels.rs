@@ -326,6 +326,31 @@ mod tests {
     }
 
     #[test]
+    fn masked_loss_ignores_predictions_at_unmasked_entries() {
+        let dev = Device::Cpu;
+        let target = Tensor::from_vec(vec![1f32, 2., 3., 4., 5., 6.], (2, 3), &dev).unwrap();
+        let weight = Tensor::from_vec(vec![1f32, 0., 1., 0., 0., 1.], (2, 3), &dev).unwrap();
+        let pred = Tensor::from_vec(vec![0f32, 0., 0., 0., 0., 0.], (2, 3), &dev).unwrap();
+        let changed = Tensor::from_vec(vec![0f32, 9., 0., -7., 100., 0.], (2, 3), &dev).unwrap();
+        let a = masked_mse(&pred, &target, &weight, 3.0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let b = masked_mse(&changed, &target, &weight, 3.0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(a, b);
+        assert!((a - (1.0 + 9.0 + 36.0) / 3.0).abs() < 1e-5);
+        let moved = Tensor::from_vec(vec![1f32, 0., 0., 0., 0., 0.], (2, 3), &dev).unwrap();
+        let c = masked_mse(&moved, &target, &weight, 3.0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(c < a, "a masked entry does count");
+    }
+
+    #[test]
     fn masked_mse_counts_only_masked_entries_and_has_the_right_gradient() {
         let dev = Device::Cpu;
         let pred = Var::from_vec(vec![1f32, 2., 3., 4.], (2, 2), &dev).unwrap();

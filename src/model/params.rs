@@ -106,7 +106,25 @@ impl ParamStore {
         tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
         prefix: &str,
     ) -> Result<(), ModelError> {
-        for (name, var) in self.names.iter().zip(&self.vars) {
+        self.import_where(tensors, prefix, |_| true)
+    }
+
+    /// Overwrites only the parameters whose names start with `only` (keys as in the map).
+    pub fn import_subset(
+        &self,
+        tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+        only: &str,
+    ) -> Result<(), ModelError> {
+        self.import_where(tensors, "", |n| n.starts_with(only))
+    }
+
+    fn import_where(
+        &self,
+        tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<(), ModelError> {
+        for (name, var) in self.names.iter().zip(&self.vars).filter(|(n, _)| keep(n)) {
             let key = format!("{prefix}{name}");
             let (shape, values) = tensors
                 .get(&key)
