@@ -45,7 +45,7 @@ pub(crate) fn row_sum(n_rows: usize, f: impl Fn(usize) -> f64 + Sync) -> f64 {
 }
 
 /// Column sums of a row-major matrix, in fixed row chunks, in parallel, reproducibly.
-fn column_sums(values: &[f32], cols: usize) -> Vec<f32> {
+pub(crate) fn column_sums(values: &[f32], cols: usize) -> Vec<f32> {
     let rows = values.len() / cols.max(1);
     let parts: Vec<Vec<f32>> = (0..rows.div_ceil(ROW_CHUNK))
         .into_par_iter()

@@ -60,6 +60,16 @@ impl Dense {
     pub fn flops_per_row(&self) -> usize {
         2 * self.weight.elem_count()
     }
+
+    /// The activation after the affine map.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
+    /// The dropout rate applied in training.
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
 }
 
 /// A stack of dense layers: hidden layers with activation and dropout, a linear last layer.

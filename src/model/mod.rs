@@ -2,6 +2,7 @@
 //! Hot element-wise work runs in fused kernels; the optimiser updates parameters in place.
 
 pub mod augment;
+pub mod backprop;
 pub mod contrastive;
 pub mod kernels;
 pub mod masking;

@@ -2,12 +2,12 @@
 //! clipping: moments are plain buffers, one parallel pass per tensor, no per-step allocation.
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Var};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, Var};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
 use crate::model::ModelError;
-use crate::model::kernels::{cpu_slice, with_values};
+use crate::model::kernels::cpu_slice;
 
 /// Elements per parallel chunk of the update.
 const CHUNK: usize = 1 << 14;
@@ -28,6 +28,7 @@ pub struct AdamW {
 
 /// The in-place update of one parameter tensor from its gradient.
 struct AdamKernel<'a> {
+    grad: &'a [f32],
     m: Mutex<&'a mut [f32]>,
     v: Mutex<&'a mut [f32]>,
     lr: f32,
@@ -50,30 +51,25 @@ fn storage_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a
     }
 }
 
-impl InplaceOp2 for AdamKernel<'_> {
+impl InplaceOp1 for AdamKernel<'_> {
     fn name(&self) -> &'static str {
         "fused-adamw"
     }
 
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        src: &CpuStorage,
-        src_l: &Layout,
-    ) -> candle_core::Result<()> {
+    fn cpu_fwd(&self, dst: &mut CpuStorage, dst_l: &Layout) -> candle_core::Result<()> {
         let p = storage_mut(dst, dst_l)?;
-        let g = cpu_slice(src, src_l)?;
-        let mut m = self
-            .m
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
-        let mut v = self
-            .v
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
+        if p.len() != self.grad.len() {
+            candle_core::bail!(
+                "gradient has {} values for {} parameters",
+                self.grad.len(),
+                p.len()
+            );
+        }
+        let poisoned = |_| candle_core::Error::Msg("optimiser state poisoned".into());
+        let mut m = self.m.lock().map_err(poisoned)?;
+        let mut v = self.v.lock().map_err(poisoned)?;
         p.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
+            .zip(self.grad.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
             .for_each(|(((p, g), m), v)| {
@@ -87,6 +83,22 @@ impl InplaceOp2 for AdamKernel<'_> {
             });
         Ok(())
     }
+}
+
+/// The global L2 norm of a set of gradients.
+fn global_norm(grads: &[Option<&[f32]>]) -> f64 {
+    let parts: Vec<f64> = grads
+        .iter()
+        .flatten()
+        .map(|g| {
+            let chunks: Vec<f64> = g
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum())
+                .collect();
+            chunks.iter().sum()
+        })
+        .collect();
+    parts.iter().sum::<f64>().sqrt()
 }
 
 impl AdamW {
@@ -103,26 +115,7 @@ impl AdamW {
         }
     }
 
-    /// The global L2 norm of the gradients of `params` (missing gradients count as zero).
-    pub fn grad_norm(params: &[Var], grads: &GradStore) -> Result<f64, ModelError> {
-        let parts = params
-            .iter()
-            .map(|p| match grads.get(p) {
-                Some(g) => with_values(&g.contiguous()?, |g| {
-                    g.par_chunks(CHUNK)
-                        .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
-                        .collect::<Vec<f64>>()
-                        .iter()
-                        .sum::<f64>()
-                }),
-                None => Ok(0.0),
-            })
-            .collect::<candle_core::Result<Vec<f64>>>()?;
-        Ok(parts.iter().sum::<f64>().sqrt())
-    }
-
-    /// One step at learning rate `lr`, first clipping the global gradient norm to `max_norm`
-    /// (0 disables). Parameters without a gradient are left untouched. Returns the norm.
+    /// One step from candle gradients (see [`AdamW::step_slices`]).
     pub fn step(
         &mut self,
         params: &[Var],
@@ -130,7 +123,40 @@ impl AdamW {
         lr: f64,
         max_norm: f64,
     ) -> Result<f64, ModelError> {
-        let norm = Self::grad_norm(params, grads)?;
+        let tensors = params
+            .iter()
+            .map(|p| grads.get(p).map(Tensor::contiguous).transpose())
+            .collect::<candle_core::Result<Vec<Option<Tensor>>>>()?;
+        let guards: Vec<_> = tensors
+            .iter()
+            .map(|t| t.as_ref().map(Tensor::storage_and_layout))
+            .collect();
+        let slices = guards
+            .iter()
+            .map(|g| match g {
+                Some((storage, layout)) => match &**storage {
+                    Storage::Cpu(cpu) => cpu_slice(cpu, layout).map(Some),
+                    _ => Err(candle_core::Error::Msg(
+                        "the fused AdamW runs on the CPU".into(),
+                    )),
+                },
+                None => Ok(None),
+            })
+            .collect::<candle_core::Result<Vec<Option<&[f32]>>>>()?;
+        self.step_slices(params, &slices, lr, max_norm)
+    }
+
+    /// One step at learning rate `lr` from plain gradient buffers (one per parameter, `None` =
+    /// no gradient: left untouched), first clipping the global norm to `max_norm` (0 disables).
+    /// Returns the norm before clipping.
+    pub fn step_slices(
+        &mut self,
+        params: &[Var],
+        grads: &[Option<&[f32]>],
+        lr: f64,
+        max_norm: f64,
+    ) -> Result<f64, ModelError> {
+        let norm = global_norm(grads);
         let grad_scale = if max_norm > 0.0 && norm > max_norm {
             max_norm / (norm + 1e-6)
         } else {
@@ -138,10 +164,10 @@ impl AdamW {
         };
         self.step += 1;
         let t = self.step as i32;
-        for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
-            let Some(g) = grads.get(p) else { continue };
-            let g = g.contiguous()?;
+        for (((p, m), v), g) in params.iter().zip(&mut self.m).zip(&mut self.v).zip(grads) {
+            let Some(g) = g else { continue };
             let kernel = AdamKernel {
+                grad: g,
                 m: Mutex::new(m.as_mut_slice()),
                 v: Mutex::new(v.as_mut_slice()),
                 lr: lr as f32,
@@ -153,7 +179,7 @@ impl AdamW {
                 eps: self.eps as f32,
                 grad_scale: grad_scale as f32,
             };
-            p.as_tensor().inplace_op2(&g, &kernel)?;
+            p.as_tensor().inplace_op1(&kernel)?;
         }
         Ok(norm)
     }

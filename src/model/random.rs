@@ -21,9 +21,15 @@ pub fn row_rng(seed: u64, row: usize) -> SmallRng {
 
 /// An inverted-dropout mask: each entry is 0 with probability `rate`, else 1 / (1 - rate).
 pub fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    fill_dropout_mask(&mut out, cols, rate, seed);
+    out
+}
+
+/// Fills `out` (rows of `cols`) with an inverted-dropout mask, as [`dropout_mask`].
+pub fn fill_dropout_mask(out: &mut [f32], cols: usize, rate: f32, seed: u64) {
     let keep = 1.0 - rate;
     let scale = 1.0 / keep;
-    let mut out = vec![0f32; rows * cols];
     out.par_chunks_mut(cols.max(1))
         .enumerate()
         .for_each(|(r, row)| {
@@ -36,5 +42,4 @@ pub fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Vec<f32> 
                 };
             }
         });
-    out
 }

@@ -2,11 +2,13 @@
 //! batch, scores validation batches, and converts its state to and from checkpoint tensors.
 
 use candle_core::{Device, Tensor};
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::data::CsrMatrix;
 use crate::data::genesets::MatchedSets;
 use crate::model::augment::Augmenter;
+use crate::model::backprop::{Workspace, autoencoder_pass};
 use crate::model::contrastive::{BarlowTwins, Byol};
 use crate::model::kernels::masked_mse;
 use crate::model::masking::{MaskedBatch, Pretext};
@@ -64,6 +66,9 @@ impl Method {
     }
 }
 
+/// Salt of the per-step dropout seed.
+const DROPOUT_SALT: u64 = 0xD0;
+
 /// Smallest programme (genes present in the data) used for masking.
 pub const MIN_PROGRAMME_GENES: usize = 3;
 
@@ -80,8 +85,21 @@ pub struct EvalScore {
     pub baseline: Option<f64>,
 }
 
+/// Seconds spent in each phase of the training steps so far (for profiling).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Densifying, masking or augmenting the batch.
+    pub batch: f64,
+    pub forward: f64,
+    pub backward: f64,
+    pub optimizer: f64,
+    pub steps: usize,
+}
+
 /// A model, its optimiser and reusable batch buffers for one method.
 pub struct Learner {
+    times: PhaseTimes,
+    workspace: Workspace,
     method: Method,
     net: Net,
     opt: AdamW,
@@ -146,6 +164,8 @@ impl Learner {
             )?),
         };
         let mut learner = Self {
+            times: PhaseTimes::default(),
+            workspace: Workspace::default(),
             method,
             net,
             opt: AdamW::new(&[], config.train.weight_decay),
@@ -155,6 +175,11 @@ impl Learner {
         };
         learner.opt = AdamW::new(learner.params().vars(), config.train.weight_decay);
         Ok(learner)
+    }
+
+    /// Time spent per phase over the training steps so far.
+    pub fn phase_times(&self) -> PhaseTimes {
+        self.times
     }
 
     /// The method trained.
@@ -200,10 +225,12 @@ impl Learner {
         train: bool,
     ) -> Result<Tensor, ModelError> {
         let (r, c) = (rows.len(), x.n_cols);
-        let dropout = train.then(|| mix(seed, 0xD0));
+        let dropout = train.then(|| mix(seed, DROPOUT_SALT));
+        let start = Instant::now();
         match &self.net {
             Net::Autoencoder(model, pretext) => {
                 pretext.fill(x, rows, seed, &mut self.batch);
+                self.times.batch += start.elapsed().as_secs_f64();
                 let b = &self.batch;
                 let pred = model.forward(&tensor(&b.input, r, c)?, dropout)?;
                 Ok(masked_mse(
@@ -220,6 +247,7 @@ impl Learner {
                     self.augmenter
                         .view(&self.batch.target, c, mix(seed, k as u64), view);
                 }
+                self.times.batch += start.elapsed().as_secs_f64();
                 let (v1, v2) = (tensor(&self.views[0], r, c)?, tensor(&self.views[1], r, c)?);
                 match &self.net {
                     Net::Byol(m) => m.loss(&v1, &v2, dropout),
@@ -239,12 +267,48 @@ impl Learner {
         lr: f64,
         clip: f64,
     ) -> Result<f32, ModelError> {
+        if let Net::Autoencoder(model, pretext) = &self.net {
+            let start = Instant::now();
+            pretext.fill(x, rows, seed, &mut self.batch);
+            self.times.batch += start.elapsed().as_secs_f64();
+            let b = &self.batch;
+            let ws = &mut self.workspace;
+            let (f0, b0) = (ws.forward_secs, ws.backward_secs);
+            let loss = autoencoder_pass(
+                model,
+                &b.input,
+                &b.target,
+                &b.weight,
+                b.n_scored as f32,
+                rows.len(),
+                mix(seed, DROPOUT_SALT),
+                ws,
+            )?;
+            self.times.forward += ws.forward_secs - f0;
+            self.times.backward += ws.backward_secs - b0;
+            if !loss.is_finite() {
+                return Ok(loss);
+            }
+            let t = Instant::now();
+            let grads: Vec<Option<&[f32]>> = ws.grads.iter().map(|g| Some(g.as_slice())).collect();
+            self.opt
+                .step_slices(model.params.vars(), &grads, lr, clip)?;
+            self.times.optimizer += t.elapsed().as_secs_f64();
+            self.times.steps += 1;
+            return Ok(loss);
+        }
+        let start = Instant::now();
+        let batch_before = self.times.batch;
         let loss = self.batch_loss(x, rows, seed, true)?;
         let value = loss.to_scalar::<f32>()?;
+        let t_forward = Instant::now();
+        self.times.forward += (t_forward - start).as_secs_f64() - (self.times.batch - batch_before);
         if !value.is_finite() {
             return Ok(value);
         }
         let grads = loss.backward()?;
+        let t_backward = Instant::now();
+        self.times.backward += (t_backward - t_forward).as_secs_f64();
         let vars = match &self.net {
             Net::Autoencoder(m, _) => m.params.vars(),
             Net::Byol(m) => m.state.params.vars(),
@@ -254,6 +318,8 @@ impl Learner {
         if let Net::Byol(m) = &self.net {
             m.update_target()?;
         }
+        self.times.optimizer += t_backward.elapsed().as_secs_f64();
+        self.times.steps += 1;
         Ok(value)
     }
 

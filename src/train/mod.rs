@@ -1,6 +1,7 @@
 //! Training: the background worker, its events, run directories and checkpoints.
 //! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod events;
 pub mod method;
