@@ -12,7 +12,7 @@ pub mod worker;
 
 pub use events::{TrainCommand, TrainEvent};
 pub use method::{Learner, Method};
-pub use rundir::{LoadedRun, RunDir, load_run};
+pub use rundir::{LoadedRun, RunDir, load_run, load_run_config};
 pub use worker::{TrainData, TrainHandle, TrainJob, spawn};
 
 /// Errors of the training layer that callers may want to tell apart.

@@ -206,8 +206,8 @@ pub struct LoadedRun {
     pub encoder_weights: TensorMap,
 }
 
-/// Loads a run directory's config, genes, dataset path and encoder.
-pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
+/// A run directory's exact config, dataset path and gene order (no model needed).
+pub fn load_run_config(run_dir: &Path) -> anyhow::Result<(Config, PathBuf, Vec<String>)> {
     let read = |name: &str| {
         std::fs::read_to_string(run_dir.join(name))
             .map_err(|_| TrainError::NotARun(format!("{} (no {name})", run_dir.display())))
@@ -216,6 +216,12 @@ pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", run_dir.join(CONFIG_FILE).display()))?;
     let genes: Vec<String> = read(GENES_FILE)?.lines().map(String::from).collect();
     let dataset_path = PathBuf::from(read(DATASET_FILE)?.trim());
+    Ok((config, dataset_path, genes))
+}
+
+/// Loads a run directory's config, genes, dataset path and encoder.
+pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
+    let (config, dataset_path, genes) = load_run_config(run_dir)?;
     let ckpt = [BEST_CHECKPOINT, LAST_CHECKPOINT]
         .iter()
         .map(|n| run_dir.join(n))

@@ -37,6 +37,24 @@ pub struct TrainData {
     pub path: PathBuf,
 }
 
+impl TrainData {
+    /// Reads a dataset and preprocesses it as `[data]`/`[preprocess]` say; with `genes` (a
+    /// resumed run's gene order) the data is mapped onto those genes instead of selecting HVGs.
+    pub fn load(path: &Path, config: &Config, genes: Option<&[String]>) -> anyhow::Result<Self> {
+        let dataset = crate::data::read_dataset(path, &config.data.matrix)?;
+        let prepared = crate::data::prepare(&dataset, &config.preprocess, genes)?;
+        for note in &prepared.notes {
+            tracing::info!("{}: {note}", path.display());
+        }
+        Ok(Self {
+            x: prepared.x,
+            genes: prepared.genes,
+            obs: dataset.obs,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Everything a training run needs.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
