@@ -53,11 +53,9 @@ fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
             frame.skipped.push(format!("{field}: not a scalar field"));
             continue;
         };
-        if field == "index" || field == "_index" {
-            if let FieldValues::Str(v) = values {
-                frame.index = v;
-                continue;
-            }
+        if let (true, FieldValues::Str(v)) = (field == "index" || field == "_index", &values) {
+            frame.index = v.clone();
+            continue;
         }
         let categories_path = format!("uns/{field}_categories");
         let values = match values {
@@ -107,15 +105,17 @@ fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
             }
             Err(ColumnProblem::Fail(msg)) => return Err(msg),
         }
-        if let Some(last) = frame.columns.last() {
-            if last.len() != frame.index.len() {
-                return Err(format!(
-                    "{gname}/{}: {} values for {} rows",
-                    last.name,
-                    last.len(),
-                    frame.index.len()
-                ));
-            }
+        if let Some(last) = frame
+            .columns
+            .last()
+            .filter(|c| c.len() != frame.index.len())
+        {
+            return Err(format!(
+                "{gname}/{}: {} values for {} rows",
+                last.name,
+                last.len(),
+                frame.index.len()
+            ));
         }
     }
     Ok(frame)

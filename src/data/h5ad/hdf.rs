@@ -205,7 +205,7 @@ pub(crate) fn read_records(ds: &Dataset) -> Result<Vec<(String, Option<FieldValu
     };
     let bytes = read_bytes(ds, &desc)?;
     let n = ds.size();
-    let stride = if n == 0 { 0 } else { bytes.len() / n };
+    let stride = bytes.len().checked_div(n).unwrap_or(0);
     let records = |offset: usize, width: usize| {
         (0..n)
             .map(move |i| i * stride + offset)

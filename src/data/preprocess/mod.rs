@@ -206,11 +206,12 @@ pub fn align_genes(
     let mut target = vec![None; var_names.len()];
     let mut matched = 0;
     for (k, name) in reference.iter().enumerate() {
-        if let Some(&j) = position.get(&gene_key(name)) {
-            if target[j].is_none() {
-                target[j] = Some(k as u32);
-                matched += 1;
-            }
+        if let Some(&j) = position
+            .get(&gene_key(name))
+            .filter(|&&j| target[j].is_none())
+        {
+            target[j] = Some(k as u32);
+            matched += 1;
         }
     }
     let mut indptr = vec![0];
@@ -266,7 +267,7 @@ pub fn prepare(
     genes: Option<&[String]>,
 ) -> Result<Prepared, DataError> {
     validate_counts(&dataset.x, &dataset.path)?;
-    if !(cfg.target_sum > 0.0) {
+    if cfg.target_sum.is_nan() || cfg.target_sum <= 0.0 {
         return Err(DataError::Invalid {
             path: dataset.path.clone(),
             what: format!("preprocess.target_sum must be > 0, got {}", cfg.target_sum),
