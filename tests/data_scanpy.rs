@@ -116,3 +116,42 @@ fn seurat_v3_matches_scanpy() {
     let top = highly_variable_genes_seurat_v3(&ds.x, n_top);
     assert_eq!(untied(&top), untied(&want), "HVG sets differ beyond ties");
 }
+
+#[test]
+fn prepare_selects_hvgs_on_counts_then_normalizes_the_selection() {
+    use cellscope::config::PreprocessConfig;
+    use cellscope::data::prepare;
+    let ds = read_dataset(&fixture_dir().join("counts.h5ad"), "X").unwrap();
+    let cfg = PreprocessConfig {
+        n_top_genes: 50,
+        ..PreprocessConfig::default()
+    };
+    let p = prepare(&ds, &cfg, None).unwrap();
+    let mut top = highly_variable_genes_seurat_v3(&ds.x, 50);
+    top.sort_unstable();
+    let names: Vec<String> = top.iter().map(|&j| ds.var_names[j].clone()).collect();
+    assert_eq!(p.genes, names);
+    assert_eq!((p.x.n_rows, p.x.n_cols), (ds.n_cells(), 50));
+    // Each cell sums to 1e4 over the selected genes before log1p.
+    for i in 0..p.x.n_rows {
+        let total: f64 = p.x.row(i).1.iter().map(|&v| f64::from(v).exp_m1()).sum();
+        assert!(
+            total == 0.0 || (total - 1e4).abs() < 1e-1,
+            "cell {i}: {total}"
+        );
+    }
+    // Aligning to a reference gene list: order follows the reference, unknown genes are zero.
+    let reference = vec![
+        ds.var_names[5].to_lowercase(),
+        "NOT_A_GENE".into(),
+        ds.var_names[0].clone(),
+    ];
+    let p = prepare(&ds, &cfg, Some(&reference)).unwrap();
+    let a = p.alignment.unwrap();
+    assert_eq!((a.matched, a.missing, a.extra), (2, 1, ds.n_genes() - 2));
+    assert_eq!(p.x.n_cols, 3);
+    assert!(
+        p.x.indices.iter().all(|&j| j != 1),
+        "the missing gene stays zero"
+    );
+}
