@@ -104,9 +104,14 @@ pub enum InputPurpose {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Modal {
     None,
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     QuitPrompt,
-    Input { purpose: InputPurpose, buffer: String },
+    Input {
+        purpose: InputPurpose,
+        buffer: String,
+    },
 }
 
 /// The whole UI state.
@@ -329,7 +334,10 @@ impl App {
                 return match keymap::by_command(self.tab.scope(), &buffer) {
                     Some(binding) => self.act(binding.action),
                     None => {
-                        self.notice = Some(format!("no command `{}` here (see ? for names)", buffer.trim()));
+                        self.notice = Some(format!(
+                            "no command `{}` here (see ? for names)",
+                            buffer.trim()
+                        ));
                         Vec::new()
                     }
                 };
@@ -360,7 +368,11 @@ impl App {
             Action::NextColumn | Action::PrevColumn => {
                 let n = d.view().map_or(0, |v| v.obs.len());
                 if n > 0 {
-                    let by = if action == Action::NextColumn { 1 } else { n - 1 };
+                    let by = if action == Action::NextColumn {
+                        1
+                    } else {
+                        n - 1
+                    };
                     d.obs_cursor = (d.obs_cursor + by) % n;
                 }
             }
@@ -380,7 +392,10 @@ impl App {
                     return Vec::new();
                 };
                 let choices = view.matrices.clone();
-                let i = choices.iter().position(|m| *m == d.matrix).map_or(0, |i| i + 1);
+                let i = choices
+                    .iter()
+                    .position(|m| *m == d.matrix)
+                    .map_or(0, |i| i + 1);
                 match choices.get(i % choices.len().max(1)) {
                     Some(next) if *next != d.matrix => {
                         d.matrix = next.clone();
@@ -520,7 +535,10 @@ pub(crate) mod tests {
     }
 
     pub fn press(app: &mut App, c: char) -> Vec<Effect> {
-        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)))
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
     }
 
     pub fn press_code(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -577,7 +595,10 @@ pub(crate) mod tests {
         press(&mut app, '2');
         press(&mut app, 's');
         press(&mut app, '/');
-        let effects = app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        let effects = app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        )));
         assert_eq!(effects, [Effect::Command(TrainCommand::Stop), Effect::Quit]);
     }
 
@@ -596,7 +617,10 @@ pub(crate) mod tests {
         }
         assert_eq!(press(&mut app, 'p'), [Effect::Command(TrainCommand::Pause)]);
         app.update(Msg::Train(TrainEvent::Paused));
-        assert_eq!(press(&mut app, ' '), [Effect::Command(TrainCommand::Resume)]);
+        assert_eq!(
+            press(&mut app, ' '),
+            [Effect::Command(TrainCommand::Resume)]
+        );
         app.update(Msg::Train(TrainEvent::Resumed));
         assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
         assert_eq!(app.train.status, RunStatus::Stopping);
@@ -676,7 +700,9 @@ pub(crate) mod tests {
         app.update(Msg::Resize(80, 24));
         assert_eq!(press(&mut app, 'm'), [Effect::SetMouse(false)]);
         let layout = panes::screen_layout(app.area);
-        let x = (0..80).find(|&x| panes::tab_at(layout.tabs, x) == Some(Tab::Train)).unwrap();
+        let x = (0..80)
+            .find(|&x| panes::tab_at(layout.tabs, x) == Some(Tab::Train))
+            .unwrap();
         let click = |column, row| {
             Msg::Mouse(MouseEvent {
                 kind: MouseEventKind::Down(MouseButton::Left),

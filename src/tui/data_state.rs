@@ -124,8 +124,14 @@ pub fn summary_lines<T: Serialize>(summary: &T) -> Vec<(String, String)> {
         .into_iter()
         .map(|(key, value)| {
             let text = scalar(&value).unwrap_or_else(|| match &value {
-                Value::Array(items) if items.len() <= 6 && items.iter().all(|i| scalar(i).is_some()) => {
-                    items.iter().filter_map(scalar).collect::<Vec<_>>().join(", ")
+                Value::Array(items)
+                    if items.len() <= 6 && items.iter().all(|i| scalar(i).is_some()) =>
+                {
+                    items
+                        .iter()
+                        .filter_map(scalar)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
                 Value::Array(items) => format!("{} entries", items.len()),
                 Value::Object(map) => format!("{} entries", map.len()),
@@ -142,7 +148,10 @@ pub enum LoadState {
     /// Nothing asked yet.
     Idle,
     /// Reading: what file and which stage ("reading X", "gene statistics").
-    Loading { name: String, stage: String },
+    Loading {
+        name: String,
+        stage: String,
+    },
     Ready(DataView),
     Failed(String),
 }
@@ -255,9 +264,9 @@ impl DataState {
         let desc = |a: f64, b: f64| b.total_cmp(&a);
         match self.sort {
             GeneSort::Mean => visible.sort_by(|&a, &b| desc(genes[a].mean, genes[b].mean)),
-            GeneSort::Detection => visible.sort_by(|&a, &b| {
-                desc(genes[a].detection_rate, genes[b].detection_rate)
-            }),
+            GeneSort::Detection => {
+                visible.sort_by(|&a, &b| desc(genes[a].detection_rate, genes[b].detection_rate))
+            }
             GeneSort::Variance => {
                 visible.sort_by(|&a, &b| desc(genes[a].variance, genes[b].variance))
             }
@@ -289,9 +298,13 @@ pub(crate) mod tests {
     pub fn demo_view() -> DataView {
         let n_cells = 120;
         let types = ["T cell", "B cell", "NK cell", "monocyte"];
-        let codes = (0..n_cells).map(|i| [0, 0, 0, 1, 1, 2, 3, 0][i % 8]).collect();
+        let codes = (0..n_cells)
+            .map(|i| [0, 0, 0, 1, 1, 2, 3, 0][i % 8])
+            .collect();
         let donors = (0..n_cells).map(|i| format!("donor{}", i % 3)).collect();
-        let genes = ["CD3E", "MS4A1", "NKG7", "LYZ", "GNLY", "CD8A", "IL7R", "CD14"];
+        let genes = [
+            "CD3E", "MS4A1", "NKG7", "LYZ", "GNLY", "CD8A", "IL7R", "CD14",
+        ];
         let dataset = Dataset {
             path: PathBuf::from("/somewhere/demo_immune.h5ad"),
             x: CsrMatrix::from_dense(n_cells, genes.len(), &vec![0.0; n_cells * genes.len()]),
@@ -341,7 +354,10 @@ pub(crate) mod tests {
             },
         };
         let v = ObsColumnView::from_column(&col);
-        assert_eq!(v.counts, [("b".into(), 3), ("a".into(), 2), ("c".into(), 1)]);
+        assert_eq!(
+            v.counts,
+            [("b".into(), 3), ("a".into(), 2), ("c".into(), 1)]
+        );
         assert_eq!(v.n_missing, 1);
     }
 

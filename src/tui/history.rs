@@ -193,7 +193,10 @@ mod tests {
             s.push(i as f64, i as f64);
         }
         assert_eq!(s.stride(), 2);
-        assert_eq!(s.points(), &[(0.5, 0.5), (2.5, 2.5), (4.5, 4.5), (6.5, 6.5)]);
+        assert_eq!(
+            s.points(),
+            &[(0.5, 0.5), (2.5, 2.5), (4.5, 4.5), (6.5, 6.5)]
+        );
     }
 
     #[test]

@@ -172,64 +172,279 @@ const fn b(
 }
 
 const GLOBAL: &[Binding] = &[
-    b(&[Key::char('q')], Action::Quit, "quit", "quit (asks first while training)"),
-    b(&[Key::ctrl('c')], Action::ForceQuit, "force-quit", "quit now; stops a running training"),
-    b(&[Key::char('?'), Key::code(KeyCode::F(1))], Action::Help, "help", "show or hide this help"),
-    b(&[Key::code(KeyCode::Tab)], Action::NextTab, "next-tab", "next tab"),
-    b(&[Key::code(KeyCode::BackTab)], Action::PrevTab, "prev-tab", "previous tab"),
-    b(&[Key::char('1')], Action::GoTab(Tab::Data), "data", "Data tab"),
-    b(&[Key::char('2')], Action::GoTab(Tab::Train), "train", "Train tab"),
-    b(&[Key::char('3')], Action::GoTab(Tab::Embeddings), "embeddings", "Embeddings tab"),
-    b(&[Key::char('4')], Action::GoTab(Tab::Genes), "genes", "Genes tab"),
-    b(&[Key::char('5')], Action::GoTab(Tab::Transfer), "transfer", "Transfer tab"),
-    b(&[Key::char('6')], Action::GoTab(Tab::Runs), "runs", "Runs tab"),
-    b(&[Key::char('m')], Action::ToggleMouse, "mouse", "mouse capture on/off (off: select text)"),
-    b(&[Key::char(':')], Action::Palette, "palette", "command palette: type a command name"),
+    b(
+        &[Key::char('q')],
+        Action::Quit,
+        "quit",
+        "quit (asks first while training)",
+    ),
+    b(
+        &[Key::ctrl('c')],
+        Action::ForceQuit,
+        "force-quit",
+        "quit now; stops a running training",
+    ),
+    b(
+        &[Key::char('?'), Key::code(KeyCode::F(1))],
+        Action::Help,
+        "help",
+        "show or hide this help",
+    ),
+    b(
+        &[Key::code(KeyCode::Tab)],
+        Action::NextTab,
+        "next-tab",
+        "next tab",
+    ),
+    b(
+        &[Key::code(KeyCode::BackTab)],
+        Action::PrevTab,
+        "prev-tab",
+        "previous tab",
+    ),
+    b(
+        &[Key::char('1')],
+        Action::GoTab(Tab::Data),
+        "data",
+        "Data tab",
+    ),
+    b(
+        &[Key::char('2')],
+        Action::GoTab(Tab::Train),
+        "train",
+        "Train tab",
+    ),
+    b(
+        &[Key::char('3')],
+        Action::GoTab(Tab::Embeddings),
+        "embeddings",
+        "Embeddings tab",
+    ),
+    b(
+        &[Key::char('4')],
+        Action::GoTab(Tab::Genes),
+        "genes",
+        "Genes tab",
+    ),
+    b(
+        &[Key::char('5')],
+        Action::GoTab(Tab::Transfer),
+        "transfer",
+        "Transfer tab",
+    ),
+    b(
+        &[Key::char('6')],
+        Action::GoTab(Tab::Runs),
+        "runs",
+        "Runs tab",
+    ),
+    b(
+        &[Key::char('m')],
+        Action::ToggleMouse,
+        "mouse",
+        "mouse capture on/off (off: select text)",
+    ),
+    b(
+        &[Key::char(':')],
+        Action::Palette,
+        "palette",
+        "command palette: type a command name",
+    ),
 ];
 
 const DATA: &[Binding] = &[
-    b(&[Key::char('j'), Key::code(KeyCode::Down)], Action::Down, "down", "next gene"),
-    b(&[Key::char('k'), Key::code(KeyCode::Up)], Action::Up, "up", "previous gene"),
-    b(&[Key::ctrl('d'), Key::code(KeyCode::PageDown)], Action::PageDown, "page-down", "page down"),
-    b(&[Key::ctrl('u'), Key::code(KeyCode::PageUp)], Action::PageUp, "page-up", "page up"),
-    b(&[Key::char('g'), Key::code(KeyCode::Home)], Action::Top, "top", "first gene"),
-    b(&[Key::char('G'), Key::code(KeyCode::End)], Action::Bottom, "bottom", "last gene"),
-    b(&[Key::char('/')], Action::Search, "search", "search genes by name"),
-    b(&[Key::char('s')], Action::CycleSort, "sort", "sort genes: mean, detection, variance, name"),
-    b(&[Key::char('l'), Key::code(KeyCode::Right)], Action::NextColumn, "next-col", "next obs column"),
-    b(&[Key::char('h'), Key::code(KeyCode::Left)], Action::PrevColumn, "prev-col", "previous obs column"),
-    b(&[Key::char('c')], Action::UseAsLabel, "label", "colour later panes by this obs column"),
-    b(&[Key::char('x')], Action::CycleMatrix, "matrix", "use the next matrix (X, raw, layers)"),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next gene",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous gene",
+    ),
+    b(
+        &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
+        Action::PageDown,
+        "page-down",
+        "page down",
+    ),
+    b(
+        &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
+        Action::PageUp,
+        "page-up",
+        "page up",
+    ),
+    b(
+        &[Key::char('g'), Key::code(KeyCode::Home)],
+        Action::Top,
+        "top",
+        "first gene",
+    ),
+    b(
+        &[Key::char('G'), Key::code(KeyCode::End)],
+        Action::Bottom,
+        "bottom",
+        "last gene",
+    ),
+    b(
+        &[Key::char('/')],
+        Action::Search,
+        "search",
+        "search genes by name",
+    ),
+    b(
+        &[Key::char('s')],
+        Action::CycleSort,
+        "sort",
+        "sort genes: mean, detection, variance, name",
+    ),
+    b(
+        &[Key::char('l'), Key::code(KeyCode::Right)],
+        Action::NextColumn,
+        "next-col",
+        "next obs column",
+    ),
+    b(
+        &[Key::char('h'), Key::code(KeyCode::Left)],
+        Action::PrevColumn,
+        "prev-col",
+        "previous obs column",
+    ),
+    b(
+        &[Key::char('c')],
+        Action::UseAsLabel,
+        "label",
+        "colour later panes by this obs column",
+    ),
+    b(
+        &[Key::char('x')],
+        Action::CycleMatrix,
+        "matrix",
+        "use the next matrix (X, raw, layers)",
+    ),
 ];
 
 const TRAIN: &[Binding] = &[
-    b(&[Key::char('s')], Action::Start, "start", "start training with these settings"),
-    b(&[Key::char('p'), Key::char(' ')], Action::PauseResume, "pause", "pause / resume"),
-    b(&[Key::char('x')], Action::Stop, "stop", "stop (finish batch, checkpoint)"),
-    b(&[Key::char('y')], Action::ToggleLogY, "log-y", "log-scale loss axis on/off"),
-    b(&[Key::char('a')], Action::ToggleSmoothing, "smooth", "smoothing (moving average) on/off"),
-    b(&[Key::char('w')], Action::ToggleWindow, "window", "whole run / recent steps"),
-    b(&[Key::code(KeyCode::Enter), Key::char('e')], Action::Edit, "edit", "type a value for the setting"),
-    b(&[Key::char('j'), Key::code(KeyCode::Down)], Action::Down, "down", "next setting"),
-    b(&[Key::char('k'), Key::code(KeyCode::Up)], Action::Up, "up", "previous setting"),
-    b(&[Key::char('h'), Key::code(KeyCode::Left)], Action::Decrease, "less", "decrease setting / previous method"),
-    b(&[Key::char('l'), Key::code(KeyCode::Right)], Action::Increase, "more", "increase setting / next method"),
+    b(
+        &[Key::char('s')],
+        Action::Start,
+        "start",
+        "start training with these settings",
+    ),
+    b(
+        &[Key::char('p'), Key::char(' ')],
+        Action::PauseResume,
+        "pause",
+        "pause / resume",
+    ),
+    b(
+        &[Key::char('x')],
+        Action::Stop,
+        "stop",
+        "stop (finish batch, checkpoint)",
+    ),
+    b(
+        &[Key::char('y')],
+        Action::ToggleLogY,
+        "log-y",
+        "log-scale loss axis on/off",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::ToggleSmoothing,
+        "smooth",
+        "smoothing (moving average) on/off",
+    ),
+    b(
+        &[Key::char('w')],
+        Action::ToggleWindow,
+        "window",
+        "whole run / recent steps",
+    ),
+    b(
+        &[Key::code(KeyCode::Enter), Key::char('e')],
+        Action::Edit,
+        "edit",
+        "type a value for the setting",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next setting",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous setting",
+    ),
+    b(
+        &[Key::char('h'), Key::code(KeyCode::Left)],
+        Action::Decrease,
+        "less",
+        "decrease setting / previous method",
+    ),
+    b(
+        &[Key::char('l'), Key::code(KeyCode::Right)],
+        Action::Increase,
+        "more",
+        "increase setting / next method",
+    ),
 ];
 
 const HELP: &[Binding] = &[
-    b(&[Key::code(KeyCode::Esc), Key::char('?'), Key::char('q')], Action::Cancel, "close", "close help"),
-    b(&[Key::char('j'), Key::code(KeyCode::Down)], Action::Down, "down", "scroll down"),
-    b(&[Key::char('k'), Key::code(KeyCode::Up)], Action::Up, "up", "scroll up"),
+    b(
+        &[Key::code(KeyCode::Esc), Key::char('?'), Key::char('q')],
+        Action::Cancel,
+        "close",
+        "close help",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "scroll down",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "scroll up",
+    ),
 ];
 
 const QUIT_PROMPT: &[Binding] = &[
-    b(&[Key::char('y'), Key::code(KeyCode::Enter)], Action::Confirm, "stop-quit", "stop the run and quit"),
-    b(&[Key::char('n'), Key::code(KeyCode::Esc)], Action::Cancel, "cancel", "keep training, stay"),
+    b(
+        &[Key::char('y'), Key::code(KeyCode::Enter)],
+        Action::Confirm,
+        "stop-quit",
+        "stop the run and quit",
+    ),
+    b(
+        &[Key::char('n'), Key::code(KeyCode::Esc)],
+        Action::Cancel,
+        "cancel",
+        "keep training, stay",
+    ),
 ];
 
 const TEXT_INPUT: &[Binding] = &[
-    b(&[Key::code(KeyCode::Enter)], Action::Confirm, "accept", "accept"),
-    b(&[Key::code(KeyCode::Esc)], Action::Cancel, "cancel", "cancel"),
+    b(
+        &[Key::code(KeyCode::Enter)],
+        Action::Confirm,
+        "accept",
+        "accept",
+    ),
+    b(
+        &[Key::code(KeyCode::Esc)],
+        Action::Cancel,
+        "cancel",
+        "cancel",
+    ),
 ];
 
 /// The bindings of one scope.
@@ -317,22 +532,37 @@ mod tests {
     #[test]
     fn lookup_finds_vim_keys_and_arrows_alike() {
         assert_eq!(lookup(Scope::Data, Key::char('j')), Some(Action::Down));
-        assert_eq!(lookup(Scope::Data, Key::code(KeyCode::Down)), Some(Action::Down));
+        assert_eq!(
+            lookup(Scope::Data, Key::code(KeyCode::Down)),
+            Some(Action::Down)
+        );
         assert_eq!(lookup(Scope::Train, Key::char('z')), None);
     }
 
     #[test]
     fn shift_is_folded_into_capital_letters() {
         let ev = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
-        assert_eq!(lookup(Scope::Data, Key::from_event(&ev)), Some(Action::Bottom));
+        assert_eq!(
+            lookup(Scope::Data, Key::from_event(&ev)),
+            Some(Action::Bottom)
+        );
         let ev = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
-        assert_eq!(lookup(Scope::Global, Key::from_event(&ev)), Some(Action::PrevTab));
+        assert_eq!(
+            lookup(Scope::Global, Key::from_event(&ev)),
+            Some(Action::PrevTab)
+        );
     }
 
     #[test]
     fn palette_finds_pane_commands_before_global_ones() {
-        assert_eq!(by_command(Some(Scope::Train), "start").unwrap().action, Action::Start);
-        assert_eq!(by_command(Some(Scope::Data), "quit").unwrap().action, Action::Quit);
+        assert_eq!(
+            by_command(Some(Scope::Train), "start").unwrap().action,
+            Action::Start
+        );
+        assert_eq!(
+            by_command(Some(Scope::Data), "quit").unwrap().action,
+            Action::Quit
+        );
         assert!(by_command(Some(Scope::Data), "start").is_none());
     }
 }

@@ -46,7 +46,8 @@ pub fn init(path: &Path) -> anyhow::Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("{}: cannot open the log file", path.display()))?;
-    let filter = EnvFilter::try_from_env("CELLSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("CELLSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_writer(Mutex::new(file))
         .with_ansi(false)

@@ -5,12 +5,12 @@ pub mod app;
 pub mod data_state;
 pub mod history;
 pub mod keymap;
-pub mod panes;
-pub mod theme;
-pub mod train_state;
 pub mod logging;
+pub mod panes;
 pub mod runner;
 pub mod terminal;
+pub mod theme;
+pub mod train_state;
 pub mod work;
 
 use std::path::PathBuf;

@@ -138,7 +138,13 @@ mod tests {
     #[test]
     fn colour_theme_uses_only_named_ansi_colours() {
         let t = Theme::new(true, Marker::Dot);
-        for s in [t.accent(), t.train_series(), t.val_series(), t.status_bar(), t.error()] {
+        for s in [
+            t.accent(),
+            t.train_series(),
+            t.val_series(),
+            t.status_bar(),
+            t.error(),
+        ] {
             for c in [s.fg, s.bg].into_iter().flatten() {
                 assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{c:?}");
             }

@@ -111,10 +111,18 @@ impl TrainForm {
                 self.method = METHODS[if up { (i + 1) % n } else { (i + n - 1) % n }].into();
             }
             Field::Epochs => {
-                self.epochs = if up { self.epochs + 1 } else { self.epochs.saturating_sub(1).max(1) }
+                self.epochs = if up {
+                    self.epochs + 1
+                } else {
+                    self.epochs.saturating_sub(1).max(1)
+                }
             }
             Field::BatchSize => {
-                self.batch_size = if up { self.batch_size * 2 } else { (self.batch_size / 2).max(1) }
+                self.batch_size = if up {
+                    self.batch_size * 2
+                } else {
+                    (self.batch_size / 2).max(1)
+                }
             }
             Field::Lr => self.lr *= if up { 2.0 } else { 0.5 },
             Field::WeightDecay => self.weight_decay *= if up { 2.0 } else { 0.5 },
@@ -132,12 +140,16 @@ impl TrainForm {
         let rate = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
         match field {
             Field::Method if METHODS.contains(&text) => self.method = text.into(),
-            Field::Epochs if positive_int(text).is_some() => self.epochs = positive_int(text).unwrap_or(1),
+            Field::Epochs if positive_int(text).is_some() => {
+                self.epochs = positive_int(text).unwrap_or(1)
+            }
             Field::BatchSize if positive_int(text).is_some() => {
                 self.batch_size = positive_int(text).unwrap_or(1)
             }
             Field::Lr if rate(text).is_some_and(|v| v > 0.0) => self.lr = rate(text).unwrap_or(0.0),
-            Field::WeightDecay if rate(text).is_some() => self.weight_decay = rate(text).unwrap_or(0.0),
+            Field::WeightDecay if rate(text).is_some() => {
+                self.weight_decay = rate(text).unwrap_or(0.0)
+            }
             Field::MaskRate if rate(text).is_some_and(|v| v < 1.0) => {
                 self.mask_rate = rate(text).unwrap_or(0.0)
             }
@@ -263,7 +275,13 @@ impl TrainState {
 
     /// Clears the previous run's figures before a new one starts (settings and toggles stay).
     pub fn reset_run(&mut self) {
-        let keep = (self.form.clone(), self.field, self.log_y, self.smooth, self.recent);
+        let keep = (
+            self.form.clone(),
+            self.field,
+            self.log_y,
+            self.smooth,
+            self.recent,
+        );
         let logs = std::mem::take(&mut self.logs);
         *self = Self {
             form: keep.0,
@@ -302,10 +320,13 @@ impl TrainState {
                 n_val,
                 n_params,
             } => {
-                let name = run_dir
-                    .file_name()
-                    .map_or_else(|| run_dir.display().to_string(), |n| n.to_string_lossy().into());
-                self.log(format!("started {method} run {name}: {n_train} train / {n_val} val cells"));
+                let name = run_dir.file_name().map_or_else(
+                    || run_dir.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                );
+                self.log(format!(
+                    "started {method} run {name}: {n_train} train / {n_val} val cells"
+                ));
                 self.run_name = Some(name);
                 self.method = method;
                 self.epochs = epochs;
@@ -341,7 +362,8 @@ impl TrainState {
                 self.step_at_epoch_start = self.global_step;
                 self.last_train_epoch_loss = Some(train_loss);
                 if val_loss.is_finite() {
-                    self.val_loss.push((self.global_step as f64, f64::from(val_loss)));
+                    self.val_loss
+                        .push((self.global_step as f64, f64::from(val_loss)));
                 }
                 self.lr = lr;
                 self.cells_per_sec = cells_per_sec;
@@ -365,7 +387,9 @@ impl TrainState {
                     self.best_val = Some(val_loss);
                 }
                 let tag = if best { " (best)" } else { "" };
-                self.log(format!("checkpoint at epoch {epoch}, val {val_loss:.4}{tag}"));
+                self.log(format!(
+                    "checkpoint at epoch {epoch}, val {val_loss:.4}{tag}"
+                ));
             }
             TrainEvent::Log(line) => self.log(line),
             TrainEvent::Paused => {
@@ -388,7 +412,9 @@ impl TrainState {
                     self.best_val = Some(best_val_loss);
                 }
                 let how = if stopped { "stopped" } else { "finished" };
-                self.log(format!("{how} after {epochs_done} epochs, best val {best_val_loss:.4}"));
+                self.log(format!(
+                    "{how} after {epochs_done} epochs, best val {best_val_loss:.4}"
+                ));
             }
             TrainEvent::Failed { message } => {
                 self.log(format!("failed: {message}"));

@@ -71,7 +71,10 @@ pub fn draw(frame: &mut Frame, app: &mut App, body: Rect) {
         }
         LoadState::Failed(message) => {
             let text = vec![
-                Line::styled(format!("Could not load {}", app.dataset_name()), theme.error()),
+                Line::styled(
+                    format!("Could not load {}", app.dataset_name()),
+                    theme.error(),
+                ),
                 Line::raw(""),
                 Line::raw(message.clone()),
                 Line::raw(""),
@@ -119,7 +122,11 @@ fn summary_text(
         Line::from(choices),
         Line::from(vec![
             Span::styled("label    ", theme.dim()),
-            Span::raw(label.unwrap_or("none (c picks the shown column)").to_string()),
+            Span::raw(
+                label
+                    .unwrap_or("none (c picks the shown column)")
+                    .to_string(),
+            ),
         ]),
     ];
     lines.extend(view.summary.iter().map(|(k, v)| {
@@ -189,7 +196,8 @@ fn draw_obs(frame: &mut Frame, app: &App, area: Rect) {
         if column.n_missing > 0 {
             note.push(format!("{} missing", column.n_missing));
         }
-        block = block.title(Line::styled(format!(" {} ", note.join(", ")), theme.dim()).right_aligned());
+        block = block
+            .title(Line::styled(format!(" {} ", note.join(", ")), theme.dim()).right_aligned());
     }
     frame.render_widget(
         BarChart::horizontal(bars)

@@ -38,14 +38,11 @@ const DIVIDER: &str = "│";
 
 /// The labels of the tab bar with the tab each one selects, left to right.
 fn tab_labels() -> impl Iterator<Item = (Option<Tab>, String)> {
-    let tabs = Tab::ALL
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &tab)| {
-            let label = (Some(tab), format!(" {} {} ", i + 1, tab.title()));
-            let divider = (None, DIVIDER.to_string());
-            (i > 0).then_some(divider).into_iter().chain([label])
-        });
+    let tabs = Tab::ALL.iter().enumerate().flat_map(|(i, &tab)| {
+        let label = (Some(tab), format!(" {} {} ", i + 1, tab.title()));
+        let divider = (None, DIVIDER.to_string());
+        (i > 0).then_some(divider).into_iter().chain([label])
+    });
     std::iter::once((None, BRAND.to_string())).chain(tabs)
 }
 
@@ -139,7 +136,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
         return;
     }
-    let mut left = vec![Span::raw(format!(" {} · {}", app.dataset_name(), app.data.matrix))];
+    let mut left = vec![Span::raw(format!(
+        " {} · {}",
+        app.dataset_name(),
+        app.data.matrix
+    ))];
     if let Some(label) = &app.data.label {
         left.push(Span::raw(format!(" · by {label}")));
     }
@@ -233,7 +234,9 @@ fn draw_help(frame: &mut Frame, app: &App, scroll: u16) {
         .title_bottom(Line::from(" j/k scroll · Esc close ").right_aligned());
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).block(block).scroll((scroll.min(max_scroll), 0)),
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((scroll.min(max_scroll), 0)),
         area,
     );
 }
@@ -268,7 +271,7 @@ pub fn fmt_count(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -69,7 +69,9 @@ fn train_pane_idle_shows_the_form_from_config() {
 #[test]
 fn train_pane_mid_run_from_scripted_events() {
     let mut app = training_app(4, 60);
-    app.update(Msg::Train(TrainEvent::Log("lr 9.0e-4 after step schedule".into())));
+    app.update(Msg::Train(TrainEvent::Log(
+        "lr 9.0e-4 after step schedule".into(),
+    )));
     snapshot("train_running", &mut app);
 }
 
@@ -104,7 +106,12 @@ fn train_pane_paused_then_finished_and_failed() {
 #[test]
 fn later_panes_say_what_will_appear_and_how_to_get_it() {
     let mut app = loaded_app();
-    for (key, name) in [('3', "embeddings"), ('4', "genes"), ('5', "transfer"), ('6', "runs")] {
+    for (key, name) in [
+        ('3', "embeddings"),
+        ('4', "genes"),
+        ('5', "transfer"),
+        ('6', "runs"),
+    ] {
         press(&mut app, key);
         snapshot(&format!("placeholder_{name}"), &mut app);
     }

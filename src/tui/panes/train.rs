@@ -95,7 +95,10 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     if inner.height == 0 {
         return;
     }
-    let mut status = vec![Span::styled(t.status.word(), status_style(&t.status, theme))];
+    let mut status = vec![Span::styled(
+        t.status.word(),
+        status_style(&t.status, theme),
+    )];
     if let Some(name) = &t.run_name {
         status.push(Span::raw(format!(" · {name}")));
     }
@@ -116,7 +119,14 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     let epochs = t.epochs.max(1);
     let done = t.epochs_done.min(epochs);
     gauge(frame, theme, epoch_row, "epoch", done, t.epochs);
-    gauge(frame, theme, step_row, "step ", t.steps_in_epoch(), t.steps_per_epoch);
+    gauge(
+        frame,
+        theme,
+        step_row,
+        "step ",
+        t.steps_in_epoch(),
+        t.steps_per_epoch,
+    );
     let eta = match (&t.status, t.eta_secs) {
         (_, Some(secs)) => fmt_duration(secs),
         (RunStatus::Running, None) => "after warm-up".into(),
@@ -134,13 +144,22 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
         ("best val", loss(t.best_val.map(f64::from))),
         (
             "cells",
-            format!("{} train / {} val", fmt_count(t.n_train), fmt_count(t.n_val)),
+            format!(
+                "{} train / {} val",
+                fmt_count(t.n_train),
+                fmt_count(t.n_val)
+            ),
         ),
         ("params", fmt_count(t.n_params)),
     ];
     let lines: Vec<Line> = rows
         .into_iter()
-        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:<9}"), theme.dim()), Span::raw(v)]))
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<9}"), theme.dim()),
+                Span::raw(v),
+            ])
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines), rest);
 }
@@ -185,7 +204,12 @@ fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) 
             *p
         }
     };
-    let train: Vec<(f64, f64)> = t.train_loss.view(recent, smooth).iter().map(to_plot).collect();
+    let train: Vec<(f64, f64)> = t
+        .train_loss
+        .view(recent, smooth)
+        .iter()
+        .map(to_plot)
+        .collect();
     let first_x = if recent {
         train.first().map_or(0.0, |p| p.0)
     } else {
@@ -205,7 +229,10 @@ fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) 
         modes.push("log y");
     }
     let block = Block::bordered()
-        .title(Span::styled(format!(" Loss · {} ", modes.join(" · ")), theme.accent()))
+        .title(Span::styled(
+            format!(" Loss · {} ", modes.join(" · ")),
+            theme.accent(),
+        ))
         .title_bottom(Line::styled(" y log · a smooth · w window ", theme.dim()).right_aligned());
     if train.is_empty() && val.is_empty() {
         let text = vec![
@@ -266,6 +293,11 @@ fn draw_logs(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     let block = Block::bordered().title(Span::styled(" Log ", theme.accent()));
     let height = usize::from(block.inner(area).height);
     let skip = t.logs.len().saturating_sub(height);
-    let lines: Vec<Line> = t.logs.iter().skip(skip).map(|l| Line::raw(l.clone())).collect();
+    let lines: Vec<Line> = t
+        .logs
+        .iter()
+        .skip(skip)
+        .map(|l| Line::raw(l.clone()))
+        .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
