@@ -99,9 +99,9 @@ impl Work for LiveWork {
 }
 
 /// Reads a dataset's summary, the chosen matrix and per-gene statistics into the UI's view.
-/// Integration point with the data layer (issue 2): `data::summarize`, `data::read_dataset` and
-/// `data::preprocess::gene_stats` fill it once they are merged (see `DataView::new`,
-/// `data_state::summary_lines`).
+/// Integration point with the data layer (issue 2); once merged the body is:
+/// `let s = data::summarize(path)?; let d = data::read_dataset(path, matrix)?;`
+/// `DataView::new(&d, summary_lines(&s), matrix_choices(&s), data::gene_stats(&d.x) as tuples)`.
 fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView, String> {
     stage(&format!("reading {matrix}"));
     Err(format!(

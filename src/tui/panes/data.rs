@@ -110,7 +110,15 @@ fn summary_text(
     label: Option<&str>,
     theme: &Theme,
 ) -> Vec<Line<'static>> {
-    let mut choices = vec![Span::styled("matrix   ", theme.dim())];
+    let w = view
+        .summary
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 13)
+        + 1;
+    let mut choices = vec![Span::styled(format!("{:<w$}", "matrix"), theme.dim())];
     for m in &view.matrices {
         if m == matrix {
             choices.push(Span::styled(format!("[{m}]"), theme.accent()));
@@ -121,7 +129,7 @@ fn summary_text(
     let mut lines = vec![
         Line::from(choices),
         Line::from(vec![
-            Span::styled("label    ", theme.dim()),
+            Span::styled(format!("{:<w$}", "label"), theme.dim()),
             Span::raw(
                 label
                     .unwrap_or("none (c picks the shown column)")
@@ -131,7 +139,7 @@ fn summary_text(
     ];
     lines.extend(view.summary.iter().map(|(k, v)| {
         Line::from(vec![
-            Span::styled(format!("{k:<9}"), theme.dim()),
+            Span::styled(format!("{:<w$}", super::truncate(k, w - 1)), theme.dim()),
             Span::raw(v.clone()),
         ])
     }));

@@ -139,3 +139,19 @@ fn palette_and_field_edit_use_the_status_line() {
     press_code(&mut app, KeyCode::Enter);
     snapshot("train_edit", &mut app);
 }
+
+#[test]
+fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
+    let mut app = training_app(2, 30);
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (79, 23), (200, 60)] {
+        for tab in ['1', '2', '3', '6', '?'] {
+            press(&mut app, tab);
+            app.update(Msg::Resize(w, h));
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| super::draw(f, &mut app)).unwrap();
+            if tab == '?' {
+                press_code(&mut app, KeyCode::Esc);
+            }
+        }
+    }
+}
