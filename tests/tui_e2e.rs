@@ -212,3 +212,18 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.keys(&["q"]);
     t.assert_restored();
 }
+
+#[test]
+fn without_a_terminal_the_ui_points_to_the_headless_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing drawn on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("cellscope train"),
+        "{err}"
+    );
+}
