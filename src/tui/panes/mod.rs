@@ -206,7 +206,7 @@ pub fn help_lines(theme: &Theme, log_path: &str) -> Vec<Line<'static>> {
             Span::raw(log_path.to_string()),
         ]),
         Line::styled(
-            "Names in [brackets] can be typed in the : palette.",
+            "Names in [brackets] of global and pane keys can be typed in the : palette.",
             theme.dim(),
         ),
     ];
