@@ -51,9 +51,10 @@ impl TerminalSession {
     pub fn enter(mouse: bool) -> io::Result<Self> {
         install_panic_hook();
         enable_raw_mode()?;
+        let terminal = Terminal::new(CrosstermBackend::new(stdout())).inspect_err(|_| restore())?;
         // From here on, Drop restores whatever was switched on.
         let mut session = Self {
-            terminal: Terminal::new(CrosstermBackend::new(stdout()))?,
+            terminal,
             mouse: false,
         };
         execute!(stdout(), EnterAlternateScreen)?;
