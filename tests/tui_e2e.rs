@@ -103,8 +103,11 @@ impl Tmux {
 
     /// Checks the terminal is back to normal after the UI ended with code 0.
     fn assert_restored(&self) {
-        let screen = self.wait_text("EXIT=", 10);
-        assert!(screen.contains("EXIT=0"), "{screen}");
+        // The line the shell prints, not the typed command that contains the same text.
+        let screen = self.wait_for("exit code", 10, |s| {
+            s.lines().any(|l| l.starts_with("EXIT="))
+        });
+        assert!(screen.lines().any(|l| l.trim() == "EXIT=0"), "{screen}");
         assert!(screen.contains("PROMPT$"), "no shell prompt:\n{screen}");
         assert_eq!(
             self.format("#{alternate_on}"),
