@@ -147,7 +147,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     let run = &app.train;
     let mut run_text = format!(" │ {}", run.status.word());
     if run.status.is_active() && run.epochs > 0 {
-        run_text += &format!(" {}/{}", (run.epochs_done + 1).min(run.epochs), run.epochs);
+        run_text += &format!(
+            " · epoch {}/{}",
+            (run.epochs_done + 1).min(run.epochs),
+            run.epochs
+        );
     }
     left.push(Span::raw(run_text));
     if !app.mouse {

@@ -274,6 +274,7 @@ fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) 
     ];
     let chart = Chart::new(datasets)
         .block(block)
+        .hidden_legend_constraints((Constraint::Ratio(1, 4), Constraint::Ratio(1, 3)))
         .x_axis(
             Axis::default()
                 .bounds([first_x, last_x])
