@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::train::{TrainCommand, TrainEvent};
 
 use super::app::Msg;
-use super::data_state::DataView;
+use super::data_state::{DataView, matrix_choices, summary_lines};
 
 /// Background work the event loop starts on the app's behalf.
 pub trait Work {
@@ -99,15 +99,18 @@ impl Work for LiveWork {
 }
 
 /// Reads a dataset's summary, the chosen matrix and per-gene statistics into the UI's view.
-/// Integration point with the data layer (issue 2); once merged the body is:
-/// `let s = data::summarize(path)?; let d = data::read_dataset(path, matrix)?;`
-/// `DataView::new(&d, summary_lines(&s), matrix_choices(&s), data::gene_stats(&d.x) as tuples)`.
 fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView, String> {
+    stage("summary");
+    let summary = crate::data::summarize(path).map_err(|e| e.to_string())?;
     stage(&format!("reading {matrix}"));
-    Err(format!(
-        "{}: this build has no .h5ad reader yet (the data layer lands with issue 2); \
-         matrix {matrix} not read",
-        path.display()
+    let dataset = crate::data::read_dataset(path, matrix).map_err(|e| e.to_string())?;
+    stage("gene statistics");
+    let stats = crate::data::preprocess::gene_stats(&dataset.x);
+    Ok(DataView::new(
+        &dataset,
+        summary_lines(&summary),
+        matrix_choices(&summary),
+        stats.iter().map(|g| (g.mean, g.detection_rate, g.variance)),
     ))
 }
 
