@@ -32,6 +32,7 @@ pub enum BenchKind {
 pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Train => bench_train(args.json, config),
+        BenchKind::Ui => ui(args.json, config),
         other => anyhow::bail!("`bench {other:?}` is not built yet"),
     }
 }
@@ -85,5 +86,30 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
             }))?
         );
     }
+    Ok(())
+}
+
+/// `bench ui`: frame time and key-to-screen latency (see `tui::bench`).
+fn ui(json: bool, config: &Config) -> anyhow::Result<()> {
+    let r = crate::tui::bench::measure(config)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "Train pane, {} loss points at {}x{}: frame median {:.2} ms, p95 {:.2} ms (target < 5 ms); \
+         folding the points in took {:.1} ms",
+        r.loss_points, r.width, r.height, r.frame_median_ms, r.frame_p95_ms, r.ingest_ms
+    );
+    println!(
+        "key-to-screen over {} keys while a scripted run sends {} steps and {} threads spin: \
+         median {:.1} ms, p95 {:.1} ms, max {:.1} ms (target < 50 ms)",
+        r.keys,
+        r.worker_events,
+        r.busy_threads,
+        r.key_to_screen_median_ms,
+        r.key_to_screen_p95_ms,
+        r.key_to_screen_max_ms
+    );
     Ok(())
 }
