@@ -153,7 +153,7 @@ mod tests {
     fn epoch_line_reads_well_in_a_plain_log() {
         let e = TrainEvent::EpochEnd {
             epoch: 2,
-            train_loss: 0.412345,
+            train_loss: 0.41236,
             val_loss: 0.40012,
             lr: 9e-4,
             cells_per_sec: 5448.2,
@@ -162,7 +162,7 @@ mod tests {
         };
         assert_eq!(
             log_line(&e, 20).unwrap(),
-            "epoch  3/20  loss 0.41235  val 0.40012  lr 9.00e-4     5448 cells/s  ETA 3m07s"
+            "epoch  3/20  loss 0.41236  val 0.40012  lr 9.00e-4     5448 cells/s  ETA 3m07s"
         );
         assert_eq!(duration(3725.0), "1h02m");
         assert!(log_line(&TrainEvent::Paused, 20).is_none());

@@ -47,11 +47,11 @@ impl Augmenter {
                 if rng.random::<f32>() < self.nb_noise_prob {
                     add_nb_noise(o, self.nb_noise_intensity, &mut rng);
                 }
-                if rng.random::<f32>() < self.gauss_noise_prob {
-                    if let Ok(normal) = Normal::new(0.0f32, self.gauss_noise_std) {
-                        o.iter_mut()
-                            .for_each(|v| *v = (*v + normal.sample(&mut rng)).max(0.0));
-                    }
+                if rng.random::<f32>() < self.gauss_noise_prob
+                    && let Ok(normal) = Normal::new(0.0f32, self.gauss_noise_std)
+                {
+                    o.iter_mut()
+                        .for_each(|v| *v = (*v + normal.sample(&mut rng)).max(0.0));
                 }
                 if rng.random::<f32>() < self.dropout_prob && self.dropout_rate < 1.0 {
                     let scale = 1.0 / (1.0 - self.dropout_rate);

@@ -231,9 +231,9 @@ pub fn autoencoder_pass(
         .par_chunks_mut(cols)
         .enumerate()
         .for_each(|(r, d)| {
-            for j in 0..cols {
+            for (j, d) in d.iter_mut().enumerate() {
                 let i = r * cols + j;
-                d[j] = scale * weight[i] * (pred[i] - target[i]);
+                *d = scale * weight[i] * (pred[i] - target[i]);
             }
         });
 

@@ -169,10 +169,10 @@ mod tests {
             .map(|j| chosen.iter().any(|s| s.contains(&j)))
             .collect();
         for row in 0..5 {
-            for j in 0..10 {
+            for (j, &chosen) in expected.iter().enumerate() {
                 let i = row * 10 + j;
-                assert_eq!(b.input[i] == 0.0, expected[j], "row {row} gene {j}");
-                assert_eq!(b.weight[i] == 1.0, expected[j]);
+                assert_eq!(b.input[i] == 0.0, chosen, "row {row} gene {j}");
+                assert_eq!(b.weight[i] == 1.0, chosen);
             }
         }
     }

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use crate::model::{ModelError, kernels};
 
+/// A named tensor as stored in checkpoints: (name, shape, row-major values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Trainable parameters in creation order, each with a dotted name (`encoder.0.weight`).
 #[derive(Debug, Clone, Default)]
 pub struct ParamStore {
@@ -86,7 +89,7 @@ impl ParamStore {
     }
 
     /// Every parameter as (name, shape, values).
-    pub fn export(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, ModelError> {
+    pub fn export(&self) -> Result<Vec<NamedTensor>, ModelError> {
         self.names
             .iter()
             .zip(&self.vars)

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+use crate::model::params::NamedTensor;
 use crate::train::TrainError;
 
 /// Name -> (shape, values) of every stored tensor.
@@ -48,7 +49,7 @@ fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
 /// Writes tensors and state to `path` atomically; on error the old file stays untouched.
 pub fn write_checkpoint(
     path: &Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tensors: &[NamedTensor],
     state: &TrainState,
 ) -> Result<(), TrainError> {
     let bytes: Vec<Vec<u8>> = tensors

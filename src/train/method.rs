@@ -12,6 +12,7 @@ use crate::model::backprop::{Workspace, autoencoder_pass};
 use crate::model::contrastive::{BarlowTwins, Byol};
 use crate::model::kernels::masked_mse;
 use crate::model::masking::{MaskedBatch, Pretext};
+use crate::model::params::NamedTensor;
 use crate::model::random::mix;
 use crate::model::{AdamW, Autoencoder, Encoder, ModelError, ParamStore};
 use crate::train::checkpoint::TensorMap;
@@ -383,7 +384,7 @@ impl Learner {
     }
 
     /// Every tensor of the model and optimiser, named for a checkpoint.
-    pub fn export(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, ModelError> {
+    pub fn export(&self) -> Result<Vec<NamedTensor>, ModelError> {
         let mut out = Vec::new();
         for (prefix, store) in self.stores() {
             for (name, shape, values) in store.export()? {

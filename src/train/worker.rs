@@ -22,7 +22,7 @@ use crate::train::split::split_cells;
 use crate::train::{TrainCommand, TrainEvent};
 
 /// Seed salt for validation masks (fixed across epochs so validation losses compare).
-const VAL_SALT: u64 = 0x5EED_0F_7A1;
+const VAL_SALT: u64 = 0x5EED_F7A1;
 
 /// Preprocessed training data: normalised, log1p expression with its gene order.
 #[derive(Debug, Clone)]
@@ -131,10 +131,10 @@ struct Reporter {
 
 impl Reporter {
     fn emit(&mut self, event: TrainEvent) {
-        if let Some(run) = &mut self.run {
-            if let Err(e) = run.log_event(&event) {
-                tracing::warn!("{e}");
-            }
+        if let Some(run) = &mut self.run
+            && let Err(e) = run.log_event(&event)
+        {
+            tracing::warn!("{e}");
         }
         let _ = self.events.send(event);
     }
