@@ -1,7 +1,10 @@
 //! Analysis of learned embeddings: projection, clustering, metrics, reconstruction, transfer.
 //! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
 
+pub mod graph;
+pub mod kmeans;
 pub mod knn;
+pub mod leiden;
 pub mod markers;
 pub mod metrics;
 pub mod pca;
