@@ -1,9 +1,11 @@
 //! Analysis of learned embeddings: projection, clustering, metrics, reconstruction, transfer.
 //! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
 
+pub mod bench;
 pub mod graph;
 pub mod kmeans;
 pub mod knn;
+pub mod layout;
 pub mod leiden;
 pub mod markers;
 pub mod metrics;
