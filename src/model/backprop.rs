@@ -94,6 +94,98 @@ fn matmul(
     }
 }
 
+/// Input density below which the first layer multiplies sparse rows instead of calling gemm
+/// (masked single-cell input is mostly zeros).
+const SPARSE_INPUT_DENSITY: f64 = 0.2;
+
+/// Columns of the first layer's input handled by one task of the sparse weight gradient.
+const SPARSE_GRAD_BAND: usize = 32;
+
+/// Edge of the square tiles of the blocked transpose.
+const TILE: usize = 32;
+
+/// Writes the non-zeros of each row of a dense row-major matrix; returns their total count.
+fn gather_nonzeros(
+    input: &[f32],
+    cols: usize,
+    rows: usize,
+    out: &mut Vec<Vec<(u32, f32)>>,
+) -> usize {
+    out.resize_with(rows, Vec::new);
+    out.par_iter_mut()
+        .zip(input.par_chunks(cols))
+        .for_each(|(nz, row)| {
+            nz.clear();
+            nz.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, &v)| (j as u32, v)),
+            );
+        });
+    out[..rows].iter().map(Vec::len).sum()
+}
+
+/// `dst (cols x rows) = src (rows x cols)^T`, tiled and parallel over bands of `dst` rows.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    dst.resize(rows * cols, 0.0);
+    dst.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(band, d)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    let s = &src[r * cols..(r + 1) * cols];
+                    for c in c0..c1 {
+                        d[(c - c0) * rows + r] = s[c];
+                    }
+                }
+            }
+        });
+}
+
+/// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wt = W^T` (in x out).
+fn sparse_rows_times(nz: &[Vec<(u32, f32)>], wt: &[f32], out: usize, z: &mut [f32]) {
+    z.par_chunks_mut(out)
+        .zip(nz.par_iter())
+        .for_each(|(zr, row)| {
+            zr.fill(0.0);
+            for &(j, v) in row {
+                let w = &wt[j as usize * out..(j as usize + 1) * out];
+                zr.iter_mut().zip(w).for_each(|(z, &w)| *z += v * w);
+            }
+        });
+}
+
+/// `gwt (inp x out) = X^T delta` for sparse rows `nz` of X (bands of input columns in parallel).
+fn sparse_weight_grad(
+    nz: &[Vec<(u32, f32)>],
+    delta: &[f32],
+    out: usize,
+    inp: usize,
+    gwt: &mut Vec<f32>,
+) {
+    gwt.resize(inp * out, 0.0);
+    gwt.par_chunks_mut(SPARSE_GRAD_BAND * out)
+        .enumerate()
+        .for_each(|(band, g)| {
+            g.fill(0.0);
+            let (j0, j1) = (
+                (band * SPARSE_GRAD_BAND) as u32,
+                ((band + 1) * SPARSE_GRAD_BAND) as u32,
+            );
+            for (r, row) in nz.iter().enumerate() {
+                let d = &delta[r * out..(r + 1) * out];
+                let start = row.partition_point(|&(j, _)| j < j0);
+                for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
+                    let gj = &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out];
+                    gj.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+                }
+            }
+        });
+}
+
 /// Reusable buffers of one training pass: per-layer pre-activations, outputs, dropout masks and
 /// gradients (weight, bias per layer, in parameter order).
 #[derive(Debug, Default)]
@@ -103,6 +195,10 @@ pub struct Workspace {
     masks: Vec<Vec<f32>>,
     delta: Vec<f32>,
     back: Vec<f32>,
+    /// Non-zeros of the input rows, and transposed first-layer weight / gradient (sparse path).
+    nonzeros: Vec<Vec<(u32, f32)>>,
+    first_t: Vec<f32>,
+    first_grad_t: Vec<f32>,
     /// Gradients, one buffer per parameter (weight then bias of each layer).
     pub grads: Vec<Vec<f32>>,
     /// Seconds spent in forward (with the loss) and backward passes so far.
@@ -167,18 +263,26 @@ pub fn autoencoder_pass(
     ws.grads.resize_with(2 * n, Vec::new);
 
     let start = std::time::Instant::now();
+    let n_genes = layers[0].0.weight.dims2()?.1;
+    let sparse = gather_nonzeros(input, n_genes, rows, &mut ws.nonzeros) as f64
+        <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
     for (i, (layer, seed)) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
-        matmul(
-            &mut z,
-            (rows, out, inp),
-            &Operand::rows(x, inp),
-            &Operand::transposed(ws_w[i], inp),
-            false,
-        );
+        if i == 0 && sparse {
+            transpose(ws_w[0], out, inp, &mut ws.first_t);
+            sparse_rows_times(&ws.nonzeros[..rows], &ws.first_t, out, &mut z);
+        } else {
+            matmul(
+                &mut z,
+                (rows, out, inp),
+                &Operand::rows(x, inp),
+                &Operand::transposed(ws_w[i], inp),
+                false,
+            );
+        }
         let dropout = layer.dropout();
         let mask = &mut ws.masks[i];
         if dropout > 0.0 {
@@ -244,14 +348,25 @@ pub fn autoencoder_pass(
         let (out, inp) = layers[i].0.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let gw = &mut ws.grads[2 * i];
-        gw.resize(out * inp, 0.0);
-        matmul(
-            gw,
-            (out, inp, rows),
-            &Operand::transposed(&ws.delta, out),
-            &Operand::rows(x, inp),
-            false,
-        );
+        if i == 0 && sparse {
+            sparse_weight_grad(
+                &ws.nonzeros[..rows],
+                &ws.delta,
+                out,
+                inp,
+                &mut ws.first_grad_t,
+            );
+            transpose(&ws.first_grad_t, inp, out, gw);
+        } else {
+            gw.resize(out * inp, 0.0);
+            matmul(
+                gw,
+                (out, inp, rows),
+                &Operand::transposed(&ws.delta, out),
+                &Operand::rows(x, inp),
+                false,
+            );
+        }
         ws.grads[2 * i + 1] = column_sums(&ws.delta, out);
         if i == 0 {
             break;
@@ -294,37 +409,51 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     #[test]
-    fn hand_written_pass_matches_candle_autograd_with_dropout() {
+    fn hand_written_pass_matches_candle_autograd_with_dropout_for_dense_and_sparse_input() {
         let cfg = ModelConfig {
             hidden: vec![12, 7],
             latent: 3,
             dropout: 0.2,
             ..ModelConfig::default()
         };
-        let model = Autoencoder::new(&cfg, 9, 4).unwrap();
-        let rows = 5;
-        let input: Vec<f32> = (0..rows * 9)
-            .map(|i| ((i * 37 % 11) as f32) / 5.0)
-            .collect();
-        let target: Vec<f32> = (0..rows * 9).map(|i| ((i * 13 % 7) as f32) / 3.0).collect();
-        let weight: Vec<f32> = (0..rows * 9).map(|i| (i % 3 == 0) as u8 as f32).collect();
-        let denom = weight.iter().sum::<f32>();
-        let mut ws = Workspace::default();
-        let loss =
-            autoencoder_pass(&model, &input, &target, &weight, denom, rows, 99, &mut ws).unwrap();
-        let t = |v: &[f32]| Tensor::from_slice(v, (rows, 9), &Device::Cpu).unwrap();
-        let pred = model.forward(&t(&input), Some(99)).unwrap();
-        let reference = masked_mse(&pred, &t(&target), &t(&weight), denom).unwrap();
-        assert!((reference.to_scalar::<f32>().unwrap() - loss).abs() < 1e-5);
-        let grads = reference.backward().unwrap();
-        for (k, var) in model.params.vars().iter().enumerate() {
-            let expect = to_vec(grads.get(var).unwrap()).unwrap();
-            for (a, b) in ws.grads[k].iter().zip(&expect) {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{}: {a} vs {b}",
-                    model.params.names()[k]
-                );
+        let (rows, genes) = (6, 70);
+        let model = Autoencoder::new(&cfg, genes, 4).unwrap();
+        // Dense input (every entry set) and sparse input (~9% non-zero) take different paths.
+        for every in [1, 11] {
+            let input: Vec<f32> = (0..rows * genes)
+                .map(|i| {
+                    if i % every == 0 {
+                        ((i * 37 % 11) as f32 + 1.0) / 5.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let target: Vec<f32> = (0..rows * genes)
+                .map(|i| ((i * 13 % 7) as f32) / 3.0)
+                .collect();
+            let weight: Vec<f32> = (0..rows * genes)
+                .map(|i| (i % 3 == 0) as u8 as f32)
+                .collect();
+            let denom = weight.iter().sum::<f32>();
+            let mut ws = Workspace::default();
+            let loss = autoencoder_pass(&model, &input, &target, &weight, denom, rows, 99, &mut ws)
+                .unwrap();
+            let t = |v: &[f32]| Tensor::from_slice(v, (rows, genes), &Device::Cpu).unwrap();
+            let pred = model.forward(&t(&input), Some(99)).unwrap();
+            let reference = masked_mse(&pred, &t(&target), &t(&weight), denom).unwrap();
+            assert!((reference.to_scalar::<f32>().unwrap() - loss).abs() < 1e-5);
+            let grads = reference.backward().unwrap();
+            for (k, var) in model.params.vars().iter().enumerate() {
+                let expect = to_vec(grads.get(var).unwrap()).unwrap();
+                assert_eq!(ws.grads[k].len(), expect.len());
+                for (a, b) in ws.grads[k].iter().zip(&expect) {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "every {every}, {}: {a} vs {b}",
+                        model.params.names()[k]
+                    );
+                }
             }
         }
     }

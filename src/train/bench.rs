@@ -19,6 +19,7 @@ pub struct Throughput {
     pub batch_size: usize,
     pub threads: usize,
     pub cells_per_sec: f64,
+    /// Dense-equivalent matmul FLOPs (6 x weights per cell) per second.
     pub gflops_per_sec: f64,
     pub ms_per_step: f64,
     /// Milliseconds per step in each phase.
