@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::model::kernels::{column_sums, cpu_slice, row_sum};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
-use crate::model::{Autoencoder, ModelError};
+use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// A row-major matrix operand: values with row and column strides.
 struct Operand<'a> {
@@ -195,6 +195,8 @@ pub struct Workspace {
     masks: Vec<Vec<f32>>,
     delta: Vec<f32>,
     back: Vec<f32>,
+    /// Whether the first layer ran on sparse input rows in the last forward pass.
+    sparse: bool,
     /// Non-zeros of the input rows, and transposed first-layer weight / gradient (sparse path).
     nonzeros: Vec<Vec<(u32, f32)>>,
     first_t: Vec<f32>,
@@ -215,84 +217,102 @@ fn values<'a>(guard: &'a (StorageRef<'a>, &'a Layout)) -> Result<&'a [f32], Mode
 
 /// The layers of an autoencoder in order with the dropout seed each uses in training, matching
 /// `Autoencoder::forward` exactly.
-fn layers_with_seeds(model: &Autoencoder, seed: u64) -> Vec<(&Dense, u64)> {
-    let enc = model
-        .encoder
-        .mlp
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l, mix(mix(seed, 1), i as u64)));
-    let dec = model
-        .decoder
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l, mix(mix(seed, 2), i as u64)));
-    enc.chain(dec).collect()
+fn autoencoder_layers(model: &Autoencoder, seed: u64) -> Vec<(&Dense, u64)> {
+    let mut layers = encoder_layers(&model.encoder, mix(seed, 1));
+    layers.extend(mlp_layers(&model.decoder.layers, mix(seed, 2)));
+    layers
 }
 
-/// One forward and backward pass of the masked-MSE autoencoder loss on a dense batch
-/// (`rows` x genes): returns the loss and leaves the gradients in `ws.grads`.
-#[allow(clippy::too_many_arguments)]
-pub fn autoencoder_pass(
-    model: &Autoencoder,
+fn mlp_layers(layers: &[Dense], seed: u64) -> Vec<(&Dense, u64)> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l, mix(seed, i as u64)))
+        .collect()
+}
+
+/// The encoder's layers with the dropout seeds `Encoder::forward(x, Some(seed))` uses.
+fn encoder_layers(encoder: &Encoder, seed: u64) -> Vec<(&Dense, u64)> {
+    mlp_layers(&encoder.mlp.layers, seed)
+}
+
+/// Borrowed parameter values, one slice per layer.
+type Slices<'a> = Vec<&'a [f32]>;
+
+/// Read locks on the weights and biases of a stack for the duration of one pass.
+struct StackValues<'a> {
+    weights: Vec<(StorageRef<'a>, &'a Layout)>,
+    biases: Vec<(StorageRef<'a>, &'a Layout)>,
+}
+
+impl<'a> StackValues<'a> {
+    fn lock(layers: &[(&'a Dense, u64)]) -> Self {
+        Self {
+            weights: layers
+                .iter()
+                .map(|(l, _)| l.weight.storage_and_layout())
+                .collect(),
+            biases: layers
+                .iter()
+                .map(|(l, _)| l.bias.storage_and_layout())
+                .collect(),
+        }
+    }
+
+    fn slices(&self) -> Result<(Slices<'_>, Slices<'_>), ModelError> {
+        Ok((
+            self.weights.iter().map(values).collect::<Result<_, _>>()?,
+            self.biases.iter().map(values).collect::<Result<_, _>>()?,
+        ))
+    }
+}
+
+/// Forward pass of a dense stack on `rows` rows of `input`, keeping what the backward pass
+/// needs in `ws`; dropout only when `train`. The output is `ws.output()`.
+fn stack_forward(
+    layers: &[(&Dense, u64)],
     input: &[f32],
-    target: &[f32],
-    weight: &[f32],
-    denom: f32,
     rows: usize,
-    dropout_seed: u64,
+    train: bool,
     ws: &mut Workspace,
-) -> Result<f32, ModelError> {
-    let layers = layers_with_seeds(model, dropout_seed);
-    let weight_guards: Vec<_> = layers
-        .iter()
-        .map(|(l, _)| l.weight.storage_and_layout())
-        .collect();
-    let bias_guards: Vec<_> = layers
-        .iter()
-        .map(|(l, _)| l.bias.storage_and_layout())
-        .collect();
-    let ws_w: Vec<&[f32]> = weight_guards.iter().map(values).collect::<Result<_, _>>()?;
-    let ws_b: Vec<&[f32]> = bias_guards.iter().map(values).collect::<Result<_, _>>()?;
+) -> Result<(), ModelError> {
+    let locked = StackValues::lock(layers);
+    let (w, b) = locked.slices()?;
     let n = layers.len();
     ws.z.resize_with(n, Vec::new);
     ws.h.resize_with(n, Vec::new);
     ws.masks.resize_with(n, Vec::new);
     ws.grads.resize_with(2 * n, Vec::new);
-
-    let start = std::time::Instant::now();
     let n_genes = layers[0].0.weight.dims2()?.1;
-    let sparse = gather_nonzeros(input, n_genes, rows, &mut ws.nonzeros) as f64
+    ws.sparse = gather_nonzeros(input, n_genes, rows, &mut ws.nonzeros) as f64
         <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
     for (i, (layer, seed)) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
-        if i == 0 && sparse {
-            transpose(ws_w[0], out, inp, &mut ws.first_t);
+        if i == 0 && ws.sparse {
+            transpose(w[0], out, inp, &mut ws.first_t);
             sparse_rows_times(&ws.nonzeros[..rows], &ws.first_t, out, &mut z);
         } else {
             matmul(
                 &mut z,
                 (rows, out, inp),
                 &Operand::rows(x, inp),
-                &Operand::transposed(ws_w[i], inp),
+                &Operand::transposed(w[i], inp),
                 false,
             );
         }
         let dropout = layer.dropout();
         let mask = &mut ws.masks[i];
-        if dropout > 0.0 {
+        if train && dropout > 0.0 {
             mask.resize(rows * out, 0.0);
             fill_dropout_mask(mask, out, dropout, *seed);
         } else {
             mask.clear();
         }
         let act = layer.activation();
-        let bias = ws_b[i];
+        let bias = b[i];
         let h = &mut ws.h[i];
         h.resize(rows * out, 0.0);
         let mask: &[f32] = mask;
@@ -312,43 +332,26 @@ pub fn autoencoder_pass(
             });
         ws.z[i] = z;
     }
+    Ok(())
+}
 
-    // Loss and its gradient with respect to the prediction.
-    let cols = model
-        .decoder
-        .layers
-        .last()
-        .map_or(1, |l| l.weight.dims()[0]);
-    let pred = &ws.h[n - 1];
-    let scale = 2.0 / denom.max(1.0);
-    ws.delta.resize(rows * cols, 0.0);
-    let loss = row_sum(rows, |r| {
-        let span = r * cols..(r + 1) * cols;
-        pred[span.clone()]
-            .iter()
-            .zip(&target[span.clone()])
-            .zip(&weight[span])
-            .map(|((&p, &t), &w)| f64::from(w * (p - t) * (p - t)))
-            .sum()
-    }) / f64::from(denom.max(1.0));
-    ws.delta
-        .par_chunks_mut(cols)
-        .enumerate()
-        .for_each(|(r, d)| {
-            for (j, d) in d.iter_mut().enumerate() {
-                let i = r * cols + j;
-                *d = scale * weight[i] * (pred[i] - target[i]);
-            }
-        });
-
-    let mid = std::time::Instant::now();
-    ws.forward_secs += (mid - start).as_secs_f64();
-    // Backward: `delta` holds dLoss/dz of layer i (the last layer is linear, no dropout).
+/// Backward pass of a dense stack after [`stack_forward`]: `ws.delta` holds dLoss/d(output)
+/// on entry; the parameter gradients end in `ws.grads`.
+fn stack_backward(
+    layers: &[(&Dense, u64)],
+    input: &[f32],
+    rows: usize,
+    ws: &mut Workspace,
+) -> Result<(), ModelError> {
+    let locked = StackValues::lock(layers);
+    let (w, _) = locked.slices()?;
+    let n = layers.len();
+    // The last layer is linear, so `delta` is already dLoss/dz there.
     for i in (0..n).rev() {
         let (out, inp) = layers[i].0.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let gw = &mut ws.grads[2 * i];
-        if i == 0 && sparse {
+        if i == 0 && ws.sparse {
             sparse_weight_grad(
                 &ws.nonzeros[..rows],
                 &ws.delta,
@@ -376,12 +379,11 @@ pub fn autoencoder_pass(
             &mut ws.back,
             (rows, inp, out),
             &Operand::rows(&ws.delta, out),
-            &Operand::rows(ws_w[i], inp),
+            &Operand::rows(w[i], inp),
             false,
         );
         // Through the previous layer's dropout and activation.
-        let prev = layers[i - 1].0;
-        let act = prev.activation();
+        let act = layers[i - 1].0.activation();
         let z = &ws.z[i - 1];
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
@@ -397,6 +399,91 @@ pub fn autoencoder_pass(
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);
     }
+    Ok(())
+}
+
+impl Workspace {
+    /// The output of the last forward pass (rows x output width).
+    pub fn output(&self) -> &[f32] {
+        self.h.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Encoder forward pass for training (`dropout_seed` as in `Encoder::forward`); returns the
+/// latent batch (rows x latent), kept in `ws` for [`encoder_backward`].
+pub fn encoder_forward<'w>(
+    encoder: &Encoder,
+    input: &[f32],
+    rows: usize,
+    dropout_seed: Option<u64>,
+    ws: &'w mut Workspace,
+) -> Result<&'w [f32], ModelError> {
+    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
+    stack_forward(&layers, input, rows, dropout_seed.is_some(), ws)?;
+    Ok(ws.output())
+}
+
+/// Encoder backward pass after [`encoder_forward`] with the same arguments, from the gradient
+/// of the loss with respect to the latent batch; gradients end in `ws.grads`.
+pub fn encoder_backward(
+    encoder: &Encoder,
+    input: &[f32],
+    rows: usize,
+    dropout_seed: Option<u64>,
+    d_latent: &[f32],
+    ws: &mut Workspace,
+) -> Result<(), ModelError> {
+    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
+    ws.delta.clear();
+    ws.delta.extend_from_slice(d_latent);
+    stack_backward(&layers, input, rows, ws)
+}
+
+/// One forward and backward pass of the masked-MSE autoencoder loss on a dense batch
+/// (`rows` x genes): returns the loss and leaves the gradients in `ws.grads`.
+#[allow(clippy::too_many_arguments)]
+pub fn autoencoder_pass(
+    model: &Autoencoder,
+    input: &[f32],
+    target: &[f32],
+    weight: &[f32],
+    denom: f32,
+    rows: usize,
+    dropout_seed: u64,
+    ws: &mut Workspace,
+) -> Result<f32, ModelError> {
+    let layers = autoencoder_layers(model, dropout_seed);
+    let start = std::time::Instant::now();
+    stack_forward(&layers, input, rows, true, ws)?;
+    // Loss and its gradient with respect to the prediction.
+    let cols = model
+        .decoder
+        .layers
+        .last()
+        .map_or(1, |l| l.weight.dims()[0]);
+    let pred = ws.h.last().map_or(&[][..], Vec::as_slice);
+    let scale = 2.0 / denom.max(1.0);
+    let loss = row_sum(rows, |r| {
+        let span = r * cols..(r + 1) * cols;
+        pred[span.clone()]
+            .iter()
+            .zip(&target[span.clone()])
+            .zip(&weight[span])
+            .map(|((&p, &t), &w)| f64::from(w * (p - t) * (p - t)))
+            .sum()
+    }) / f64::from(denom.max(1.0));
+    let mut delta = std::mem::take(&mut ws.delta);
+    delta.resize(rows * cols, 0.0);
+    delta.par_chunks_mut(cols).enumerate().for_each(|(r, d)| {
+        for (j, d) in d.iter_mut().enumerate() {
+            let i = r * cols + j;
+            *d = scale * weight[i] * (pred[i] - target[i]);
+        }
+    });
+    ws.delta = delta;
+    let mid = std::time::Instant::now();
+    ws.forward_secs += (mid - start).as_secs_f64();
+    stack_backward(&layers, input, rows, ws)?;
     ws.backward_secs += mid.elapsed().as_secs_f64();
     Ok(loss as f32)
 }
