@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 use crate::data::synthetic::log_normalised_cells;
 use crate::train::Method;
-use crate::train::bench::{Throughput, measure};
+use crate::train::bench::{Throughput, measure, measure_embedding};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -78,13 +78,17 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         }
         results.push(r);
     }
+    let embed = pool.install(|| measure_embedding(&config, &x))?;
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "cells": BENCH_CELLS, "genes": BENCH_GENES, "results": results,
+                "embed_cells_per_sec": embed,
             }))?
         );
+    } else {
+        println!("embed   {embed:>9.0} cells/s  (encoder, eval mode, batches of 1024)");
     }
     Ok(())
 }

@@ -92,3 +92,16 @@ pub fn measure(
         ms_optimizer: per_step(after.optimizer, before.optimizer),
     })
 }
+
+/// Cells per second of [`crate::model::Encoder::embed`] (eval mode, batches of 1,024) for the
+/// configured encoder on `x`.
+pub fn measure_embedding(config: &Config, x: &CsrMatrix) -> anyhow::Result<f64> {
+    let mut store = crate::model::ParamStore::new();
+    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    let encoder = crate::model::Encoder::new(&config.model, x.n_cols, &mut store, &mut init)?;
+    encoder.embed(x, 1024)?;
+    let start = Instant::now();
+    let emb = encoder.embed(x, 1024)?;
+    anyhow::ensure!(emb.iter().all(|v| v.is_finite()), "embedding is not finite");
+    Ok(x.n_rows as f64 / start.elapsed().as_secs_f64())
+}

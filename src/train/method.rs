@@ -457,13 +457,17 @@ impl Learner {
         }
     }
 
-    /// Every tensor of the model and optimiser, named for a checkpoint.
-    pub fn export(&self) -> Result<Vec<NamedTensor>, ModelError> {
+    /// Every tensor of the model (and of the optimiser when `with_optimizer`), named for a
+    /// checkpoint.
+    pub fn export(&self, with_optimizer: bool) -> Result<Vec<NamedTensor>, ModelError> {
         let mut out = Vec::new();
         for (prefix, store) in self.stores() {
             for (name, shape, values) in store.export()? {
                 out.push((format!("{prefix}{name}"), shape, values));
             }
+        }
+        if !with_optimizer {
+            return Ok(out);
         }
         for (i, (name, var)) in self
             .params()

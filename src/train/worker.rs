@@ -276,8 +276,14 @@ fn train(
         n_params: learner.params().n_params(),
     });
     let last_path = run_dir.join(LAST_CHECKPOINT);
+    // `last` carries the optimiser state for resuming; `best` only the model.
     let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
-        Ok(write_checkpoint(path, &learner.export()?, state)?)
+        let with_optimizer = path == last_path;
+        Ok(write_checkpoint(
+            path,
+            &learner.export(with_optimizer)?,
+            state,
+        )?)
     };
     let mut session_secs = 0.0;
     let mut session_epochs = 0usize;
