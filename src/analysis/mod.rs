@@ -1,1 +1,28 @@
 //! Analysis of learned embeddings: projection, clustering, metrics, reconstruction, transfer.
+//! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
+
+pub mod bench;
+pub mod graph;
+pub mod kmeans;
+pub mod knn;
+pub mod layout;
+pub mod leiden;
+pub mod markers;
+pub mod metrics;
+pub mod pca;
+pub mod recon;
+
+/// What can go wrong in an analysis step.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("too few {what}: {got} (need at least {need})")]
+    TooFew {
+        what: &'static str,
+        got: usize,
+        need: usize,
+    },
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    #[error("{0}")]
+    Invalid(String),
+}

@@ -33,6 +33,13 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Train => bench_train(args.json, config),
         BenchKind::Ui => ui(args.json, config),
+        BenchKind::Analysis => {
+            println!(
+                "{}",
+                crate::analysis::bench::run(&config.analysis, args.json)?
+            );
+            Ok(())
+        }
         other => anyhow::bail!("`bench {other:?}` is not built yet"),
     }
 }

@@ -2,12 +2,14 @@
 //! driving a training worker (train layer). Both run off the UI thread and report as `Msg`s.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
-use crate::train::{TrainCommand, TrainEvent};
+use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
 
 use super::app::Msg;
 use super::data_state::{DataView, matrix_choices, summary_lines};
@@ -114,12 +116,81 @@ fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView
     ))
 }
 
-/// Starts the train layer's background worker on `path` with `config`.
-/// Integration point with the pretraining engine (issue 3): `train::worker::spawn(job, events)`.
+/// Starts training on `path`: the data is read and preprocessed on a loader thread (never on
+/// the UI thread), then handed to the train layer's worker. Load errors arrive as `Failed`.
 fn spawn_training(
-    _path: &Path,
-    _config: &Config,
-    _events: UnboundedSender<TrainEvent>,
+    path: &Path,
+    config: &Config,
+    events: UnboundedSender<TrainEvent>,
 ) -> Result<Box<dyn TrainControl>, String> {
-    Err("this build has no training worker yet (it lands with the pretraining engine)".into())
+    crate::train::Method::parse(&config.train.method).map_err(|e| e.to_string())?;
+    let run = PendingRun::default();
+    let (slot, stop) = (run.handle.clone(), run.stop_requested.clone());
+    let (path, config) = (path.to_path_buf(), config.clone());
+    let loader = std::thread::Builder::new()
+        .name("cellscope-load".into())
+        .spawn(move || {
+            let _ = events.send(TrainEvent::Log(format!("reading {}", path.display())));
+            let data = match crate::train::TrainData::load(&path, &config, None) {
+                Ok(data) => data,
+                Err(e) => {
+                    let _ = events.send(TrainEvent::Failed {
+                        message: format!("{e:#}"),
+                    });
+                    return;
+                }
+            };
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let handle = slot.insert(crate::train::spawn(
+                TrainJob {
+                    config,
+                    data,
+                    resume: None,
+                },
+                events,
+            ));
+            if stop.load(Ordering::SeqCst) {
+                handle.send(TrainCommand::Stop);
+            }
+        })
+        .map_err(|e| format!("cannot start the loader thread: {e}"))?;
+    *run.loader.lock().unwrap_or_else(|p| p.into_inner()) = Some(loader);
+    Ok(Box::new(run))
+}
+
+/// A run whose data may still be loading: commands go to the worker once it exists; a stop
+/// asked for before then is passed on as soon as the worker starts.
+#[derive(Default)]
+struct PendingRun {
+    handle: Arc<Mutex<Option<TrainHandle>>>,
+    loader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stop_requested: Arc<AtomicBool>,
+}
+
+impl TrainControl for PendingRun {
+    fn send(&self, command: TrainCommand) {
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        if command == TrainCommand::Stop {
+            self.stop_requested.store(true, Ordering::SeqCst);
+        }
+        if let Some(h) = handle.as_ref() {
+            h.send(command);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        let loading = self
+            .loader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|l| !l.is_finished());
+        let training = self
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished());
+        !loading && !training
+    }
 }
