@@ -153,6 +153,15 @@ fn gene_sets(config: &Config, genes: &[String]) -> anyhow::Result<MatchedSets> {
     Ok(match_gene_sets(&sets, genes, MIN_PROGRAMME_GENES))
 }
 
+/// Which checkpoint survives a failed run, for the error message.
+fn kept(last: &Path) -> String {
+    if last.exists() {
+        format!("the last good checkpoint {} is kept", last.display())
+    } else {
+        "no checkpoint had been written yet (check the data and the learning rate)".into()
+    }
+}
+
 /// What a driver-side command asks of the loop.
 enum Control {
     Continue,
@@ -315,10 +324,10 @@ fn train(
             )?;
             if !loss.is_finite() {
                 anyhow::bail!(
-                    "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, the last good checkpoint {} is kept",
+                    "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, {}",
                     epoch + 1,
                     step + 1,
-                    last_path.display()
+                    kept(&last_path)
                 );
             }
             let secs = t.elapsed().as_secs_f64();
@@ -350,9 +359,9 @@ fn train(
         let val_loss = score.loss as f32;
         if !val_loss.is_finite() {
             anyhow::bail!(
-                "validation loss became {val_loss} at epoch {}; training stopped, the last good checkpoint {} is kept",
+                "validation loss became {val_loss} at epoch {}; training stopped, {}",
                 epoch + 1,
-                last_path.display()
+                kept(&last_path)
             );
         }
         if baseline.is_none() {
