@@ -67,10 +67,10 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         Method::Byol,
         Method::Barlow,
     ] {
-        let r = pool.install(|| measure(&config, method, &x, 5, 30))?;
+        let r = pool.install(|| measure(&config, method, &x, 5, 40))?;
         if !json {
             println!(
-                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step (batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
+                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
                 r.method,
                 r.cells_per_sec,
                 r.gflops_per_sec,

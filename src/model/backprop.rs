@@ -382,19 +382,27 @@ fn stack_backward(
             &Operand::rows(w[i], inp),
             false,
         );
-        // Through the previous layer's dropout and activation.
+        // Through the previous layer's dropout and activation; the activation's value is read
+        // back from the stored output (divided by the dropout scale) instead of recomputed.
         let act = layers[i - 1].0.activation();
-        let z = &ws.z[i - 1];
+        let (z, h) = (&ws.z[i - 1], &ws.h[i - 1]);
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
-            let zr = &z[r * inp..(r + 1) * inp];
-            for j in 0..inp {
-                g[j] *= act.derivative(zr[j]);
-            }
-            if !mask.is_empty() {
-                g.iter_mut()
-                    .zip(&mask[r * inp..(r + 1) * inp])
-                    .for_each(|(g, m)| *g *= m);
+            let span = r * inp..(r + 1) * inp;
+            let (zr, hr) = (&z[span.clone()], &h[span.clone()]);
+            if mask.is_empty() {
+                for j in 0..inp {
+                    g[j] *= act.derivative_at(zr[j], hr[j]);
+                }
+            } else {
+                let mr = &mask[span];
+                for j in 0..inp {
+                    g[j] = if mr[j] == 0.0 {
+                        0.0
+                    } else {
+                        g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
+                    };
+                }
             }
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);
