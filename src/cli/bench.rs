@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 use crate::data::synthetic::log_normalised_cells;
 use crate::train::Method;
-use crate::train::bench::{Throughput, measure};
+use crate::train::bench::{Throughput, measure, measure_embedding};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -67,10 +67,10 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         Method::Byol,
         Method::Barlow,
     ] {
-        let r = pool.install(|| measure(&config, method, &x, 5, 30))?;
+        let r = pool.install(|| measure(&config, method, &x, 5, 40))?;
         if !json {
             println!(
-                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step (batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
+                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
                 r.method,
                 r.cells_per_sec,
                 r.gflops_per_sec,
@@ -85,13 +85,17 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         }
         results.push(r);
     }
+    let embed = pool.install(|| measure_embedding(&config, &x))?;
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "cells": BENCH_CELLS, "genes": BENCH_GENES, "results": results,
+                "embed_cells_per_sec": embed,
             }))?
         );
+    } else {
+        println!("embed   {embed:>9.0} cells/s  (encoder, eval mode, batches of 1024)");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::model::kernels::{column_sums, cpu_slice, row_sum};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
-use crate::model::{Autoencoder, ModelError};
+use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// A row-major matrix operand: values with row and column strides.
 struct Operand<'a> {
@@ -94,6 +94,98 @@ fn matmul(
     }
 }
 
+/// Input density below which the first layer multiplies sparse rows instead of calling gemm
+/// (masked single-cell input is mostly zeros).
+const SPARSE_INPUT_DENSITY: f64 = 0.2;
+
+/// Columns of the first layer's input handled by one task of the sparse weight gradient.
+const SPARSE_GRAD_BAND: usize = 32;
+
+/// Edge of the square tiles of the blocked transpose.
+const TILE: usize = 32;
+
+/// Writes the non-zeros of each row of a dense row-major matrix; returns their total count.
+fn gather_nonzeros(
+    input: &[f32],
+    cols: usize,
+    rows: usize,
+    out: &mut Vec<Vec<(u32, f32)>>,
+) -> usize {
+    out.resize_with(rows, Vec::new);
+    out.par_iter_mut()
+        .zip(input.par_chunks(cols))
+        .for_each(|(nz, row)| {
+            nz.clear();
+            nz.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0.0)
+                    .map(|(j, &v)| (j as u32, v)),
+            );
+        });
+    out[..rows].iter().map(Vec::len).sum()
+}
+
+/// `dst (cols x rows) = src (rows x cols)^T`, tiled and parallel over bands of `dst` rows.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    dst.resize(rows * cols, 0.0);
+    dst.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(band, d)| {
+            let c0 = band * TILE;
+            let c1 = (c0 + TILE).min(cols);
+            for r0 in (0..rows).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    let s = &src[r * cols..(r + 1) * cols];
+                    for c in c0..c1 {
+                        d[(c - c0) * rows + r] = s[c];
+                    }
+                }
+            }
+        });
+}
+
+/// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wt = W^T` (in x out).
+fn sparse_rows_times(nz: &[Vec<(u32, f32)>], wt: &[f32], out: usize, z: &mut [f32]) {
+    z.par_chunks_mut(out)
+        .zip(nz.par_iter())
+        .for_each(|(zr, row)| {
+            zr.fill(0.0);
+            for &(j, v) in row {
+                let w = &wt[j as usize * out..(j as usize + 1) * out];
+                zr.iter_mut().zip(w).for_each(|(z, &w)| *z += v * w);
+            }
+        });
+}
+
+/// `gwt (inp x out) = X^T delta` for sparse rows `nz` of X (bands of input columns in parallel).
+fn sparse_weight_grad(
+    nz: &[Vec<(u32, f32)>],
+    delta: &[f32],
+    out: usize,
+    inp: usize,
+    gwt: &mut Vec<f32>,
+) {
+    gwt.resize(inp * out, 0.0);
+    gwt.par_chunks_mut(SPARSE_GRAD_BAND * out)
+        .enumerate()
+        .for_each(|(band, g)| {
+            g.fill(0.0);
+            let (j0, j1) = (
+                (band * SPARSE_GRAD_BAND) as u32,
+                ((band + 1) * SPARSE_GRAD_BAND) as u32,
+            );
+            for (r, row) in nz.iter().enumerate() {
+                let d = &delta[r * out..(r + 1) * out];
+                let start = row.partition_point(|&(j, _)| j < j0);
+                for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
+                    let gj = &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out];
+                    gj.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+                }
+            }
+        });
+}
+
 /// Reusable buffers of one training pass: per-layer pre-activations, outputs, dropout masks and
 /// gradients (weight, bias per layer, in parameter order).
 #[derive(Debug, Default)]
@@ -103,6 +195,12 @@ pub struct Workspace {
     masks: Vec<Vec<f32>>,
     delta: Vec<f32>,
     back: Vec<f32>,
+    /// Whether the first layer ran on sparse input rows in the last forward pass.
+    sparse: bool,
+    /// Non-zeros of the input rows, and transposed first-layer weight / gradient (sparse path).
+    nonzeros: Vec<Vec<(u32, f32)>>,
+    first_t: Vec<f32>,
+    first_grad_t: Vec<f32>,
     /// Gradients, one buffer per parameter (weight then bias of each layer).
     pub grads: Vec<Vec<f32>>,
     /// Seconds spent in forward (with the loss) and backward passes so far.
@@ -119,76 +217,102 @@ fn values<'a>(guard: &'a (StorageRef<'a>, &'a Layout)) -> Result<&'a [f32], Mode
 
 /// The layers of an autoencoder in order with the dropout seed each uses in training, matching
 /// `Autoencoder::forward` exactly.
-fn layers_with_seeds(model: &Autoencoder, seed: u64) -> Vec<(&Dense, u64)> {
-    let enc = model
-        .encoder
-        .mlp
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l, mix(mix(seed, 1), i as u64)));
-    let dec = model
-        .decoder
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l, mix(mix(seed, 2), i as u64)));
-    enc.chain(dec).collect()
+fn autoencoder_layers(model: &Autoencoder, seed: u64) -> Vec<(&Dense, u64)> {
+    let mut layers = encoder_layers(&model.encoder, mix(seed, 1));
+    layers.extend(mlp_layers(&model.decoder.layers, mix(seed, 2)));
+    layers
 }
 
-/// One forward and backward pass of the masked-MSE autoencoder loss on a dense batch
-/// (`rows` x genes): returns the loss and leaves the gradients in `ws.grads`.
-#[allow(clippy::too_many_arguments)]
-pub fn autoencoder_pass(
-    model: &Autoencoder,
+fn mlp_layers(layers: &[Dense], seed: u64) -> Vec<(&Dense, u64)> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l, mix(seed, i as u64)))
+        .collect()
+}
+
+/// The encoder's layers with the dropout seeds `Encoder::forward(x, Some(seed))` uses.
+fn encoder_layers(encoder: &Encoder, seed: u64) -> Vec<(&Dense, u64)> {
+    mlp_layers(&encoder.mlp.layers, seed)
+}
+
+/// Borrowed parameter values, one slice per layer.
+type Slices<'a> = Vec<&'a [f32]>;
+
+/// Read locks on the weights and biases of a stack for the duration of one pass.
+struct StackValues<'a> {
+    weights: Vec<(StorageRef<'a>, &'a Layout)>,
+    biases: Vec<(StorageRef<'a>, &'a Layout)>,
+}
+
+impl<'a> StackValues<'a> {
+    fn lock(layers: &[(&'a Dense, u64)]) -> Self {
+        Self {
+            weights: layers
+                .iter()
+                .map(|(l, _)| l.weight.storage_and_layout())
+                .collect(),
+            biases: layers
+                .iter()
+                .map(|(l, _)| l.bias.storage_and_layout())
+                .collect(),
+        }
+    }
+
+    fn slices(&self) -> Result<(Slices<'_>, Slices<'_>), ModelError> {
+        Ok((
+            self.weights.iter().map(values).collect::<Result<_, _>>()?,
+            self.biases.iter().map(values).collect::<Result<_, _>>()?,
+        ))
+    }
+}
+
+/// Forward pass of a dense stack on `rows` rows of `input`, keeping what the backward pass
+/// needs in `ws`; dropout only when `train`. The output is `ws.output()`.
+fn stack_forward(
+    layers: &[(&Dense, u64)],
     input: &[f32],
-    target: &[f32],
-    weight: &[f32],
-    denom: f32,
     rows: usize,
-    dropout_seed: u64,
+    train: bool,
     ws: &mut Workspace,
-) -> Result<f32, ModelError> {
-    let layers = layers_with_seeds(model, dropout_seed);
-    let weight_guards: Vec<_> = layers
-        .iter()
-        .map(|(l, _)| l.weight.storage_and_layout())
-        .collect();
-    let bias_guards: Vec<_> = layers
-        .iter()
-        .map(|(l, _)| l.bias.storage_and_layout())
-        .collect();
-    let ws_w: Vec<&[f32]> = weight_guards.iter().map(values).collect::<Result<_, _>>()?;
-    let ws_b: Vec<&[f32]> = bias_guards.iter().map(values).collect::<Result<_, _>>()?;
+) -> Result<(), ModelError> {
+    let locked = StackValues::lock(layers);
+    let (w, b) = locked.slices()?;
     let n = layers.len();
     ws.z.resize_with(n, Vec::new);
     ws.h.resize_with(n, Vec::new);
     ws.masks.resize_with(n, Vec::new);
     ws.grads.resize_with(2 * n, Vec::new);
-
-    let start = std::time::Instant::now();
+    let n_genes = layers[0].0.weight.dims2()?.1;
+    ws.sparse = gather_nonzeros(input, n_genes, rows, &mut ws.nonzeros) as f64
+        <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
     for (i, (layer, seed)) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
-        matmul(
-            &mut z,
-            (rows, out, inp),
-            &Operand::rows(x, inp),
-            &Operand::transposed(ws_w[i], inp),
-            false,
-        );
+        if i == 0 && ws.sparse {
+            transpose(w[0], out, inp, &mut ws.first_t);
+            sparse_rows_times(&ws.nonzeros[..rows], &ws.first_t, out, &mut z);
+        } else {
+            matmul(
+                &mut z,
+                (rows, out, inp),
+                &Operand::rows(x, inp),
+                &Operand::transposed(w[i], inp),
+                false,
+            );
+        }
         let dropout = layer.dropout();
         let mask = &mut ws.masks[i];
-        if dropout > 0.0 {
+        if train && dropout > 0.0 {
             mask.resize(rows * out, 0.0);
             fill_dropout_mask(mask, out, dropout, *seed);
         } else {
             mask.clear();
         }
         let act = layer.activation();
-        let bias = ws_b[i];
+        let bias = b[i];
         let h = &mut ws.h[i];
         h.resize(rows * out, 0.0);
         let mask: &[f32] = mask;
@@ -208,50 +332,44 @@ pub fn autoencoder_pass(
             });
         ws.z[i] = z;
     }
+    Ok(())
+}
 
-    // Loss and its gradient with respect to the prediction.
-    let cols = model
-        .decoder
-        .layers
-        .last()
-        .map_or(1, |l| l.weight.dims()[0]);
-    let pred = &ws.h[n - 1];
-    let scale = 2.0 / denom.max(1.0);
-    ws.delta.resize(rows * cols, 0.0);
-    let loss = row_sum(rows, |r| {
-        let span = r * cols..(r + 1) * cols;
-        pred[span.clone()]
-            .iter()
-            .zip(&target[span.clone()])
-            .zip(&weight[span])
-            .map(|((&p, &t), &w)| f64::from(w * (p - t) * (p - t)))
-            .sum()
-    }) / f64::from(denom.max(1.0));
-    ws.delta
-        .par_chunks_mut(cols)
-        .enumerate()
-        .for_each(|(r, d)| {
-            for (j, d) in d.iter_mut().enumerate() {
-                let i = r * cols + j;
-                *d = scale * weight[i] * (pred[i] - target[i]);
-            }
-        });
-
-    let mid = std::time::Instant::now();
-    ws.forward_secs += (mid - start).as_secs_f64();
-    // Backward: `delta` holds dLoss/dz of layer i (the last layer is linear, no dropout).
+/// Backward pass of a dense stack after [`stack_forward`]: `ws.delta` holds dLoss/d(output)
+/// on entry; the parameter gradients end in `ws.grads`.
+fn stack_backward(
+    layers: &[(&Dense, u64)],
+    input: &[f32],
+    rows: usize,
+    ws: &mut Workspace,
+) -> Result<(), ModelError> {
+    let locked = StackValues::lock(layers);
+    let (w, _) = locked.slices()?;
+    let n = layers.len();
+    // The last layer is linear, so `delta` is already dLoss/dz there.
     for i in (0..n).rev() {
         let (out, inp) = layers[i].0.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let gw = &mut ws.grads[2 * i];
-        gw.resize(out * inp, 0.0);
-        matmul(
-            gw,
-            (out, inp, rows),
-            &Operand::transposed(&ws.delta, out),
-            &Operand::rows(x, inp),
-            false,
-        );
+        if i == 0 && ws.sparse {
+            sparse_weight_grad(
+                &ws.nonzeros[..rows],
+                &ws.delta,
+                out,
+                inp,
+                &mut ws.first_grad_t,
+            );
+            transpose(&ws.first_grad_t, inp, out, gw);
+        } else {
+            gw.resize(out * inp, 0.0);
+            matmul(
+                gw,
+                (out, inp, rows),
+                &Operand::transposed(&ws.delta, out),
+                &Operand::rows(x, inp),
+                false,
+            );
+        }
         ws.grads[2 * i + 1] = column_sums(&ws.delta, out);
         if i == 0 {
             break;
@@ -261,27 +379,119 @@ pub fn autoencoder_pass(
             &mut ws.back,
             (rows, inp, out),
             &Operand::rows(&ws.delta, out),
-            &Operand::rows(ws_w[i], inp),
+            &Operand::rows(w[i], inp),
             false,
         );
-        // Through the previous layer's dropout and activation.
-        let prev = layers[i - 1].0;
-        let act = prev.activation();
-        let z = &ws.z[i - 1];
+        // Through the previous layer's dropout and activation; the activation's value is read
+        // back from the stored output (divided by the dropout scale) instead of recomputed.
+        let act = layers[i - 1].0.activation();
+        let (z, h) = (&ws.z[i - 1], &ws.h[i - 1]);
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
-            let zr = &z[r * inp..(r + 1) * inp];
-            for j in 0..inp {
-                g[j] *= act.derivative(zr[j]);
-            }
-            if !mask.is_empty() {
-                g.iter_mut()
-                    .zip(&mask[r * inp..(r + 1) * inp])
-                    .for_each(|(g, m)| *g *= m);
+            let span = r * inp..(r + 1) * inp;
+            let (zr, hr) = (&z[span.clone()], &h[span.clone()]);
+            if mask.is_empty() {
+                for j in 0..inp {
+                    g[j] *= act.derivative_at(zr[j], hr[j]);
+                }
+            } else {
+                let mr = &mask[span];
+                for j in 0..inp {
+                    g[j] = if mr[j] == 0.0 {
+                        0.0
+                    } else {
+                        g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
+                    };
+                }
             }
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);
     }
+    Ok(())
+}
+
+impl Workspace {
+    /// The output of the last forward pass (rows x output width).
+    pub fn output(&self) -> &[f32] {
+        self.h.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Encoder forward pass for training (`dropout_seed` as in `Encoder::forward`); returns the
+/// latent batch (rows x latent), kept in `ws` for [`encoder_backward`].
+pub fn encoder_forward<'w>(
+    encoder: &Encoder,
+    input: &[f32],
+    rows: usize,
+    dropout_seed: Option<u64>,
+    ws: &'w mut Workspace,
+) -> Result<&'w [f32], ModelError> {
+    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
+    stack_forward(&layers, input, rows, dropout_seed.is_some(), ws)?;
+    Ok(ws.output())
+}
+
+/// Encoder backward pass after [`encoder_forward`] with the same arguments, from the gradient
+/// of the loss with respect to the latent batch; gradients end in `ws.grads`.
+pub fn encoder_backward(
+    encoder: &Encoder,
+    input: &[f32],
+    rows: usize,
+    dropout_seed: Option<u64>,
+    d_latent: &[f32],
+    ws: &mut Workspace,
+) -> Result<(), ModelError> {
+    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
+    ws.delta.clear();
+    ws.delta.extend_from_slice(d_latent);
+    stack_backward(&layers, input, rows, ws)
+}
+
+/// One forward and backward pass of the masked-MSE autoencoder loss on a dense batch
+/// (`rows` x genes): returns the loss and leaves the gradients in `ws.grads`.
+#[allow(clippy::too_many_arguments)]
+pub fn autoencoder_pass(
+    model: &Autoencoder,
+    input: &[f32],
+    target: &[f32],
+    weight: &[f32],
+    denom: f32,
+    rows: usize,
+    dropout_seed: u64,
+    ws: &mut Workspace,
+) -> Result<f32, ModelError> {
+    let layers = autoencoder_layers(model, dropout_seed);
+    let start = std::time::Instant::now();
+    stack_forward(&layers, input, rows, true, ws)?;
+    // Loss and its gradient with respect to the prediction.
+    let cols = model
+        .decoder
+        .layers
+        .last()
+        .map_or(1, |l| l.weight.dims()[0]);
+    let pred = ws.h.last().map_or(&[][..], Vec::as_slice);
+    let scale = 2.0 / denom.max(1.0);
+    let loss = row_sum(rows, |r| {
+        let span = r * cols..(r + 1) * cols;
+        pred[span.clone()]
+            .iter()
+            .zip(&target[span.clone()])
+            .zip(&weight[span])
+            .map(|((&p, &t), &w)| f64::from(w * (p - t) * (p - t)))
+            .sum()
+    }) / f64::from(denom.max(1.0));
+    let mut delta = std::mem::take(&mut ws.delta);
+    delta.resize(rows * cols, 0.0);
+    delta.par_chunks_mut(cols).enumerate().for_each(|(r, d)| {
+        for (j, d) in d.iter_mut().enumerate() {
+            let i = r * cols + j;
+            *d = scale * weight[i] * (pred[i] - target[i]);
+        }
+    });
+    ws.delta = delta;
+    let mid = std::time::Instant::now();
+    ws.forward_secs += (mid - start).as_secs_f64();
+    stack_backward(&layers, input, rows, ws)?;
     ws.backward_secs += mid.elapsed().as_secs_f64();
     Ok(loss as f32)
 }
@@ -294,37 +504,51 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     #[test]
-    fn hand_written_pass_matches_candle_autograd_with_dropout() {
+    fn hand_written_pass_matches_candle_autograd_with_dropout_for_dense_and_sparse_input() {
         let cfg = ModelConfig {
             hidden: vec![12, 7],
             latent: 3,
             dropout: 0.2,
             ..ModelConfig::default()
         };
-        let model = Autoencoder::new(&cfg, 9, 4).unwrap();
-        let rows = 5;
-        let input: Vec<f32> = (0..rows * 9)
-            .map(|i| ((i * 37 % 11) as f32) / 5.0)
-            .collect();
-        let target: Vec<f32> = (0..rows * 9).map(|i| ((i * 13 % 7) as f32) / 3.0).collect();
-        let weight: Vec<f32> = (0..rows * 9).map(|i| (i % 3 == 0) as u8 as f32).collect();
-        let denom = weight.iter().sum::<f32>();
-        let mut ws = Workspace::default();
-        let loss =
-            autoencoder_pass(&model, &input, &target, &weight, denom, rows, 99, &mut ws).unwrap();
-        let t = |v: &[f32]| Tensor::from_slice(v, (rows, 9), &Device::Cpu).unwrap();
-        let pred = model.forward(&t(&input), Some(99)).unwrap();
-        let reference = masked_mse(&pred, &t(&target), &t(&weight), denom).unwrap();
-        assert!((reference.to_scalar::<f32>().unwrap() - loss).abs() < 1e-5);
-        let grads = reference.backward().unwrap();
-        for (k, var) in model.params.vars().iter().enumerate() {
-            let expect = to_vec(grads.get(var).unwrap()).unwrap();
-            for (a, b) in ws.grads[k].iter().zip(&expect) {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{}: {a} vs {b}",
-                    model.params.names()[k]
-                );
+        let (rows, genes) = (6, 70);
+        let model = Autoencoder::new(&cfg, genes, 4).unwrap();
+        // Dense input (every entry set) and sparse input (~9% non-zero) take different paths.
+        for every in [1, 11] {
+            let input: Vec<f32> = (0..rows * genes)
+                .map(|i| {
+                    if i % every == 0 {
+                        ((i * 37 % 11) as f32 + 1.0) / 5.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let target: Vec<f32> = (0..rows * genes)
+                .map(|i| ((i * 13 % 7) as f32) / 3.0)
+                .collect();
+            let weight: Vec<f32> = (0..rows * genes)
+                .map(|i| (i % 3 == 0) as u8 as f32)
+                .collect();
+            let denom = weight.iter().sum::<f32>();
+            let mut ws = Workspace::default();
+            let loss = autoencoder_pass(&model, &input, &target, &weight, denom, rows, 99, &mut ws)
+                .unwrap();
+            let t = |v: &[f32]| Tensor::from_slice(v, (rows, genes), &Device::Cpu).unwrap();
+            let pred = model.forward(&t(&input), Some(99)).unwrap();
+            let reference = masked_mse(&pred, &t(&target), &t(&weight), denom).unwrap();
+            assert!((reference.to_scalar::<f32>().unwrap() - loss).abs() < 1e-5);
+            let grads = reference.backward().unwrap();
+            for (k, var) in model.params.vars().iter().enumerate() {
+                let expect = to_vec(grads.get(var).unwrap()).unwrap();
+                assert_eq!(ws.grads[k].len(), expect.len());
+                for (a, b) in ws.grads[k].iter().zip(&expect) {
+                    assert!(
+                        (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "every {every}, {}: {a} vs {b}",
+                        model.params.names()[k]
+                    );
+                }
             }
         }
     }

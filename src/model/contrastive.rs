@@ -235,19 +235,36 @@ impl Byol {
 
     /// The symmetric BYOL loss of two views; `seed` drives dropout in the online network.
     pub fn loss(&self, v1: &Tensor, v2: &Tensor, seed: Option<u64>) -> Result<Tensor, ModelError> {
-        let train = seed.is_some();
-        let online = |v: &Tensor, k: u64| -> Result<Tensor, ModelError> {
-            let z = self.encoder.forward(v, seed.map(|s| mix(s, k)))?;
+        let online = |v: &Tensor, k: u64| self.encoder.forward(v, seed.map(|s| mix(s, k)));
+        let z = [online(v1, 1)?, online(v2, 2)?];
+        let t = [
+            self.target_encoder.forward(v1, None)?,
+            self.target_encoder.forward(v2, None)?,
+        ];
+        self.loss_from_latents([&z[0], &z[1]], [&t[0], &t[1]], seed.is_some())
+    }
+
+    /// The BYOL loss from the online (`z`) and target (`t`) encoders' latents of both views.
+    pub fn loss_from_latents(
+        &self,
+        z: [&Tensor; 2],
+        t: [&Tensor; 2],
+        train: bool,
+    ) -> Result<Tensor, ModelError> {
+        let online = |z: &Tensor| {
             self.predictor
-                .forward(&self.projector.forward(&z, train)?, train)
+                .forward(&self.projector.forward(z, train)?, train)
         };
-        let target = |v: &Tensor| -> Result<Tensor, ModelError> {
-            let z = self.target_encoder.forward(v, None)?;
-            Ok(self.target_projector.forward(&z, train)?.detach())
+        let target = |t: &Tensor| -> Result<Tensor, ModelError> {
+            Ok(self.target_projector.forward(&t.detach(), train)?.detach())
         };
-        let (p1, p2) = (online(v1, 1)?, online(v2, 2)?);
-        let (t1, t2) = (target(v1)?, target(v2)?);
-        Ok((byol_loss(&p1, &t2)? + byol_loss(&p2, &t1)?)?)
+        Ok((byol_loss(&online(z[0])?, &target(t[1])?)?
+            + byol_loss(&online(z[1])?, &target(t[0])?)?)?)
+    }
+
+    /// The target network's encoder.
+    pub fn target_encoder(&self) -> &Encoder {
+        &self.target_encoder
     }
 
     /// target = tau * target + (1 - tau) * online, for the encoder and projector.
@@ -292,12 +309,16 @@ impl BarlowTwins {
 
     /// The Barlow Twins loss of two views; `seed` drives dropout (training mode).
     pub fn loss(&self, v1: &Tensor, v2: &Tensor, seed: Option<u64>) -> Result<Tensor, ModelError> {
-        let train = seed.is_some();
-        let project = |v: &Tensor, k: u64| -> Result<Tensor, ModelError> {
-            let z = self.encoder.forward(v, seed.map(|s| mix(s, k)))?;
-            self.projector.forward(&z, train)
-        };
-        barlow_loss(&project(v1, 1)?, &project(v2, 2)?, self.lambda)
+        let encode = |v: &Tensor, k: u64| self.encoder.forward(v, seed.map(|s| mix(s, k)));
+        let z = [encode(v1, 1)?, encode(v2, 2)?];
+        self.loss_from_latents([&z[0], &z[1]], seed.is_some())
+    }
+
+    /// The Barlow Twins loss from the encoder's latents of both views.
+    pub fn loss_from_latents(&self, z: [&Tensor; 2], train: bool) -> Result<Tensor, ModelError> {
+        let p1 = self.projector.forward(z[0], train)?;
+        let p2 = self.projector.forward(z[1], train)?;
+        barlow_loss(&p1, &p2, self.lambda)
     }
 }
 

@@ -78,6 +78,15 @@ impl Activation {
         }
     }
 
+    /// Its derivative at `z` given the value `y = apply(z)` (saves the exponential for SELU).
+    #[inline]
+    pub fn derivative_at(self, z: f32, y: f32) -> f32 {
+        match self {
+            Self::Selu if z <= 0.0 => y + SELU_SCALE * SELU_ALPHA,
+            _ => self.derivative(z),
+        }
+    }
+
     /// Its derivative at `z`.
     #[inline]
     pub fn derivative(self, z: f32) -> f32 {

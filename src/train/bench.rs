@@ -18,10 +18,14 @@ pub struct Throughput {
     pub n_params: usize,
     pub batch_size: usize,
     pub threads: usize,
+    /// From the median step time.
     pub cells_per_sec: f64,
+    /// From the mean step time.
+    pub cells_per_sec_mean: f64,
+    /// Dense-equivalent matmul FLOPs (6 x weights per cell) per second.
     pub gflops_per_sec: f64,
     pub ms_per_step: f64,
-    /// Milliseconds per step in each phase.
+    /// Milliseconds per step in each phase (means).
     pub ms_batch: f64,
     pub ms_forward: f64,
     pub ms_backward: f64,
@@ -69,14 +73,19 @@ pub fn measure(
         step(k, &mut learner)?;
     }
     let before = learner.phase_times();
-    let start = Instant::now();
+    let mut step_secs = Vec::with_capacity(steps);
     for k in 0..steps {
+        let t = Instant::now();
         step(warmup + k, &mut learner)?;
+        step_secs.push(t.elapsed().as_secs_f64());
     }
-    let secs = start.elapsed().as_secs_f64();
     let after = learner.phase_times();
     let per_step = |a: f64, b: f64| 1e3 * (a - b) / steps.max(1) as f64;
-    let cells_per_sec = (steps * batch) as f64 / secs;
+    // The median step is robust to other processes on a shared machine.
+    step_secs.sort_by(f64::total_cmp);
+    let median = step_secs.get(steps / 2).copied().unwrap_or(f64::NAN);
+    let mean = step_secs.iter().sum::<f64>() / steps.max(1) as f64;
+    let cells_per_sec = batch as f64 / median;
     Ok(Throughput {
         method: method.name().into(),
         n_params: learner.params().n_params(),
@@ -84,10 +93,24 @@ pub fn measure(
         threads: rayon::current_num_threads(),
         cells_per_sec,
         gflops_per_sec: cells_per_sec * learner.flops_per_cell() / 1e9,
-        ms_per_step: 1e3 * secs / steps.max(1) as f64,
+        ms_per_step: 1e3 * median,
+        cells_per_sec_mean: batch as f64 / mean,
         ms_batch: per_step(after.batch, before.batch),
         ms_forward: per_step(after.forward, before.forward),
         ms_backward: per_step(after.backward, before.backward),
         ms_optimizer: per_step(after.optimizer, before.optimizer),
     })
+}
+
+/// Cells per second of [`crate::model::Encoder::embed`] (eval mode, batches of 1,024) for the
+/// configured encoder on `x`.
+pub fn measure_embedding(config: &Config, x: &CsrMatrix) -> anyhow::Result<f64> {
+    let mut store = crate::model::ParamStore::new();
+    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    let encoder = crate::model::Encoder::new(&config.model, x.n_cols, &mut store, &mut init)?;
+    encoder.embed(x, 1024)?;
+    let start = Instant::now();
+    let emb = encoder.embed(x, 1024)?;
+    anyhow::ensure!(emb.iter().all(|v| v.is_finite()), "embedding is not finite");
+    Ok(x.n_rows as f64 / start.elapsed().as_secs_f64())
 }

@@ -1,16 +1,17 @@
 //! The pretext task being trained: builds the model for a method, runs one optimiser step on a
 //! batch, scores validation batches, and converts its state to and from checkpoint tensors.
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use std::time::Instant;
 
 use crate::config::Config;
 use crate::data::CsrMatrix;
 use crate::data::genesets::MatchedSets;
 use crate::model::augment::Augmenter;
-use crate::model::backprop::{Workspace, autoencoder_pass};
+use crate::model::backprop::{Workspace, autoencoder_pass, encoder_backward, encoder_forward};
 use crate::model::contrastive::{BarlowTwins, Byol};
 use crate::model::kernels::masked_mse;
+use crate::model::kernels::to_vec;
 use crate::model::masking::{MaskedBatch, Pretext};
 use crate::model::params::NamedTensor;
 use crate::model::random::mix;
@@ -67,6 +68,9 @@ impl Method {
     }
 }
 
+/// Gradients per trainable parameter (`None`: the parameter got none).
+pub type Gradients = Vec<Option<Vec<f32>>>;
+
 /// Salt of the per-step dropout seed.
 const DROPOUT_SALT: u64 = 0xD0;
 
@@ -101,6 +105,8 @@ pub struct PhaseTimes {
 pub struct Learner {
     times: PhaseTimes,
     workspace: Workspace,
+    /// Encoder passes of the two views and of the BYOL target.
+    encoder_ws: [Workspace; 3],
     method: Method,
     net: Net,
     opt: AdamW,
@@ -167,6 +173,7 @@ impl Learner {
         let mut learner = Self {
             times: PhaseTimes::default(),
             workspace: Workspace::default(),
+            encoder_ws: Default::default(),
             method,
             net,
             opt: AdamW::new(&[], config.train.weight_decay),
@@ -242,12 +249,7 @@ impl Learner {
                 )?)
             }
             Net::Byol(_) | Net::Barlow(_) => {
-                self.batch.target.resize(r * c, 0.0);
-                x.densify_rows(rows, &mut self.batch.target);
-                for (k, view) in self.views.iter_mut().enumerate() {
-                    self.augmenter
-                        .view(&self.batch.target, c, mix(seed, k as u64), view);
-                }
+                self.make_views(x, rows, seed);
                 self.times.batch += start.elapsed().as_secs_f64();
                 let (v1, v2) = (tensor(&self.views[0], r, c)?, tensor(&self.views[1], r, c)?);
                 match &self.net {
@@ -257,6 +259,84 @@ impl Learner {
                 }
             }
         }
+    }
+
+    /// Densifies `rows` of `x` and writes its two augmented views.
+    fn make_views(&mut self, x: &CsrMatrix, rows: &[usize], seed: u64) {
+        let c = x.n_cols;
+        self.batch.target.resize(rows.len() * c, 0.0);
+        x.densify_rows(rows, &mut self.batch.target);
+        for (k, view) in self.views.iter_mut().enumerate() {
+            self.augmenter
+                .view(&self.batch.target, c, mix(seed, k as u64), view);
+        }
+    }
+
+    /// Loss and gradients (one per trainable parameter, `None` if unused) of a contrastive
+    /// method on one batch: the encoders run the hand-written pass, the heads run on autograd.
+    pub fn contrastive_grads(
+        &mut self,
+        x: &CsrMatrix,
+        rows: &[usize],
+        seed: u64,
+    ) -> Result<(f32, Gradients), ModelError> {
+        let start = Instant::now();
+        self.make_views(x, rows, seed);
+        let t_views = Instant::now();
+        self.times.batch += (t_views - start).as_secs_f64();
+        let (r, dropout) = (rows.len(), mix(seed, DROPOUT_SALT));
+        let (encoder, target) = match &self.net {
+            Net::Byol(m) => (&m.encoder, Some(m.target_encoder())),
+            Net::Barlow(m) => (&m.encoder, None),
+            Net::Autoencoder(..) => unreachable!("contrastive methods only"),
+        };
+        let latent = encoder.latent;
+        let seeds = [Some(mix(dropout, 1)), Some(mix(dropout, 2))];
+        let mut z = Vec::new();
+        let mut t = Vec::new();
+        for (k, &seed) in seeds.iter().enumerate() {
+            let out = encoder_forward(encoder, &self.views[k], r, seed, &mut self.encoder_ws[k])?;
+            z.push(Var::from_slice(out, (r, latent), &Device::Cpu)?);
+            if let Some(te) = target {
+                let out = encoder_forward(te, &self.views[k], r, None, &mut self.encoder_ws[2])?;
+                t.push(Tensor::from_slice(out, (r, latent), &Device::Cpu)?);
+            }
+        }
+        let loss = match &self.net {
+            Net::Byol(m) => m.loss_from_latents([&z[0], &z[1]], [&t[0], &t[1]], true)?,
+            Net::Barlow(m) => m.loss_from_latents([&z[0], &z[1]], true)?,
+            Net::Autoencoder(..) => unreachable!("contrastive methods only"),
+        };
+        let value = loss.to_scalar::<f32>()?;
+        let t_forward = Instant::now();
+        self.times.forward += (t_forward - t_views).as_secs_f64();
+        let grads = loss.backward()?;
+        for (k, (&seed, zk)) in seeds.iter().zip(&z).enumerate() {
+            let dz = match grads.get(zk) {
+                Some(g) => to_vec(g)?,
+                None => vec![0.0; r * latent],
+            };
+            encoder_backward(
+                encoder,
+                &self.views[k],
+                r,
+                seed,
+                &dz,
+                &mut self.encoder_ws[k],
+            )?;
+        }
+        let n_encoder = self.encoder_ws[0].grads.len();
+        let mut out: Gradients = Vec::new();
+        for (i, var) in self.params().vars().iter().enumerate() {
+            out.push(if i < n_encoder {
+                let (a, b) = (&self.encoder_ws[0].grads[i], &self.encoder_ws[1].grads[i]);
+                Some(a.iter().zip(b).map(|(a, b)| a + b).collect())
+            } else {
+                grads.get(var).map(to_vec).transpose()?
+            });
+        }
+        self.times.backward += t_forward.elapsed().as_secs_f64();
+        Ok((value, out))
     }
 
     /// One optimiser step on `rows` of `x`. A non-finite loss is returned without updating.
@@ -298,24 +378,18 @@ impl Learner {
             self.times.steps += 1;
             return Ok(loss);
         }
-        let start = Instant::now();
-        let batch_before = self.times.batch;
-        let loss = self.batch_loss(x, rows, seed, true)?;
-        let value = loss.to_scalar::<f32>()?;
-        let t_forward = Instant::now();
-        self.times.forward += (t_forward - start).as_secs_f64() - (self.times.batch - batch_before);
+        let (value, grads) = self.contrastive_grads(x, rows, seed)?;
         if !value.is_finite() {
             return Ok(value);
         }
-        let grads = loss.backward()?;
         let t_backward = Instant::now();
-        self.times.backward += (t_backward - t_forward).as_secs_f64();
+        let slices: Vec<Option<&[f32]>> = grads.iter().map(|g| g.as_deref()).collect();
         let vars = match &self.net {
             Net::Autoencoder(m, _) => m.params.vars(),
             Net::Byol(m) => m.state.params.vars(),
             Net::Barlow(m) => m.state.params.vars(),
         };
-        self.opt.step(vars, &grads, lr, clip)?;
+        self.opt.step_slices(vars, &slices, lr, clip)?;
         if let Net::Byol(m) = &self.net {
             m.update_target()?;
         }
@@ -383,13 +457,17 @@ impl Learner {
         }
     }
 
-    /// Every tensor of the model and optimiser, named for a checkpoint.
-    pub fn export(&self) -> Result<Vec<NamedTensor>, ModelError> {
+    /// Every tensor of the model (and of the optimiser when `with_optimizer`), named for a
+    /// checkpoint.
+    pub fn export(&self, with_optimizer: bool) -> Result<Vec<NamedTensor>, ModelError> {
         let mut out = Vec::new();
         for (prefix, store) in self.stores() {
             for (name, shape, values) in store.export()? {
                 out.push((format!("{prefix}{name}"), shape, values));
             }
+        }
+        if !with_optimizer {
+            return Ok(out);
         }
         for (i, (name, var)) in self
             .params()
@@ -450,4 +528,42 @@ pub fn gene_means(x: &CsrMatrix, rows: &[usize]) -> Vec<f32> {
     }
     let n = rows.len().max(1) as f64;
     sum.iter().map(|s| (s / n) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::log_normalised_cells;
+
+    #[test]
+    fn contrastive_hybrid_gradients_match_full_autograd() {
+        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+        let mut config = Config::default();
+        config.model.hidden = vec![16, 8];
+        config.model.latent = 4;
+        config.contrastive.projector = vec![8, 6];
+        let rows: Vec<usize> = (0..24).collect();
+        for method in [Method::Byol, Method::Barlow] {
+            let mut learner = Learner::new(&config, method, 30, None).unwrap();
+            let (loss, grads) = learner.contrastive_grads(&x, &rows, 5).unwrap();
+            let reference = learner.batch_loss(&x, &rows, 5, true).unwrap();
+            let expect_loss = reference.to_scalar::<f32>().unwrap();
+            assert!(
+                (loss - expect_loss).abs() < 1e-4 * (1.0 + expect_loss.abs()),
+                "{loss} vs {expect_loss}"
+            );
+            let expect = reference.backward().unwrap();
+            let params = learner.params();
+            for ((name, var), got) in params.names().iter().zip(params.vars()).zip(&grads) {
+                let want = expect.get(var).map(|g| to_vec(g).unwrap());
+                assert_eq!(got.is_some(), want.is_some(), "{method:?} {name}");
+                for (a, b) in got.iter().flatten().zip(want.iter().flatten()) {
+                    assert!(
+                        (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                        "{method:?} {name}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -78,6 +78,11 @@ impl TrainHandle {
         let _ = self.commands.send(command);
     }
 
+    /// A sender of commands usable from another thread (e.g. a signal watcher).
+    pub fn commands(&self) -> Sender<TrainCommand> {
+        self.commands.clone()
+    }
+
     /// Whether the worker thread has ended.
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
@@ -151,6 +156,15 @@ fn gene_sets(config: &Config, genes: &[String]) -> anyhow::Result<MatchedSets> {
         path => read_gmt(Path::new(path))?,
     };
     Ok(match_gene_sets(&sets, genes, MIN_PROGRAMME_GENES))
+}
+
+/// Which checkpoint survives a failed run, for the error message.
+fn kept(last: &Path) -> String {
+    if last.exists() {
+        format!("the last good checkpoint {} is kept", last.display())
+    } else {
+        "no checkpoint had been written yet (check the data and the learning rate)".into()
+    }
 }
 
 /// What a driver-side command asks of the loop.
@@ -276,8 +290,14 @@ fn train(
         n_params: learner.params().n_params(),
     });
     let last_path = run_dir.join(LAST_CHECKPOINT);
+    // `last` carries the optimiser state for resuming; `best` only the model.
     let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
-        Ok(write_checkpoint(path, &learner.export()?, state)?)
+        let with_optimizer = path == last_path;
+        Ok(write_checkpoint(
+            path,
+            &learner.export(with_optimizer)?,
+            state,
+        )?)
     };
     let mut session_secs = 0.0;
     let mut session_epochs = 0usize;
@@ -309,10 +329,10 @@ fn train(
             )?;
             if !loss.is_finite() {
                 anyhow::bail!(
-                    "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, the last good checkpoint {} is kept",
+                    "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, {}",
                     epoch + 1,
                     step + 1,
-                    last_path.display()
+                    kept(&last_path)
                 );
             }
             let secs = t.elapsed().as_secs_f64();
@@ -344,9 +364,9 @@ fn train(
         let val_loss = score.loss as f32;
         if !val_loss.is_finite() {
             anyhow::bail!(
-                "validation loss became {val_loss} at epoch {}; training stopped, the last good checkpoint {} is kept",
+                "validation loss became {val_loss} at epoch {}; training stopped, {}",
                 epoch + 1,
-                last_path.display()
+                kept(&last_path)
             );
         }
         if baseline.is_none() {
