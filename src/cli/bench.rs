@@ -3,6 +3,9 @@
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
+use crate::data::synthetic::log_normalised_cells;
+use crate::train::Method;
+use crate::train::bench::{Throughput, measure};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -28,6 +31,8 @@ pub enum BenchKind {
 
 pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
     match args.what {
+        BenchKind::Train => bench_train(args.json, config),
+        BenchKind::Ui => ui(args.json, config),
         BenchKind::Analysis => {
             println!(
                 "{}",
@@ -35,6 +40,83 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        _ => anyhow::bail!("this benchmark is not built yet"),
+        other => anyhow::bail!("`bench {other:?}` is not built yet"),
     }
+}
+
+/// Synthetic benchmark data: cells x genes of the reference set-up.
+const BENCH_CELLS: usize = 8192;
+const BENCH_GENES: usize = 2000;
+
+fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.train.batch_size = 256;
+    let threads = match config.train.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let (x, _) = log_normalised_cells(BENCH_CELLS, BENCH_GENES, 8, 0);
+    let mut results: Vec<Throughput> = Vec::new();
+    for method in [
+        Method::Masked,
+        Method::Gp,
+        Method::GpTf,
+        Method::Byol,
+        Method::Barlow,
+    ] {
+        let r = pool.install(|| measure(&config, method, &x, 5, 30))?;
+        if !json {
+            println!(
+                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step (batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
+                r.method,
+                r.cells_per_sec,
+                r.gflops_per_sec,
+                r.ms_per_step,
+                r.ms_batch,
+                r.ms_forward,
+                r.ms_backward,
+                r.ms_optimizer,
+                r.n_params,
+                r.threads
+            );
+        }
+        results.push(r);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "cells": BENCH_CELLS, "genes": BENCH_GENES, "results": results,
+            }))?
+        );
+    }
+    Ok(())
+}
+
+/// `bench ui`: frame time and key-to-screen latency (see `tui::bench`).
+fn ui(json: bool, config: &Config) -> anyhow::Result<()> {
+    let r = crate::tui::bench::measure(config)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "Train pane, {} loss points at {}x{}: frame median {:.2} ms, p95 {:.2} ms (target < 5 ms); \
+         folding the points in took {:.1} ms",
+        r.loss_points, r.width, r.height, r.frame_median_ms, r.frame_p95_ms, r.ingest_ms
+    );
+    println!(
+        "key-to-screen over {} keys while a scripted run sends {} steps and {} threads spin: \
+         median {:.1} ms, p95 {:.1} ms, max {:.1} ms (target < 50 ms)",
+        r.keys,
+        r.worker_events,
+        r.busy_threads,
+        r.key_to_screen_median_ms,
+        r.key_to_screen_p95_ms,
+        r.key_to_screen_max_ms
+    );
+    Ok(())
 }

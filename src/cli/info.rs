@@ -1,9 +1,12 @@
-//! `cellscope info FILE [--json]`.
+//! `cellscope info FILE [--json]`: a dataset's shape, encoding, value kind, obs columns with
+//! label counts, gene id kind, layers, raw and obsm, as text or JSON.
 
 use clap::Args;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::config::Config;
+use crate::data::{DatasetSummary, summarize};
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -14,6 +17,81 @@ pub struct InfoArgs {
     pub json: bool,
 }
 
-pub fn run(_args: InfoArgs, _config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("`info` is not built yet")
+pub fn run(args: InfoArgs, _config: &Config) -> anyhow::Result<()> {
+    let path = crate::cli::dataset_or_demo(args.file);
+    let summary = summarize(&path)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary));
+    }
+    Ok(())
+}
+
+/// Categories shown per column in the text view.
+const SHOWN: usize = 12;
+
+/// The human-readable report.
+pub fn render(s: &DatasetSummary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "{}", s.path);
+    let flavour = s.flavour.map(|f| format!(", {f}")).unwrap_or_default();
+    let _ = writeln!(w, "  format      {}{flavour}", s.format);
+    let _ = writeln!(w, "  shape       {} cells x {} genes", s.n_cells, s.n_genes);
+    let _ = writeln!(
+        w,
+        "  X           {} {}, {} stored values, {:.1}% zeros, {}",
+        s.x.encoding,
+        s.x.dtype,
+        s.x.nnz,
+        100.0 * s.x.sparsity,
+        s.x.value_kind
+    );
+    let examples = s.var_examples.join(", ");
+    let _ = writeln!(w, "  genes       {} (e.g. {examples})", s.var_id_kind);
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let _ = writeln!(w, "  layers      {}", list(&s.layers));
+    let _ = writeln!(w, "  raw         {}", if s.has_raw { "yes" } else { "no" });
+    let _ = writeln!(w, "  obsm        {}", list(&s.obsm));
+    let _ = writeln!(w, "  obs columns {}", s.obs.len());
+    for c in &s.obs {
+        let distinct = c
+            .n_categories
+            .map(|n| format!(", {n} values"))
+            .unwrap_or_default();
+        let missing = if c.missing > 0 {
+            format!(", {} missing", c.missing)
+        } else {
+            String::new()
+        };
+        let _ = write!(w, "    {} ({}{distinct}{missing})", c.name, c.kind);
+        let show = c.kind == "categorical" || c.n_categories.is_some_and(|n| n <= SHOWN);
+        if show && !c.counts.is_empty() {
+            let shown: Vec<String> = c
+                .counts
+                .iter()
+                .take(SHOWN)
+                .map(|k| format!("{} {}", k.name, k.count))
+                .collect();
+            let more = c.n_categories.unwrap_or(0).saturating_sub(SHOWN);
+            let tail = if more > 0 {
+                format!(", ... {more} more")
+            } else {
+                String::new()
+            };
+            let _ = write!(w, ": {}{tail}", shown.join(", "));
+        }
+        let _ = writeln!(w);
+    }
+    for skipped in &s.obs_skipped {
+        let _ = writeln!(w, "    (skipped {skipped})");
+    }
+    out
 }

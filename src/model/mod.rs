@@ -1,1 +1,100 @@
 //! candle models: MLP encoder/decoder, masking pretext tasks, contrastive heads and losses.
+//! Hot element-wise work runs in fused kernels; the optimiser updates parameters in place.
+
+pub mod augment;
+pub mod backprop;
+pub mod contrastive;
+pub mod kernels;
+pub mod masking;
+pub mod mlp;
+pub mod optim;
+pub mod params;
+pub mod random;
+
+pub use mlp::{Autoencoder, Classifier, Encoder, Mlp};
+pub use optim::AdamW;
+pub use params::ParamStore;
+
+/// Errors from building or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown activation {0:?} (expected selu, relu or gelu)")]
+    Activation(String),
+    #[error("model expects {expected} genes but the data has {found}")]
+    Genes { expected: usize, found: usize },
+    #[error("checkpoint lacks tensor {0}")]
+    MissingTensor(String),
+    #[error("tensor {name}: checkpoint shape {found:?}, model shape {expected:?}")]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// No activation (linear output or bottleneck).
+    Identity,
+    Selu,
+    Relu,
+    /// GELU, tanh approximation.
+    Gelu,
+}
+
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+const GELU_C: f32 = 0.797_884_6; // sqrt(2 / pi)
+
+impl Activation {
+    /// Parses a config name ("selu", "relu", "gelu", "identity").
+    pub fn parse(name: &str) -> Result<Self, ModelError> {
+        match name.to_ascii_lowercase().as_str() {
+            "selu" => Ok(Self::Selu),
+            "relu" => Ok(Self::Relu),
+            "gelu" => Ok(Self::Gelu),
+            "identity" | "linear" | "none" => Ok(Self::Identity),
+            _ => Err(ModelError::Activation(name.into())),
+        }
+    }
+
+    /// The activation at `z`.
+    #[inline]
+    pub fn apply(self, z: f32) -> f32 {
+        match self {
+            Self::Identity => z,
+            Self::Selu => {
+                if z > 0.0 {
+                    SELU_SCALE * z
+                } else {
+                    SELU_SCALE * SELU_ALPHA * (z.exp() - 1.0)
+                }
+            }
+            Self::Relu => z.max(0.0),
+            Self::Gelu => 0.5 * z * (1.0 + (GELU_C * (z + 0.044_715 * z * z * z)).tanh()),
+        }
+    }
+
+    /// Its derivative at `z`.
+    #[inline]
+    pub fn derivative(self, z: f32) -> f32 {
+        match self {
+            Self::Identity => 1.0,
+            Self::Selu => {
+                if z > 0.0 {
+                    SELU_SCALE
+                } else {
+                    SELU_SCALE * SELU_ALPHA * z.exp()
+                }
+            }
+            Self::Relu => f32::from(u8::from(z > 0.0)),
+            Self::Gelu => {
+                let t = (GELU_C * (z + 0.044_715 * z * z * z)).tanh();
+                0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044_715 * z * z)
+            }
+        }
+    }
+}

@@ -1,5 +1,26 @@
 //! Training: the background worker, its events, run directories and checkpoints.
+//! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
+pub mod bench;
+pub mod checkpoint;
 pub mod events;
+pub mod method;
+pub mod rundir;
+pub mod schedule;
+pub mod split;
+pub mod worker;
 
 pub use events::{TrainCommand, TrainEvent};
+pub use method::{Learner, Method};
+pub use rundir::{LoadedRun, RunDir, load_run, load_run_config};
+pub use worker::{TrainData, TrainHandle, TrainJob, spawn};
+
+/// Errors of the training layer that callers may want to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading or writing run files failed (message names the file).
+    #[error("{0}")]
+    Io(String),
+    #[error("not a run directory: {0}")]
+    NotARun(String),
+}

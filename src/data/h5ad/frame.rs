@@ -1,0 +1,259 @@
+//! AnnData dataframes (obs, var, raw/var) in every on-disk flavour: legacy compound records
+//! with `uns/<col>_categories`, 0.7 `__categories`, and >= 0.8 categorical/nullable groups.
+
+use hdf5::types::TypeDescriptor;
+use hdf5::{Dataset, File, Group};
+
+use super::hdf::{
+    FieldValues, Msg, at, attr_string, attr_strings, descriptor, is_dataset, read_bool, read_f64,
+    read_i64, read_records, read_strings,
+};
+use crate::data::{Column, ColumnValues};
+
+/// A dataframe: its index (cell barcodes or gene names) and its columns.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub index: Vec<String>,
+    pub columns: Vec<Column>,
+    /// Columns left out because their encoding is not understood, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Reads the dataframe stored at `name` (a group, or a legacy compound dataset).
+pub(crate) fn read_frame(file: &File, name: &str) -> Result<Frame, Msg> {
+    if is_dataset(file, name) {
+        let ds = file.dataset(name).map_err(|e| at(name, e))?;
+        return read_legacy_frame(file, &ds);
+    }
+    let group = file.group(name).map_err(|e| at(name, e))?;
+    read_group_frame(&group)
+}
+
+/// The number of rows of the dataframe at `name` without reading its columns.
+pub(crate) fn frame_len(file: &File, name: &str) -> Result<usize, Msg> {
+    if is_dataset(file, name) {
+        return Ok(file.dataset(name).map_err(|e| at(name, e))?.size());
+    }
+    let group = file.group(name).map_err(|e| at(name, e))?;
+    let index = index_name(&group);
+    let ds = group
+        .dataset(&index)
+        .map_err(|e| at(&format!("{name}/{index}"), e))?;
+    Ok(ds.size())
+}
+
+fn index_name(group: &Group) -> String {
+    attr_string(group, "_index").unwrap_or_else(|| "_index".into())
+}
+
+fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
+    let mut frame = Frame::default();
+    for (field, values) in read_records(ds)? {
+        let Some(values) = values else {
+            frame.skipped.push(format!("{field}: not a scalar field"));
+            continue;
+        };
+        if let (true, FieldValues::Str(v)) = (field == "index" || field == "_index", &values) {
+            frame.index = v.clone();
+            continue;
+        }
+        let categories_path = format!("uns/{field}_categories");
+        let values = match values {
+            FieldValues::Int(codes) if is_dataset(file, &categories_path) => {
+                let cats = file
+                    .dataset(&categories_path)
+                    .map_err(|e| at(&categories_path, e))?;
+                categorical(&field, codes, read_strings(&cats)?)?
+            }
+            FieldValues::Int(v) => ColumnValues::Int(v),
+            FieldValues::Float(v) => ColumnValues::Float(v),
+            FieldValues::Bool(v) => ColumnValues::Bool(v),
+            FieldValues::Str(v) => ColumnValues::Str(v),
+        };
+        frame.columns.push(Column {
+            name: field,
+            values,
+        });
+    }
+    Ok(frame)
+}
+
+fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
+    let gname = group.name();
+    let index = index_name(group);
+    let index_ds = group
+        .dataset(&index)
+        .map_err(|e| at(&format!("{gname}/{index}"), e))?;
+    let mut frame = Frame {
+        index: read_strings(&index_ds)?,
+        ..Frame::default()
+    };
+    let order = attr_strings(group, "column-order").unwrap_or_else(|| {
+        group
+            .member_names()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| *m != index && m != "__categories")
+            .collect()
+    });
+    for col in order {
+        match read_column(group, &col) {
+            Ok(values) => frame.columns.push(Column { name: col, values }),
+            Err(ColumnProblem::Skip(why)) => {
+                tracing::warn!("{gname}/{col}: skipped: {why}");
+                frame.skipped.push(format!("{col}: {why}"));
+            }
+            Err(ColumnProblem::Fail(msg)) => return Err(msg),
+        }
+        if let Some(last) = frame
+            .columns
+            .last()
+            .filter(|c| c.len() != frame.index.len())
+        {
+            return Err(format!(
+                "{gname}/{}: {} values for {} rows",
+                last.name,
+                last.len(),
+                frame.index.len()
+            ));
+        }
+    }
+    Ok(frame)
+}
+
+enum ColumnProblem {
+    /// An encoding we do not understand: leave the column out.
+    Skip(String),
+    /// A malformed file.
+    Fail(Msg),
+}
+
+impl From<Msg> for ColumnProblem {
+    fn from(m: Msg) -> Self {
+        Self::Fail(m)
+    }
+}
+
+fn read_column(frame: &Group, col: &str) -> Result<ColumnValues, ColumnProblem> {
+    let path = format!("{}/{col}", frame.name());
+    if let Ok(sub) = frame.group(col) {
+        return read_encoded_column(&sub, &path);
+    }
+    let ds = frame.dataset(col).map_err(|e| at(&path, e))?;
+    // anndata 0.7: codes here, categories in __categories/<col>.
+    if let Ok(cats) = frame.dataset(&format!("__categories/{col}")) {
+        return Ok(categorical(&path, read_i64(&ds)?, read_strings(&cats)?)?);
+    }
+    plain_column(&ds, &path)
+}
+
+fn plain_column(ds: &Dataset, path: &str) -> Result<ColumnValues, ColumnProblem> {
+    Ok(match descriptor(ds)? {
+        TypeDescriptor::VarLenUnicode
+        | TypeDescriptor::VarLenAscii
+        | TypeDescriptor::FixedAscii(_)
+        | TypeDescriptor::FixedUnicode(_) => ColumnValues::Str(read_strings(ds)?),
+        TypeDescriptor::Boolean => ColumnValues::Bool(read_bool(ds)?),
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => {
+            ColumnValues::Int(read_i64(ds)?)
+        }
+        TypeDescriptor::Float(_) => ColumnValues::Float(read_f64(ds)?),
+        other => {
+            return Err(ColumnProblem::Skip(format!(
+                "{path}: values of type {other}"
+            )));
+        }
+    })
+}
+
+fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProblem> {
+    let part = |name: &str| {
+        g.dataset(name)
+            .map_err(|e| at(&format!("{path}/{name}"), e))
+    };
+    let encoding = attr_string(g, "encoding-type").unwrap_or_default();
+    match encoding.as_str() {
+        "categorical" => {
+            let codes = read_i64(&part("codes")?)?;
+            let categories = read_strings(&part("categories")?)?;
+            Ok(categorical(path, codes, categories)?)
+        }
+        "nullable-integer" => {
+            let values = read_i64(&part("values")?)?;
+            let mask = read_bool(&part("mask")?)?;
+            if mask.iter().any(|&m| m) {
+                Ok(ColumnValues::Float(
+                    values
+                        .iter()
+                        .zip(&mask)
+                        .map(|(&v, &m)| if m { f64::NAN } else { v as f64 })
+                        .collect(),
+                ))
+            } else {
+                Ok(ColumnValues::Int(values))
+            }
+        }
+        "nullable-boolean" => {
+            let values = read_bool(&part("values")?)?;
+            let mask = read_bool(&part("mask")?)?;
+            if mask.iter().any(|&m| m) {
+                let codes = values
+                    .iter()
+                    .zip(&mask)
+                    .map(|(&v, &m)| if m { -1 } else { i64::from(v) })
+                    .collect();
+                Ok(categorical(
+                    path,
+                    codes,
+                    vec!["False".into(), "True".into()],
+                )?)
+            } else {
+                Ok(ColumnValues::Bool(values))
+            }
+        }
+        "nullable-string-array" => {
+            let values = read_strings(&part("values")?)?;
+            let mask = read_bool(&part("mask")?)?;
+            let mut categories: Vec<String> = values
+                .iter()
+                .zip(&mask)
+                .filter(|(_, m)| !**m)
+                .map(|(v, _)| v.clone())
+                .collect();
+            categories.sort();
+            categories.dedup();
+            let codes = values
+                .iter()
+                .zip(&mask)
+                .map(|(v, &m)| {
+                    if m {
+                        -1
+                    } else {
+                        categories.binary_search(v).map_or(-1, |i| i as i64)
+                    }
+                })
+                .collect();
+            Ok(categorical(path, codes, categories)?)
+        }
+        other => Err(ColumnProblem::Skip(format!(
+            "column encoding `{other}` is not supported"
+        ))),
+    }
+}
+
+/// Builds a categorical column, checking that every code is -1 (missing) or a valid category.
+fn categorical(path: &str, codes: Vec<i64>, categories: Vec<String>) -> Result<ColumnValues, Msg> {
+    if let Some(bad) = codes
+        .iter()
+        .find(|&&c| c < -1 || c >= categories.len() as i64)
+    {
+        return Err(format!(
+            "{path}: category code {bad} is out of range for {} categories",
+            categories.len()
+        ));
+    }
+    Ok(ColumnValues::Categorical {
+        codes: codes.into_iter().map(|c| c as i32).collect(),
+        categories,
+    })
+}

@@ -1,0 +1,298 @@
+//! The AnnData (.h5ad) reader: every on-disk flavour from anndata 0.6 to 0.11, X / raw /
+//! layers selectable, row-range reads for streaming. Files are always opened read-only.
+
+pub(crate) mod frame;
+pub(crate) mod hdf;
+pub(crate) mod matrix;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use frame::Frame;
+pub use matrix::MatrixEncoding;
+pub(crate) use matrix::{ElementError, MatrixElement};
+
+use crate::data::{CsrMatrix, DataError, Dataset};
+use hdf::{Msg, attr_string, is_dataset, is_group, members};
+
+/// Which generation of the AnnData on-disk format a file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavour {
+    /// anndata < 0.7: compound obs/var records, `uns/<col>_categories`, `raw.X`.
+    Legacy,
+    /// anndata 0.7: dataframe groups, categories in `__categories`.
+    Anndata07,
+    /// anndata >= 0.8: root `encoding-type = anndata`, categorical groups.
+    Modern,
+}
+
+impl std::fmt::Display for Flavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Legacy => "anndata < 0.7 (compound obs/var records)",
+            Self::Anndata07 => "anndata 0.7 (dataframe groups, __categories)",
+            Self::Modern => "anndata >= 0.8 (encoded elements)",
+        })
+    }
+}
+
+/// Which matrix of the file to use: `X`, `raw` or `layer:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatrixChoice {
+    X,
+    Raw,
+    Layer(String),
+}
+
+impl MatrixChoice {
+    /// Parses `X`, `raw` or `layer:NAME`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "X" | "x" => Ok(Self::X),
+            "raw" => Ok(Self::Raw),
+            _ => match s.strip_prefix("layer:") {
+                Some(name) if !name.is_empty() => Ok(Self::Layer(name.to_string())),
+                _ => Err(format!("unknown matrix `{s}` (use X, raw or layer:NAME)")),
+            },
+        }
+    }
+}
+
+/// An open .h5ad file.
+pub struct H5adFile {
+    path: PathBuf,
+    file: hdf5::File,
+    flavour: Flavour,
+    n_obs: usize,
+    n_vars: usize,
+}
+
+impl H5adFile {
+    /// Opens a file read-only and reads its shape (from X, else from obs/var).
+    pub fn open(path: &Path) -> Result<Self, DataError> {
+        let file = hdf::open_read_only(path)?;
+        let fail = |what: Msg| DataError::Invalid {
+            path: path.to_path_buf(),
+            what,
+        };
+        if !is_group(&file, "obs") && !is_dataset(&file, "obs") {
+            return Err(fail(
+                "not an AnnData file: it has no `obs` (a Cell Ranger .h5 is read by extension .h5)"
+                    .into(),
+            ));
+        }
+        let flavour = if attr_string(&file, "encoding-type").as_deref() == Some("anndata") {
+            Flavour::Modern
+        } else if is_group(&file, "obs") {
+            Flavour::Anndata07
+        } else {
+            Flavour::Legacy
+        };
+        let mut this = Self {
+            path: path.to_path_buf(),
+            file,
+            flavour,
+            n_obs: 0,
+            n_vars: 0,
+        };
+        (this.n_obs, this.n_vars) = match this.element("X") {
+            Some(Ok(x)) => x.shape,
+            Some(Err(e)) => return Err(this.element_error(e)),
+            None => (
+                frame::frame_len(&this.file, "obs").map_err(fail)?,
+                frame::frame_len(&this.file, "var").map_err(fail)?,
+            ),
+        };
+        Ok(this)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The on-disk format generation.
+    pub fn flavour(&self) -> Flavour {
+        self.flavour
+    }
+
+    /// Number of cells.
+    pub fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+
+    /// Number of genes (of X).
+    pub fn n_vars(&self) -> usize {
+        self.n_vars
+    }
+
+    /// Whether the file has an X matrix.
+    pub fn has_x(&self) -> bool {
+        self.element("X").is_some()
+    }
+
+    /// Whether the file has raw counts (`raw/X` or legacy `raw.X`).
+    pub fn has_raw(&self) -> bool {
+        self.raw_x_path().is_some()
+    }
+
+    /// Names of the matrices under `layers/`.
+    pub fn layers(&self) -> Vec<String> {
+        members(&self.file, "layers")
+    }
+
+    /// Keys of `obsm` (embeddings); legacy files store them as fields of one record array.
+    pub fn obsm_keys(&self) -> Vec<String> {
+        if is_dataset(&self.file, "obsm") {
+            return self
+                .file
+                .dataset("obsm")
+                .ok()
+                .and_then(|d| d.dtype().ok()?.to_descriptor().ok())
+                .map(|d| match d {
+                    hdf5::types::TypeDescriptor::Compound(c) => {
+                        c.fields.into_iter().map(|f| f.name).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .unwrap_or_default();
+        }
+        members(&self.file, "obsm")
+    }
+
+    /// Reads rows `range` of X as CSR (only that part of a CSR X is read from disk).
+    pub fn read_x_rows(&self, range: Range<usize>) -> Result<CsrMatrix, DataError> {
+        let x = self.matrix(&MatrixChoice::X)?;
+        x.read_rows(range).map_err(|what| self.invalid(what))
+    }
+
+    /// Reads the chosen matrix whole.
+    pub fn read_matrix(&self, choice: &MatrixChoice) -> Result<CsrMatrix, DataError> {
+        let m = self.matrix(choice)?;
+        m.read_all().map_err(|what| self.invalid(what))
+    }
+
+    /// Reads the obs dataframe (cell annotations).
+    pub fn obs(&self) -> Result<Frame, DataError> {
+        frame::read_frame(&self.file, "obs").map_err(|what| self.invalid(what))
+    }
+
+    /// The gene names that label the columns of the chosen matrix (raw has its own var).
+    pub fn var_names(&self, choice: &MatrixChoice) -> Result<Vec<String>, DataError> {
+        let var = match choice {
+            MatrixChoice::Raw if is_group(&self.file, "raw/var") => "raw/var",
+            MatrixChoice::Raw if is_dataset(&self.file, "raw.var") => "raw.var",
+            _ => "var",
+        };
+        frame::read_frame(&self.file, var)
+            .map(|f| f.index)
+            .map_err(|what| self.invalid(what))
+    }
+
+    /// Reads the chosen matrix with its cell and gene annotations.
+    pub fn read_dataset(&self, choice: &MatrixChoice) -> Result<Dataset, DataError> {
+        let x = self.read_matrix(choice)?;
+        let obs = self.obs()?;
+        let var_names = self.var_names(choice)?;
+        if obs.index.len() != x.n_rows || var_names.len() != x.n_cols {
+            return Err(self.invalid(format!(
+                "matrix is {} x {} but obs has {} rows and var {}",
+                x.n_rows,
+                x.n_cols,
+                obs.index.len(),
+                var_names.len()
+            )));
+        }
+        Ok(Dataset {
+            path: self.path.clone(),
+            x,
+            obs_names: obs.index,
+            var_names,
+            obs: obs.columns,
+        })
+    }
+
+    /// Locates the chosen matrix, with a clear error when it is absent.
+    pub(crate) fn matrix(&self, choice: &MatrixChoice) -> Result<MatrixElement, DataError> {
+        let name = match choice {
+            MatrixChoice::X => "X".to_string(),
+            MatrixChoice::Raw => self.raw_x_path().ok_or_else(|| {
+                self.invalid("no raw matrix (neither raw/X nor raw.X) in this file".into())
+            })?,
+            MatrixChoice::Layer(l) => format!("layers/{l}"),
+        };
+        match self.element(&name) {
+            Some(m) => m.map_err(|e| self.element_error(e)),
+            None => Err(self.invalid(match choice {
+                MatrixChoice::X => {
+                    let mut alternatives = Vec::new();
+                    if self.has_raw() {
+                        alternatives.push("raw".to_string());
+                    }
+                    alternatives.extend(self.layers().iter().map(|l| format!("layer:{l}")));
+                    if alternatives.is_empty() {
+                        "no X matrix: this file holds only annotations (obs/var), no expression values".into()
+                    } else {
+                        format!(
+                            "no X matrix; choose one of: {}",
+                            alternatives.join(", ")
+                        )
+                    }
+                }
+                _ => format!(
+                    "no layer `{name}`; layers are: [{}]",
+                    self.layers().join(", ")
+                ),
+            })),
+        }
+    }
+
+    /// A summary of the chosen matrix without reading its values.
+    pub(crate) fn element(&self, name: &str) -> Option<Result<MatrixElement, ElementError>> {
+        if is_dataset(&self.file, name) {
+            return Some(
+                self.file
+                    .dataset(name)
+                    .map_err(|e| ElementError::Invalid(hdf::at(name, e)))
+                    .and_then(MatrixElement::dense),
+            );
+        }
+        if is_group(&self.file, name) {
+            return Some(
+                self.file
+                    .group(name)
+                    .map_err(|e| ElementError::Invalid(hdf::at(name, e)))
+                    .and_then(|g| MatrixElement::sparse(g, None)),
+            );
+        }
+        None
+    }
+
+    fn raw_x_path(&self) -> Option<String> {
+        ["raw/X", "raw.X"]
+            .into_iter()
+            .find(|p| is_group(&self.file, p) || is_dataset(&self.file, p))
+            .map(str::to_string)
+    }
+
+    fn invalid(&self, what: Msg) -> DataError {
+        DataError::Invalid {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    fn element_error(&self, e: ElementError) -> DataError {
+        match e {
+            ElementError::Invalid(what) => self.invalid(what),
+            ElementError::Unsupported { group, what } => DataError::Unsupported {
+                path: self.path.clone(),
+                group,
+                what,
+            },
+        }
+    }
+}

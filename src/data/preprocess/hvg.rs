@@ -1,0 +1,87 @@
+//! Highly variable genes, scanpy's `flavor="seurat_v3"` (single batch): a loess fit of log
+//! variance on log mean gives each gene's expected spread; clipped standardised variance ranks.
+
+use super::loess::loess_fitted;
+use super::{GeneStat, gene_stats};
+use crate::data::CsrMatrix;
+
+/// scanpy's default loess span for seurat_v3.
+pub const SPAN: f64 = 0.3;
+
+/// Per-gene results of seurat_v3, as scanpy stores them in `var`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HvgScores {
+    /// Mean count per gene.
+    pub means: Vec<f64>,
+    /// Variance per gene (ddof 1).
+    pub variances: Vec<f64>,
+    /// Variance of clipped, standardised counts (`variances_norm`).
+    pub variances_norm: Vec<f64>,
+}
+
+/// Computes seurat_v3 statistics on a counts matrix (cells x genes).
+pub fn seurat_v3_scores(counts: &CsrMatrix) -> Result<HvgScores, String> {
+    let n = counts.n_rows as f64;
+    let stats: Vec<GeneStat> = gene_stats(counts);
+    let means: Vec<f64> = stats.iter().map(|s| s.mean).collect();
+    let variances: Vec<f64> = stats.iter().map(|s| s.variance).collect();
+    let varying: Vec<usize> = (0..variances.len())
+        .filter(|&g| variances[g] > 0.0)
+        .collect();
+    let x: Vec<f64> = varying.iter().map(|&g| means[g].log10()).collect();
+    let y: Vec<f64> = varying.iter().map(|&g| variances[g].log10()).collect();
+    let fitted = loess_fitted(&x, &y, SPAN)?;
+    let mut log_expected = vec![0.0; means.len()];
+    for (&g, f) in varying.iter().zip(fitted) {
+        log_expected[g] = f;
+    }
+    let reg_std: Vec<f64> = log_expected.iter().map(|e| 10f64.powf(*e).sqrt()).collect();
+    let clip: Vec<f64> = reg_std
+        .iter()
+        .zip(&means)
+        .map(|(s, m)| s * n.sqrt() + m)
+        .collect();
+    let (mut sum, mut sum_sq) = (vec![0.0; means.len()], vec![0.0; means.len()]);
+    for (&j, &v) in counts.indices.iter().zip(&counts.data) {
+        let g = j as usize;
+        let v = f64::from(v).min(clip[g]);
+        sum[g] += v;
+        sum_sq[g] += v * v;
+    }
+    let variances_norm = (0..means.len())
+        .map(|g| {
+            let m = means[g];
+            (n * m * m + sum_sq[g] - 2.0 * sum[g] * m) / ((n - 1.0) * reg_std[g] * reg_std[g])
+        })
+        .collect();
+    Ok(HvgScores {
+        means,
+        variances,
+        variances_norm,
+    })
+}
+
+/// Gene indices ordered by decreasing normalised variance (rank 0 first).
+pub fn rank_genes(scores: &HvgScores) -> Vec<usize> {
+    let v = &scores.variances_norm;
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    order
+}
+
+/// The `n_top` most variable genes by seurat_v3, most variable first. With too few varying
+/// genes for the loess fit (fewer than 4 / span, where scanpy raises) genes rank by variance.
+pub fn highly_variable_genes_seurat_v3(counts: &CsrMatrix, n_top: usize) -> Vec<usize> {
+    let scores = seurat_v3_scores(counts).unwrap_or_else(|why| {
+        tracing::warn!("seurat_v3 falls back to plain variance: {why}");
+        let stats = gene_stats(counts);
+        HvgScores {
+            means: stats.iter().map(|s| s.mean).collect(),
+            variances: stats.iter().map(|s| s.variance).collect(),
+            variances_norm: stats.iter().map(|s| s.variance).collect(),
+        }
+    });
+    let mut order = rank_genes(&scores);
+    order.truncate(n_top);
+    order
+}

@@ -1,0 +1,465 @@
+//! scanpy-compatible preprocessing: count checks, normalize_total, log1p, seurat_v3 highly
+//! variable genes, alignment to a reference gene list, and the `prepare` pipeline models use.
+
+pub mod hvg;
+pub mod loess;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use hvg::highly_variable_genes_seurat_v3;
+
+use crate::config::PreprocessConfig;
+use crate::data::{CsrMatrix, DataError, Dataset};
+
+/// What the values of a matrix look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// Non-negative integers.
+    RawCounts,
+    /// Non-integer values above the log range (e.g. normalize_total without log1p).
+    Normalized,
+    /// Non-integer values with a maximum below ~20 (log1p of normalized counts).
+    LogNormalized,
+    /// Non-integer values with negative entries (scaled / centred data, not usable as counts).
+    Scaled,
+}
+
+impl std::fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::RawCounts => "raw counts",
+            Self::Normalized => "normalized (not log-transformed)",
+            Self::LogNormalized => "log-normalized",
+            Self::Scaled => "scaled (negative values; not counts)",
+        })
+    }
+}
+
+/// Largest value still taken as log-scale: log1p(1e4 * cell fraction) stays well below it.
+const LOG_MAX: f32 = 20.0;
+
+/// Guesses whether values are counts, normalized, log-normalized or scaled.
+pub fn detect_value_kind(x: &CsrMatrix) -> ValueKind {
+    if x.data.iter().all(|&v| v.fract() == 0.0) {
+        return ValueKind::RawCounts;
+    }
+    if x.data.iter().any(|&v| v < 0.0) {
+        return ValueKind::Scaled;
+    }
+    let max = x.data.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    if max < LOG_MAX {
+        ValueKind::LogNormalized
+    } else {
+        ValueKind::Normalized
+    }
+}
+
+/// Rejects an empty matrix, NaN/infinite values and negative values, naming the file and
+/// where the first offending value sits.
+pub fn validate_counts(x: &CsrMatrix, path: &Path) -> Result<(), DataError> {
+    let fail = |what: String| {
+        Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            what,
+        })
+    };
+    if x.n_rows == 0 || x.n_cols == 0 {
+        return fail(format!(
+            "empty matrix ({} cells x {} genes)",
+            x.n_rows, x.n_cols
+        ));
+    }
+    let locate = |pos: usize| {
+        let row = x.indptr.partition_point(|&p| p <= pos) - 1;
+        (row, x.indices[pos])
+    };
+    let report = |what: &str, bad: Vec<usize>| {
+        let (row, col) = locate(bad[0]);
+        let rows = bad
+            .iter()
+            .map(|&p| locate(p).0)
+            .collect::<std::collections::BTreeSet<_>>();
+        let cols = bad
+            .iter()
+            .map(|&p| locate(p).1)
+            .collect::<std::collections::BTreeSet<_>>();
+        format!(
+            "{} {what} values in the matrix ({} cells, {} genes affected; first at cell {row}, gene {col})",
+            bad.len(),
+            rows.len(),
+            cols.len()
+        )
+    };
+    let non_finite: Vec<usize> = (0..x.nnz()).filter(|&p| !x.data[p].is_finite()).collect();
+    if !non_finite.is_empty() {
+        return fail(report("NaN or infinite", non_finite));
+    }
+    let negative: Vec<usize> = (0..x.nnz()).filter(|&p| x.data[p] < 0.0).collect();
+    if !negative.is_empty() {
+        return fail(report("negative", negative));
+    }
+    Ok(())
+}
+
+/// Scales each cell to `target_sum` total counts (cells with no counts stay zero), as
+/// `sc.pp.normalize_total(adata, target_sum)`.
+pub fn normalize_total(x: &mut CsrMatrix, target_sum: f64) {
+    for i in 0..x.n_rows {
+        let span = x.indptr[i]..x.indptr[i + 1];
+        let total: f64 = x.data[span.clone()].iter().map(|&v| f64::from(v)).sum();
+        if total > 0.0 {
+            let divisor = total / target_sum;
+            for v in &mut x.data[span] {
+                *v = (f64::from(*v) / divisor) as f32;
+            }
+        }
+    }
+}
+
+/// Natural log of 1 + x, in place (`sc.pp.log1p`).
+pub fn log1p(x: &mut CsrMatrix) {
+    for v in &mut x.data {
+        *v = f64::from(*v).ln_1p() as f32;
+    }
+}
+
+/// Per-gene summary for the gene list.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GeneStat {
+    /// Mean value over cells.
+    pub mean: f64,
+    /// Fraction of cells with a non-zero value.
+    pub detection_rate: f64,
+    /// Variance over cells (ddof 1, as scanpy).
+    pub variance: f64,
+}
+
+/// Mean, detection rate and variance of each gene (column).
+pub fn gene_stats(x: &CsrMatrix) -> Vec<GeneStat> {
+    let n = x.n_rows as f64;
+    let mut sum = vec![0.0f64; x.n_cols];
+    let mut sum_sq = vec![0.0f64; x.n_cols];
+    let mut detected = vec![0usize; x.n_cols];
+    for (&j, &v) in x.indices.iter().zip(&x.data) {
+        let (j, v) = (j as usize, f64::from(v));
+        sum[j] += v;
+        sum_sq[j] += v * v;
+        detected[j] += usize::from(v != 0.0);
+    }
+    (0..x.n_cols)
+        .map(|j| {
+            let mean = if n > 0.0 { sum[j] / n } else { 0.0 };
+            let variance = if n > 1.0 {
+                (sum_sq[j] / n - mean * mean) * n / (n - 1.0)
+            } else {
+                0.0
+            };
+            GeneStat {
+                mean,
+                detection_rate: if n > 0.0 { detected[j] as f64 / n } else { 0.0 },
+                variance: variance.max(0.0),
+            }
+        })
+        .collect()
+}
+
+/// How a dataset's genes were mapped onto a reference list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GeneAlignment {
+    /// Reference genes found in the data.
+    pub matched: usize,
+    /// Reference genes absent from the data (zero-filled).
+    pub missing: usize,
+    /// Data genes not in the reference (dropped).
+    pub extra: usize,
+}
+
+/// Matching key of a gene name: case-insensitive, Ensembl version suffix (`.N`) removed.
+fn gene_key(name: &str) -> String {
+    let upper = name.trim().to_uppercase();
+    match upper.split_once('.') {
+        Some((stem, version))
+            if stem.starts_with("ENS") && version.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            stem.to_string()
+        }
+        _ => upper,
+    }
+}
+
+/// Reorders columns to `reference` (matched case-insensitively by symbol or Ensembl id,
+/// ignoring id versions); reference genes absent from the data become zero columns.
+pub fn align_genes(
+    x: &CsrMatrix,
+    var_names: &[String],
+    reference: &[String],
+) -> (CsrMatrix, GeneAlignment) {
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (j, name) in var_names.iter().enumerate() {
+        position.entry(gene_key(name)).or_insert(j);
+    }
+    // new column of each old column, if kept
+    let mut target = vec![None; var_names.len()];
+    let mut matched = 0;
+    for (k, name) in reference.iter().enumerate() {
+        if let Some(&j) = position
+            .get(&gene_key(name))
+            .filter(|&&j| target[j].is_none())
+        {
+            target[j] = Some(k as u32);
+            matched += 1;
+        }
+    }
+    let mut indptr = vec![0];
+    let (mut indices, mut data) = (Vec::new(), Vec::new());
+    let mut row: Vec<(u32, f32)> = Vec::new();
+    for i in 0..x.n_rows {
+        let (idx, val) = x.row(i);
+        row.clear();
+        row.extend(
+            idx.iter()
+                .zip(val)
+                .filter_map(|(&j, &v)| target[j as usize].map(|k| (k, v))),
+        );
+        row.sort_unstable_by_key(|e| e.0);
+        indices.extend(row.iter().map(|e| e.0));
+        data.extend(row.iter().map(|e| e.1));
+        indptr.push(data.len());
+    }
+    let kept = target.iter().filter(|t| t.is_some()).count();
+    let aligned = CsrMatrix {
+        n_rows: x.n_rows,
+        n_cols: reference.len(),
+        indptr,
+        indices,
+        data,
+    };
+    let alignment = GeneAlignment {
+        matched,
+        missing: reference.len() - matched,
+        extra: var_names.len() - kept,
+    };
+    (aligned, alignment)
+}
+
+/// A matrix ready for a model: selected genes, normalize_total + log1p applied.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Cells x selected genes, normalized and log-transformed.
+    pub x: CsrMatrix,
+    /// The selected genes, in column order.
+    pub genes: Vec<String>,
+    /// How the data mapped onto a given gene list (None when genes were selected here).
+    pub alignment: Option<GeneAlignment>,
+    /// What was done or skipped, for the user.
+    pub notes: Vec<String>,
+}
+
+/// Selects genes on counts (align to `genes`, else the top `n_top_genes` seurat_v3 HVGs,
+/// 0 = all), then applies normalize_total(target_sum) + log1p unless already applied.
+pub fn prepare(
+    dataset: &Dataset,
+    cfg: &PreprocessConfig,
+    genes: Option<&[String]>,
+) -> Result<Prepared, DataError> {
+    validate_counts(&dataset.x, &dataset.path)?;
+    if cfg.target_sum.is_nan() || cfg.target_sum <= 0.0 {
+        return Err(DataError::Invalid {
+            path: dataset.path.clone(),
+            what: format!("preprocess.target_sum must be > 0, got {}", cfg.target_sum),
+        });
+    }
+    let kind = detect_value_kind(&dataset.x);
+    let mut notes = vec![format!("input values look like {kind}")];
+    let (mut x, names, alignment) = match genes {
+        Some(reference) => {
+            let (x, a) = align_genes(&dataset.x, &dataset.var_names, reference);
+            notes.push(format!(
+                "aligned to {} reference genes: {} matched, {} missing (zero-filled), {} dropped",
+                reference.len(),
+                a.matched,
+                a.missing,
+                a.extra
+            ));
+            (x, reference.to_vec(), Some(a))
+        }
+        None if cfg.n_top_genes > 0 && cfg.n_top_genes < dataset.n_genes() => {
+            if kind != ValueKind::RawCounts {
+                notes.push("seurat_v3 expects counts; ranking genes on the given values".into());
+            }
+            let mut top = highly_variable_genes_seurat_v3(&dataset.x, cfg.n_top_genes);
+            top.sort_unstable();
+            notes.push(format!(
+                "selected {} highly variable genes (seurat_v3) of {}",
+                top.len(),
+                dataset.n_genes()
+            ));
+            let x = select_columns(&dataset.x, &top);
+            let names = top.iter().map(|&j| dataset.var_names[j].clone()).collect();
+            (x, names, None)
+        }
+        None => (dataset.x.clone(), dataset.var_names.clone(), None),
+    };
+    match kind {
+        ValueKind::RawCounts => {
+            normalize_total(&mut x, cfg.target_sum);
+            if cfg.log1p {
+                log1p(&mut x);
+            }
+        }
+        ValueKind::Normalized => {
+            notes.push("already normalized: normalize_total skipped".into());
+            if cfg.log1p {
+                log1p(&mut x);
+            }
+        }
+        ValueKind::LogNormalized | ValueKind::Scaled => {
+            notes.push(format!("already {kind}: normalize_total and log1p skipped"));
+        }
+    }
+    Ok(Prepared {
+        x,
+        genes: names,
+        alignment,
+        notes,
+    })
+}
+
+/// Keeps the given columns (ascending), renumbered 0..cols.len().
+fn select_columns(x: &CsrMatrix, cols: &[usize]) -> CsrMatrix {
+    let mut map = vec![None; x.n_cols];
+    for (k, &j) in cols.iter().enumerate() {
+        map[j] = Some(k as u32);
+    }
+    let mut indptr = vec![0];
+    let (mut indices, mut data) = (Vec::new(), Vec::new());
+    for i in 0..x.n_rows {
+        let (idx, val) = x.row(i);
+        for (&j, &v) in idx.iter().zip(val) {
+            if let Some(k) = map[j as usize] {
+                indices.push(k);
+                data.push(v);
+            }
+        }
+        indptr.push(data.len());
+    }
+    CsrMatrix {
+        n_rows: x.n_rows,
+        n_cols: cols.len(),
+        indptr,
+        indices,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(rows: &[&[f32]]) -> CsrMatrix {
+        let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        CsrMatrix::from_dense(rows.len(), rows[0].len(), &flat)
+    }
+
+    #[test]
+    fn normalize_total_scales_rows_and_keeps_empty_rows() {
+        let mut x = m(&[&[1.0, 3.0], &[0.0, 0.0]]);
+        normalize_total(&mut x, 100.0);
+        assert_eq!(x.row(0).1, &[25.0, 75.0]);
+        assert_eq!(x.nnz(), 2);
+    }
+
+    #[test]
+    fn value_kinds_are_told_apart() {
+        assert_eq!(detect_value_kind(&m(&[&[1.0, 3.0]])), ValueKind::RawCounts);
+        assert_eq!(
+            detect_value_kind(&m(&[&[0.5, 3.2]])),
+            ValueKind::LogNormalized
+        );
+        assert_eq!(
+            detect_value_kind(&m(&[&[25.5, 74.5]])),
+            ValueKind::Normalized
+        );
+        assert_eq!(detect_value_kind(&m(&[&[-0.5, 1.2]])), ValueKind::Scaled);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let p = Path::new("f.h5ad");
+        let nan = validate_counts(&m(&[&[1.0, f32::NAN]]), p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            nan.contains("f.h5ad") && nan.contains("NaN") && nan.contains("gene 1"),
+            "{nan}"
+        );
+        let neg = validate_counts(&m(&[&[1.0], &[-2.0]]), p)
+            .unwrap_err()
+            .to_string();
+        assert!(neg.contains("negative") && neg.contains("cell 1"), "{neg}");
+        let empty = CsrMatrix::from_dense(0, 3, &[]);
+        assert!(
+            validate_counts(&empty, p)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+    }
+
+    #[test]
+    fn alignment_matches_case_and_versions_and_zero_fills() {
+        let x = m(&[&[1.0, 2.0, 3.0]]);
+        let names: Vec<String> = ["cd3e", "ENSG0001.4", "XIST"].map(String::from).to_vec();
+        let reference: Vec<String> = ["ENSG0001", "CD3E", "MISSING"].map(String::from).to_vec();
+        let (a, info) = align_genes(&x, &names, &reference);
+        let mut dense = vec![0.0; 3];
+        a.densify_rows(&[0], &mut dense);
+        assert_eq!(dense, [2.0, 1.0, 0.0]);
+        assert_eq!(
+            info,
+            GeneAlignment {
+                matched: 2,
+                missing: 1,
+                extra: 1
+            }
+        );
+    }
+
+    #[test]
+    fn prepare_never_logs_twice() {
+        let mut x = m(&[&[1.0, 3.0], &[2.0, 2.0]]);
+        normalize_total(&mut x, 1e4);
+        log1p(&mut x);
+        let ds = Dataset {
+            path: "t".into(),
+            x: x.clone(),
+            obs_names: vec!["a".into(), "b".into()],
+            var_names: vec!["g1".into(), "g2".into()],
+            obs: vec![],
+        };
+        let cfg = PreprocessConfig {
+            n_top_genes: 0,
+            ..PreprocessConfig::default()
+        };
+        let p = prepare(&ds, &cfg, None).unwrap();
+        assert_eq!(p.x, x);
+        assert!(
+            p.notes.iter().any(|n| n.contains("log1p skipped")),
+            "{:?}",
+            p.notes
+        );
+    }
+
+    #[test]
+    fn gene_stats_match_hand_values() {
+        let s = gene_stats(&m(&[&[1.0, 0.0], &[3.0, 0.0]]));
+        assert_eq!(s[0].mean, 2.0);
+        assert_eq!(s[0].variance, 2.0);
+        assert_eq!(s[0].detection_rate, 1.0);
+        assert_eq!(s[1].detection_rate, 0.0);
+    }
+}

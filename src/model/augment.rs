@@ -1,0 +1,139 @@
+//! Augmentations that make the two views of a cell for contrastive learning: inverted dropout,
+//! negative-binomial noise and Gaussian noise, each applied to a cell with its own probability.
+
+use rand::Rng;
+use rand_distr::{Distribution, Gamma, Normal, Poisson};
+use rayon::prelude::*;
+
+use crate::config::ContrastiveConfig;
+use crate::model::random::row_rng;
+
+/// Per-cell augmentation settings (see the `[contrastive]` config section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Augmenter {
+    pub dropout_prob: f32,
+    pub dropout_rate: f32,
+    pub nb_noise_prob: f32,
+    pub nb_noise_intensity: f32,
+    pub gauss_noise_prob: f32,
+    pub gauss_noise_std: f32,
+}
+
+/// NB(total_count, p) with p ~ U(0, 1) as in the reference's noise: failures before success count.
+const NB_TOTAL_COUNT: f64 = 10.0;
+
+impl Augmenter {
+    /// The augmentations configured in `[contrastive]`.
+    pub fn from_config(c: &ContrastiveConfig) -> Self {
+        Self {
+            dropout_prob: c.dropout_prob as f32,
+            dropout_rate: c.dropout_rate as f32,
+            nb_noise_prob: c.nb_noise_prob as f32,
+            nb_noise_intensity: c.nb_noise_intensity as f32,
+            gauss_noise_prob: c.gauss_noise_prob as f32,
+            gauss_noise_std: c.gauss_noise_std as f32,
+        }
+    }
+
+    /// Writes an augmented copy of the row-major batch `clean` (rows of `cols`) into `out`.
+    pub fn view(&self, clean: &[f32], cols: usize, seed: u64, out: &mut Vec<f32>) {
+        out.resize(clean.len(), 0.0);
+        out.par_chunks_mut(cols.max(1))
+            .zip(clean.par_chunks(cols.max(1)))
+            .enumerate()
+            .for_each(|(r, (o, c))| {
+                o.copy_from_slice(c);
+                let mut rng = row_rng(seed, r);
+                if rng.random::<f32>() < self.nb_noise_prob {
+                    add_nb_noise(o, self.nb_noise_intensity, &mut rng);
+                }
+                if rng.random::<f32>() < self.gauss_noise_prob
+                    && let Ok(normal) = Normal::new(0.0f32, self.gauss_noise_std)
+                {
+                    o.iter_mut()
+                        .for_each(|v| *v = (*v + normal.sample(&mut rng)).max(0.0));
+                }
+                if rng.random::<f32>() < self.dropout_prob && self.dropout_rate < 1.0 {
+                    let scale = 1.0 / (1.0 - self.dropout_rate);
+                    for v in o.iter_mut() {
+                        *v = if rng.random::<f32>() < self.dropout_rate {
+                            0.0
+                        } else {
+                            *v * scale
+                        };
+                    }
+                }
+            });
+    }
+}
+
+/// Adds log1p(normalised NB counts) * intensity to one cell, clamped at zero.
+fn add_nb_noise(row: &mut [f32], intensity: f32, rng: &mut impl Rng) {
+    let counts: Vec<f64> = row
+        .iter()
+        .map(|_| {
+            let p: f64 = rng.random_range(1e-6..1.0 - 1e-6);
+            let lambda = Gamma::new(NB_TOTAL_COUNT, p / (1.0 - p))
+                .map(|g| g.sample(rng))
+                .unwrap_or(0.0);
+            if lambda > 0.0 && lambda.is_finite() {
+                Poisson::new(lambda).map(|d| d.sample(rng)).unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let total: f64 = counts.iter().sum();
+    if total <= 0.0 {
+        return;
+    }
+    for (v, c) in row.iter_mut().zip(counts) {
+        let noise = (c / total * 1e4).ln_1p() as f32 * intensity;
+        *v = (*v + noise).max(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn off() -> Augmenter {
+        Augmenter {
+            dropout_prob: 0.0,
+            dropout_rate: 0.5,
+            nb_noise_prob: 0.0,
+            nb_noise_intensity: 0.2,
+            gauss_noise_prob: 0.0,
+            gauss_noise_std: 0.01,
+        }
+    }
+
+    #[test]
+    fn each_augmentation_follows_its_own_probability() {
+        let clean = vec![1.0f32; 100 * 50];
+        let mut out = Vec::new();
+        off().view(&clean, 50, 1, &mut out);
+        assert_eq!(out, clean, "all probabilities zero: identity");
+        Augmenter {
+            dropout_prob: 1.0,
+            ..off()
+        }
+        .view(&clean, 50, 1, &mut out);
+        let zeros = out.iter().filter(|v| **v == 0.0).count() as f64 / out.len() as f64;
+        assert!((zeros - 0.5).abs() < 0.05, "dropout rate {zeros}");
+        assert!(out.iter().all(|&v| v == 0.0 || v == 2.0));
+        Augmenter {
+            nb_noise_prob: 1.0,
+            ..off()
+        }
+        .view(&clean, 50, 1, &mut out);
+        assert!(out.iter().all(|&v| v >= 1.0) && out.iter().any(|&v| v > 1.0));
+        let mut again = Vec::new();
+        Augmenter {
+            nb_noise_prob: 1.0,
+            ..off()
+        }
+        .view(&clean, 50, 1, &mut again);
+        assert_eq!(out, again, "same seed, same view");
+    }
+}

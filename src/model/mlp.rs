@@ -1,0 +1,270 @@
+//! The fully connected encoder (genes -> hidden... -> latent, linear bottleneck), the mirrored
+//! decoder with a linear output, the autoencoder pairing them and the fine-tuning classifier.
+
+use candle_core::{Device, Tensor};
+use ndarray::Array2;
+
+use crate::config::ModelConfig;
+use crate::data::CsrMatrix;
+use crate::model::kernels::{BiasAct, BiasActDropout};
+use crate::model::params::{Init, ParamStore};
+use crate::model::random::{dropout_mask, mix};
+use crate::model::{Activation, ModelError};
+
+/// One fully connected layer: `act(x W^T + b)`, then inverted dropout while training.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    act: Activation,
+    dropout: f32,
+}
+
+impl Dense {
+    /// A layer with PyTorch's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    pub fn new(
+        store: &mut ParamStore,
+        init: &mut Init,
+        name: &str,
+        (fan_in, fan_out): (usize, usize),
+        act: Activation,
+        dropout: f32,
+    ) -> Result<Self, ModelError> {
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let device = init.device().clone();
+        let w = init.uniform(fan_in * fan_out, bound);
+        let b = init.uniform(fan_out, bound);
+        Ok(Self {
+            weight: store.add(format!("{name}.weight"), &[fan_out, fan_in], w, &device)?,
+            bias: store.add(format!("{name}.bias"), &[fan_out], b, &device)?,
+            act,
+            dropout,
+        })
+    }
+
+    /// Forward pass; `dropout_seed` is `Some` in training mode.
+    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
+        let pre = x.matmul(&self.weight.t()?)?;
+        Ok(match dropout_seed.filter(|_| self.dropout > 0.0) {
+            Some(seed) => {
+                let (rows, cols) = pre.dims2()?;
+                let mask = dropout_mask(rows, cols, self.dropout, seed);
+                let mask = Tensor::from_vec(mask, (rows, cols), pre.device())?;
+                pre.apply_op3(&self.bias, &mask, BiasActDropout(self.act))?
+            }
+            None => pre.apply_op2(&self.bias, BiasAct(self.act))?,
+        })
+    }
+
+    /// Multiply-adds of one forward pass for one row.
+    pub fn flops_per_row(&self) -> usize {
+        2 * self.weight.elem_count()
+    }
+
+    /// The activation after the affine map.
+    pub fn activation(&self) -> Activation {
+        self.act
+    }
+
+    /// The dropout rate applied in training.
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
+}
+
+/// A stack of dense layers: hidden layers with activation and dropout, a linear last layer.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub layers: Vec<Dense>,
+}
+
+impl Mlp {
+    /// Layers `dims[0] -> dims[1] -> ... -> dims[last]`, named `{prefix}.{i}`.
+    pub fn new(
+        store: &mut ParamStore,
+        init: &mut Init,
+        prefix: &str,
+        dims: &[usize],
+        act: Activation,
+        dropout: f32,
+    ) -> Result<Self, ModelError> {
+        let n = dims.len() - 1;
+        let layers = (0..n)
+            .map(|i| {
+                let last = i + 1 == n;
+                let (a, d) = if last {
+                    (Activation::Identity, 0.0)
+                } else {
+                    (act, dropout)
+                };
+                Dense::new(
+                    store,
+                    init,
+                    &format!("{prefix}.{i}"),
+                    (dims[i], dims[i + 1]),
+                    a,
+                    d,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { layers })
+    }
+
+    /// Forward pass; `dropout_seed` is `Some` in training mode.
+    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
+        let mut h = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h, dropout_seed.map(|s| mix(s, i as u64)))?;
+        }
+        Ok(h)
+    }
+
+    /// Multiply-adds (x2) of one forward pass for one row.
+    pub fn flops_per_row(&self) -> usize {
+        self.layers.iter().map(Dense::flops_per_row).sum()
+    }
+}
+
+/// The encoder: genes -> hidden widths -> latent (linear bottleneck).
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    pub mlp: Mlp,
+    pub n_genes: usize,
+    pub latent: usize,
+}
+
+fn activation_and_dropout(cfg: &ModelConfig) -> Result<(Activation, f32), ModelError> {
+    Ok((Activation::parse(&cfg.activation)?, cfg.dropout as f32))
+}
+
+impl Encoder {
+    /// Builds the encoder from the model settings, registering its weights as `encoder.*`.
+    pub fn new(
+        cfg: &ModelConfig,
+        n_genes: usize,
+        store: &mut ParamStore,
+        init: &mut Init,
+    ) -> Result<Self, ModelError> {
+        let (act, dropout) = activation_and_dropout(cfg)?;
+        let mut dims = vec![n_genes];
+        dims.extend(&cfg.hidden);
+        dims.push(cfg.latent);
+        Ok(Self {
+            mlp: Mlp::new(store, init, "encoder", &dims, act, dropout)?,
+            n_genes,
+            latent: cfg.latent,
+        })
+    }
+
+    /// Embeds a dense batch (rows x genes); `dropout_seed` is `Some` in training mode.
+    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
+        self.mlp.forward(x, dropout_seed)
+    }
+
+    /// Embeds every cell of `x` (in eval mode, no dropout) in batches of `batch_size` rows.
+    pub fn embed(&self, x: &CsrMatrix, batch_size: usize) -> Result<Array2<f32>, ModelError> {
+        if x.n_cols != self.n_genes {
+            return Err(ModelError::Genes {
+                expected: self.n_genes,
+                found: x.n_cols,
+            });
+        }
+        let batch_size = batch_size.max(1);
+        let mut out = Array2::<f32>::zeros((x.n_rows, self.latent));
+        let mut buf = vec![0f32; batch_size.min(x.n_rows.max(1)) * x.n_cols];
+        let rows: Vec<usize> = (0..x.n_rows).collect();
+        for (b, chunk) in rows.chunks(batch_size).enumerate() {
+            let dense = &mut buf[..chunk.len() * x.n_cols];
+            x.densify_rows(chunk, dense);
+            let t = Tensor::from_slice(dense, (chunk.len(), x.n_cols), &Device::Cpu)?;
+            let z = crate::model::kernels::to_vec(&self.forward(&t, None)?)?;
+            let start = b * batch_size;
+            for (k, row) in z.chunks_exact(self.latent).enumerate() {
+                out.row_mut(start + k)
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(o, &v)| *o = v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Encoder + mirrored decoder with a linear output, for masked pretraining.
+#[derive(Debug, Clone)]
+pub struct Autoencoder {
+    pub encoder: Encoder,
+    pub decoder: Mlp,
+    pub params: ParamStore,
+}
+
+impl Autoencoder {
+    /// Builds and initialises the autoencoder with a fixed seed.
+    pub fn new(cfg: &ModelConfig, n_genes: usize, seed: u64) -> Result<Self, ModelError> {
+        let mut params = ParamStore::new();
+        let mut init = Init::new(seed, Device::Cpu);
+        let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
+        let (act, dropout) = activation_and_dropout(cfg)?;
+        let mut dims = vec![cfg.latent];
+        dims.extend(cfg.hidden.iter().rev());
+        dims.push(n_genes);
+        let decoder = Mlp::new(&mut params, &mut init, "decoder", &dims, act, dropout)?;
+        Ok(Self {
+            encoder,
+            decoder,
+            params,
+        })
+    }
+
+    /// Reconstructs a dense batch; `dropout_seed` is `Some` in training mode.
+    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
+        let z = self.encoder.forward(x, dropout_seed.map(|s| mix(s, 1)))?;
+        self.decoder.forward(&z, dropout_seed.map(|s| mix(s, 2)))
+    }
+
+    /// Floating-point operations of one training step (forward + backward) per cell.
+    pub fn train_flops_per_cell(&self) -> usize {
+        3 * (self.encoder.mlp.flops_per_row() + self.decoder.flops_per_row())
+    }
+}
+
+/// The encoder with a linear classification head, for fine-tuning.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    pub encoder: Encoder,
+    pub head: Dense,
+    pub params: ParamStore,
+}
+
+impl Classifier {
+    /// A randomly initialised classifier (encoder weights `encoder.*`, head `head.0.*`).
+    pub fn new(
+        cfg: &ModelConfig,
+        n_genes: usize,
+        n_classes: usize,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        let mut params = ParamStore::new();
+        let mut init = Init::new(seed, Device::Cpu);
+        let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
+        let head = Dense::new(
+            &mut params,
+            &mut init,
+            "head.0",
+            (cfg.latent, n_classes),
+            Activation::Identity,
+            0.0,
+        )?;
+        Ok(Self {
+            encoder,
+            head,
+            params,
+        })
+    }
+
+    /// Class logits for a dense batch; `dropout_seed` is `Some` in training mode.
+    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
+        let z = self.encoder.forward(x, dropout_seed)?;
+        self.head.forward(&z, None)
+    }
+}

@@ -1,0 +1,45 @@
+//! Reproducible randomness for parallel kernels: every (seed, row) pair gets its own generator,
+//! so masks and noise do not depend on how rayon splits the work.
+
+use rand::{Rng, SeedableRng, rngs::SmallRng};
+use rayon::prelude::*;
+
+/// Mixes two numbers into a well-spread 64-bit seed (splitmix64 finaliser).
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The generator for one row of one draw.
+pub fn row_rng(seed: u64, row: usize) -> SmallRng {
+    SmallRng::seed_from_u64(mix(seed, row as u64))
+}
+
+/// An inverted-dropout mask: each entry is 0 with probability `rate`, else 1 / (1 - rate).
+pub fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    fill_dropout_mask(&mut out, cols, rate, seed);
+    out
+}
+
+/// Fills `out` (rows of `cols`) with an inverted-dropout mask, as [`dropout_mask`].
+pub fn fill_dropout_mask(out: &mut [f32], cols: usize, rate: f32, seed: u64) {
+    let keep = 1.0 - rate;
+    let scale = 1.0 / keep;
+    out.par_chunks_mut(cols.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
+            let mut rng = row_rng(seed, r);
+            for v in row {
+                *v = if rng.random::<f32>() < keep {
+                    scale
+                } else {
+                    0.0
+                };
+            }
+        });
+}

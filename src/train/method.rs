@@ -1,0 +1,453 @@
+//! The pretext task being trained: builds the model for a method, runs one optimiser step on a
+//! batch, scores validation batches, and converts its state to and from checkpoint tensors.
+
+use candle_core::{Device, Tensor};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::data::CsrMatrix;
+use crate::data::genesets::MatchedSets;
+use crate::model::augment::Augmenter;
+use crate::model::backprop::{Workspace, autoencoder_pass};
+use crate::model::contrastive::{BarlowTwins, Byol};
+use crate::model::kernels::masked_mse;
+use crate::model::masking::{MaskedBatch, Pretext};
+use crate::model::params::NamedTensor;
+use crate::model::random::mix;
+use crate::model::{AdamW, Autoencoder, Encoder, ModelError, ParamStore};
+use crate::train::checkpoint::TensorMap;
+
+/// The self-supervised methods `cellscope train --method` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Random gene masking.
+    Masked,
+    /// Gene-programme masking.
+    Gp,
+    /// Isolated masking: keep one programme (TF targets), predict the rest.
+    GpTf,
+    Byol,
+    Barlow,
+}
+
+impl Method {
+    /// Parses a method name as given on the command line or in `[train] method`.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Ok(match name {
+            "masked" => Self::Masked,
+            "gp" => Self::Gp,
+            "gp-tf" | "gp-gp" => Self::GpTf,
+            "byol" => Self::Byol,
+            "barlow" => Self::Barlow,
+            other => anyhow::bail!(
+                "unknown method {other:?} (expected masked, gp, gp-tf, byol or barlow)"
+            ),
+        })
+    }
+
+    /// The canonical name (used in run directory names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Masked => "masked",
+            Self::Gp => "gp",
+            Self::GpTf => "gp-tf",
+            Self::Byol => "byol",
+            Self::Barlow => "barlow",
+        }
+    }
+
+    /// Whether the method needs gene programmes.
+    pub fn uses_gene_sets(self) -> bool {
+        matches!(self, Self::Gp | Self::GpTf)
+    }
+
+    /// Whether its loss is a masked reconstruction error (with a gene-mean baseline).
+    pub fn is_masked(self) -> bool {
+        matches!(self, Self::Masked | Self::Gp | Self::GpTf)
+    }
+}
+
+/// Salt of the per-step dropout seed.
+const DROPOUT_SALT: u64 = 0xD0;
+
+/// Smallest programme (genes present in the data) used for masking.
+pub const MIN_PROGRAMME_GENES: usize = 3;
+
+enum Net {
+    Autoencoder(Autoencoder, Pretext),
+    Byol(Byol),
+    Barlow(BarlowTwins),
+}
+
+/// A validation score: the loss and, for masked methods, the gene-mean baseline on the same masks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalScore {
+    pub loss: f64,
+    pub baseline: Option<f64>,
+}
+
+/// Seconds spent in each phase of the training steps so far (for profiling).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Densifying, masking or augmenting the batch.
+    pub batch: f64,
+    pub forward: f64,
+    pub backward: f64,
+    pub optimizer: f64,
+    pub steps: usize,
+}
+
+/// A model, its optimiser and reusable batch buffers for one method.
+pub struct Learner {
+    times: PhaseTimes,
+    workspace: Workspace,
+    method: Method,
+    net: Net,
+    opt: AdamW,
+    batch: MaskedBatch,
+    views: [Vec<f32>; 2],
+    augmenter: Augmenter,
+}
+
+fn tensor(values: &[f32], rows: usize, cols: usize) -> Result<Tensor, ModelError> {
+    Ok(Tensor::from_slice(values, (rows, cols), &Device::Cpu)?)
+}
+
+impl Learner {
+    /// Builds the model for `method` on `n_genes` genes, initialised from `config.train.seed`.
+    pub fn new(
+        config: &Config,
+        method: Method,
+        n_genes: usize,
+        sets: Option<&MatchedSets>,
+    ) -> anyhow::Result<Self> {
+        let seed = config.train.seed;
+        let sets = || -> anyhow::Result<Vec<Vec<u32>>> {
+            let s = sets
+                .ok_or_else(|| anyhow::anyhow!("method {} needs gene programmes", method.name()))?;
+            anyhow::ensure!(
+                s.n_matched() > 0,
+                "none of the {} gene programmes has {MIN_PROGRAMME_GENES}+ genes in this dataset",
+                s.n_total
+            );
+            Ok(s.genes.clone())
+        };
+        let net = match method {
+            Method::Masked | Method::Gp | Method::GpTf => {
+                let pretext = match method {
+                    Method::Masked => {
+                        let rate = config.masking.rate as f32;
+                        anyhow::ensure!(
+                            (0.0..1.0).contains(&rate) && rate > 0.0,
+                            "masking rate must be in (0, 1), got {rate}"
+                        );
+                        Pretext::Random { rate }
+                    }
+                    Method::Gp => Pretext::Programmes {
+                        sets: sets()?,
+                        fraction: config.masking.programme_fraction as f32,
+                    },
+                    _ => Pretext::Isolated { sets: sets()? },
+                };
+                Net::Autoencoder(Autoencoder::new(&config.model, n_genes, seed)?, pretext)
+            }
+            Method::Byol => Net::Byol(Byol::new(
+                &config.model,
+                &config.contrastive,
+                n_genes,
+                seed,
+            )?),
+            Method::Barlow => Net::Barlow(BarlowTwins::new(
+                &config.model,
+                &config.contrastive,
+                n_genes,
+                seed,
+            )?),
+        };
+        let mut learner = Self {
+            times: PhaseTimes::default(),
+            workspace: Workspace::default(),
+            method,
+            net,
+            opt: AdamW::new(&[], config.train.weight_decay),
+            batch: MaskedBatch::default(),
+            views: [Vec::new(), Vec::new()],
+            augmenter: Augmenter::from_config(&config.contrastive),
+        };
+        learner.opt = AdamW::new(learner.params().vars(), config.train.weight_decay);
+        Ok(learner)
+    }
+
+    /// Time spent per phase over the training steps so far.
+    pub fn phase_times(&self) -> PhaseTimes {
+        self.times
+    }
+
+    /// The method trained.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The trainable parameters.
+    pub fn params(&self) -> &ParamStore {
+        match &self.net {
+            Net::Autoencoder(m, _) => &m.params,
+            Net::Byol(m) => &m.state.params,
+            Net::Barlow(m) => &m.state.params,
+        }
+    }
+
+    /// The encoder whose embedding is the result of pretraining.
+    pub fn encoder(&self) -> &Encoder {
+        match &self.net {
+            Net::Autoencoder(m, _) => &m.encoder,
+            Net::Byol(m) => &m.encoder,
+            Net::Barlow(m) => &m.encoder,
+        }
+    }
+
+    /// Floating-point operations of one training step per cell (matmuls only).
+    pub fn flops_per_cell(&self) -> f64 {
+        let enc = self.encoder().mlp.flops_per_row() as f64;
+        match &self.net {
+            Net::Autoencoder(m, _) => m.train_flops_per_cell() as f64,
+            // Two views through the online encoder (forward + backward) and the target (forward).
+            Net::Byol(_) => 2.0 * 3.0 * enc + 2.0 * enc,
+            Net::Barlow(_) => 2.0 * 3.0 * enc,
+        }
+    }
+
+    /// The loss of one batch; `dropout` is `Some(seed)` in training mode.
+    fn batch_loss(
+        &mut self,
+        x: &CsrMatrix,
+        rows: &[usize],
+        seed: u64,
+        train: bool,
+    ) -> Result<Tensor, ModelError> {
+        let (r, c) = (rows.len(), x.n_cols);
+        let dropout = train.then(|| mix(seed, DROPOUT_SALT));
+        let start = Instant::now();
+        match &self.net {
+            Net::Autoencoder(model, pretext) => {
+                pretext.fill(x, rows, seed, &mut self.batch);
+                self.times.batch += start.elapsed().as_secs_f64();
+                let b = &self.batch;
+                let pred = model.forward(&tensor(&b.input, r, c)?, dropout)?;
+                Ok(masked_mse(
+                    &pred,
+                    &tensor(&b.target, r, c)?,
+                    &tensor(&b.weight, r, c)?,
+                    b.n_scored as f32,
+                )?)
+            }
+            Net::Byol(_) | Net::Barlow(_) => {
+                self.batch.target.resize(r * c, 0.0);
+                x.densify_rows(rows, &mut self.batch.target);
+                for (k, view) in self.views.iter_mut().enumerate() {
+                    self.augmenter
+                        .view(&self.batch.target, c, mix(seed, k as u64), view);
+                }
+                self.times.batch += start.elapsed().as_secs_f64();
+                let (v1, v2) = (tensor(&self.views[0], r, c)?, tensor(&self.views[1], r, c)?);
+                match &self.net {
+                    Net::Byol(m) => m.loss(&v1, &v2, dropout),
+                    Net::Barlow(m) => m.loss(&v1, &v2, dropout),
+                    Net::Autoencoder(..) => unreachable!("handled above"),
+                }
+            }
+        }
+    }
+
+    /// One optimiser step on `rows` of `x`. A non-finite loss is returned without updating.
+    pub fn train_step(
+        &mut self,
+        x: &CsrMatrix,
+        rows: &[usize],
+        seed: u64,
+        lr: f64,
+        clip: f64,
+    ) -> Result<f32, ModelError> {
+        if let Net::Autoencoder(model, pretext) = &self.net {
+            let start = Instant::now();
+            pretext.fill(x, rows, seed, &mut self.batch);
+            self.times.batch += start.elapsed().as_secs_f64();
+            let b = &self.batch;
+            let ws = &mut self.workspace;
+            let (f0, b0) = (ws.forward_secs, ws.backward_secs);
+            let loss = autoencoder_pass(
+                model,
+                &b.input,
+                &b.target,
+                &b.weight,
+                b.n_scored as f32,
+                rows.len(),
+                mix(seed, DROPOUT_SALT),
+                ws,
+            )?;
+            self.times.forward += ws.forward_secs - f0;
+            self.times.backward += ws.backward_secs - b0;
+            if !loss.is_finite() {
+                return Ok(loss);
+            }
+            let t = Instant::now();
+            let grads: Vec<Option<&[f32]>> = ws.grads.iter().map(|g| Some(g.as_slice())).collect();
+            self.opt
+                .step_slices(model.params.vars(), &grads, lr, clip)?;
+            self.times.optimizer += t.elapsed().as_secs_f64();
+            self.times.steps += 1;
+            return Ok(loss);
+        }
+        let start = Instant::now();
+        let batch_before = self.times.batch;
+        let loss = self.batch_loss(x, rows, seed, true)?;
+        let value = loss.to_scalar::<f32>()?;
+        let t_forward = Instant::now();
+        self.times.forward += (t_forward - start).as_secs_f64() - (self.times.batch - batch_before);
+        if !value.is_finite() {
+            return Ok(value);
+        }
+        let grads = loss.backward()?;
+        let t_backward = Instant::now();
+        self.times.backward += (t_backward - t_forward).as_secs_f64();
+        let vars = match &self.net {
+            Net::Autoencoder(m, _) => m.params.vars(),
+            Net::Byol(m) => m.state.params.vars(),
+            Net::Barlow(m) => m.state.params.vars(),
+        };
+        self.opt.step(vars, &grads, lr, clip)?;
+        if let Net::Byol(m) = &self.net {
+            m.update_target()?;
+        }
+        self.times.optimizer += t_backward.elapsed().as_secs_f64();
+        self.times.steps += 1;
+        Ok(value)
+    }
+
+    /// Validation loss over `rows` (eval mode, masks drawn from `seed`), with the baseline of
+    /// predicting each gene's mean (`gene_mean`) on the same masked entries for masked methods.
+    pub fn evaluate(
+        &mut self,
+        x: &CsrMatrix,
+        rows: &[usize],
+        batch_size: usize,
+        seed: u64,
+        gene_mean: &[f32],
+    ) -> Result<EvalScore, ModelError> {
+        let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
+        for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
+            if !self.method.is_masked() && chunk.len() < 2 {
+                continue;
+            }
+            let loss = f64::from(
+                self.batch_loss(x, chunk, mix(seed, b as u64), false)?
+                    .to_scalar::<f32>()?,
+            );
+            if self.method.is_masked() {
+                let mb = &self.batch;
+                total += loss * mb.n_scored;
+                weight += mb.n_scored;
+                base += mb
+                    .target
+                    .chunks_exact(x.n_cols)
+                    .zip(mb.weight.chunks_exact(x.n_cols))
+                    .map(|(t, w)| {
+                        t.iter()
+                            .zip(w)
+                            .zip(gene_mean)
+                            .map(|((&t, &w), &m)| f64::from(w * (t - m) * (t - m)))
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>();
+            } else {
+                total += loss * chunk.len() as f64;
+                weight += chunk.len() as f64;
+            }
+        }
+        let weight = weight.max(1.0);
+        Ok(EvalScore {
+            loss: total / weight,
+            baseline: self.method.is_masked().then_some(base / weight),
+        })
+    }
+
+    fn stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        match &self.net {
+            Net::Autoencoder(m, _) => vec![("", &m.params)],
+            Net::Byol(m) => vec![
+                ("", &m.state.params),
+                ("buffer.", &m.state.buffers),
+                ("target.", &m.target),
+            ],
+            Net::Barlow(m) => vec![("", &m.state.params), ("buffer.", &m.state.buffers)],
+        }
+    }
+
+    /// Every tensor of the model and optimiser, named for a checkpoint.
+    pub fn export(&self) -> Result<Vec<NamedTensor>, ModelError> {
+        let mut out = Vec::new();
+        for (prefix, store) in self.stores() {
+            for (name, shape, values) in store.export()? {
+                out.push((format!("{prefix}{name}"), shape, values));
+            }
+        }
+        for (i, (name, var)) in self
+            .params()
+            .names()
+            .iter()
+            .zip(self.params().vars())
+            .enumerate()
+        {
+            out.push((
+                format!("adam.m.{name}"),
+                var.dims().to_vec(),
+                self.opt.m[i].clone(),
+            ));
+            out.push((
+                format!("adam.v.{name}"),
+                var.dims().to_vec(),
+                self.opt.v[i].clone(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Restores model and optimiser from checkpoint tensors; `steps` is the optimiser step count.
+    pub fn import(&mut self, tensors: &TensorMap, steps: u64) -> Result<(), ModelError> {
+        for (prefix, store) in self.stores() {
+            store.import(tensors, prefix)?;
+        }
+        let names: Vec<String> = self.params().names().to_vec();
+        for (i, name) in names.iter().enumerate() {
+            for (kind, buf) in [("m", &mut self.opt.m[i]), ("v", &mut self.opt.v[i])] {
+                let key = format!("adam.{kind}.{name}");
+                let (_, values) = tensors
+                    .get(&key)
+                    .ok_or(ModelError::MissingTensor(key.clone()))?;
+                if values.len() != buf.len() {
+                    return Err(ModelError::Shape {
+                        name: key,
+                        expected: vec![buf.len()],
+                        found: vec![values.len()],
+                    });
+                }
+                buf.copy_from_slice(values);
+            }
+        }
+        self.opt.step = steps;
+        Ok(())
+    }
+}
+
+/// Per-gene means of the given rows of `x` (the reconstruction baseline).
+pub fn gene_means(x: &CsrMatrix, rows: &[usize]) -> Vec<f32> {
+    let mut sum = vec![0f64; x.n_cols];
+    for &i in rows {
+        let (idx, val) = x.row(i);
+        for (&j, &v) in idx.iter().zip(val) {
+            sum[j as usize] += f64::from(v);
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    sum.iter().map(|s| (s / n) as f32).collect()
+}

@@ -1,0 +1,257 @@
+//! Run directories `runs/<YYYYmmdd-HHMMSS>-<method>/`: the exact config, gene order, dataset path,
+//! an append-only metrics.jsonl, checkpoints and a final summary; and loading a finished run.
+
+use serde_json::{Value, json};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::model::params::ParamStore;
+use crate::model::{Classifier, Encoder, ModelError};
+use crate::train::checkpoint::{TensorMap, read_checkpoint, write_atomic};
+use crate::train::{TrainError, TrainEvent};
+
+/// Files of a run directory.
+pub const CONFIG_FILE: &str = "config.toml";
+pub const GENES_FILE: &str = "genes.txt";
+pub const DATASET_FILE: &str = "dataset.txt";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const LAST_CHECKPOINT: &str = "last.safetensors";
+pub const BEST_CHECKPOINT: &str = "best.safetensors";
+
+/// An open run directory with its metrics log.
+#[derive(Debug)]
+pub struct RunDir {
+    pub path: PathBuf,
+    metrics: File,
+}
+
+fn io(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io(format!("{}: {what}: {e}", path.display()))
+}
+
+/// Local time as `YYYYmmdd-HHMMSS`.
+fn timestamp() -> String {
+    // SAFETY: time() and localtime_r() only write into the struct we own.
+    let tm = unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+impl RunDir {
+    /// Creates `out_dir/<time>-<method>/` and writes the config, gene order and dataset path.
+    pub fn create(
+        out_dir: &Path,
+        method: &str,
+        config: &Config,
+        genes: &[String],
+        dataset: &Path,
+    ) -> Result<Self, TrainError> {
+        std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, "cannot create", e))?;
+        let stem = format!("{}-{method}", timestamp());
+        let mut path = out_dir.join(&stem);
+        for k in 2.. {
+            if !path.exists() {
+                break;
+            }
+            path = out_dir.join(format!("{stem}-{k}"));
+        }
+        std::fs::create_dir(&path).map_err(|e| io(&path, "cannot create run directory", e))?;
+        let dataset = std::path::absolute(dataset).unwrap_or_else(|_| dataset.to_path_buf());
+        let run = Self::open(&path)?;
+        run.write_config(config)?;
+        write_atomic(&path.join(GENES_FILE), (genes.join("\n") + "\n").as_bytes())?;
+        write_atomic(
+            &path.join(DATASET_FILE),
+            format!("{}\n", dataset.display()).as_bytes(),
+        )?;
+        Ok(run)
+    }
+
+    /// Opens an existing run directory for appending metrics.
+    pub fn open(path: &Path) -> Result<Self, TrainError> {
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path.join(METRICS_FILE))
+            .map_err(|e| io(path, "cannot open metrics.jsonl", e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            metrics,
+        })
+    }
+
+    /// Writes the exact configuration used.
+    pub fn write_config(&self, config: &Config) -> Result<(), TrainError> {
+        let text =
+            toml::to_string(config).map_err(|e| io(&self.path, "cannot encode config", e))?;
+        write_atomic(&self.path.join(CONFIG_FILE), text.as_bytes())
+    }
+
+    /// Appends one JSON object as a line of metrics.jsonl and flushes it.
+    pub fn log(&mut self, value: &Value) -> Result<(), TrainError> {
+        writeln!(self.metrics, "{value}")
+            .and_then(|()| self.metrics.flush())
+            .map_err(|e| io(&self.path.join(METRICS_FILE), "cannot append", e))
+    }
+
+    /// Appends a training event (those worth keeping) to metrics.jsonl.
+    pub fn log_event(&mut self, event: &TrainEvent) -> Result<(), TrainError> {
+        match event_json(event) {
+            Some(v) => self.log(&v),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes summary.json (atomically).
+    pub fn write_summary(&self, summary: &Value) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(summary).unwrap_or_default();
+        write_atomic(&self.path.join(SUMMARY_FILE), text.as_bytes())
+    }
+
+    /// Path of a file in the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// The metrics.jsonl form of an event (`None` for UI-only events).
+pub fn event_json(event: &TrainEvent) -> Option<Value> {
+    Some(match event {
+        TrainEvent::Started {
+            run_dir,
+            method,
+            epochs,
+            steps_per_epoch,
+            n_train,
+            n_val,
+            n_params,
+        } => json!({
+            "event": "started", "run_dir": run_dir, "method": method, "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch, "n_train": n_train, "n_val": n_val, "n_params": n_params,
+        }),
+        TrainEvent::Step {
+            epoch,
+            step,
+            global_step,
+            loss,
+            lr,
+            cells_per_sec,
+        } => json!({
+            "event": "step", "epoch": epoch, "step": step, "global_step": global_step,
+            "loss": loss, "lr": lr, "cells_per_sec": cells_per_sec,
+        }),
+        TrainEvent::EpochEnd {
+            epoch,
+            train_loss,
+            val_loss,
+            lr,
+            cells_per_sec,
+            elapsed_secs,
+            eta_secs,
+        } => json!({
+            "event": "epoch", "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+            "cells_per_sec": cells_per_sec, "elapsed_secs": elapsed_secs, "eta_secs": eta_secs,
+        }),
+        TrainEvent::CheckpointSaved {
+            path,
+            epoch,
+            val_loss,
+            best,
+        } => json!({
+            "event": "checkpoint", "path": path, "epoch": epoch, "val_loss": val_loss, "best": best,
+        }),
+        TrainEvent::Log(message) => json!({ "event": "log", "message": message }),
+        TrainEvent::Finished {
+            run_dir,
+            best_val_loss,
+            epochs_done,
+            stopped,
+        } => json!({
+            "event": "finished", "run_dir": run_dir, "best_val_loss": best_val_loss,
+            "epochs_done": epochs_done, "stopped": stopped,
+        }),
+        TrainEvent::Failed { message } => json!({ "event": "failed", "message": message }),
+        TrainEvent::Paused | TrainEvent::Resumed => return None,
+    })
+}
+
+/// A trained run, loaded for embedding, evaluation or fine-tuning.
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    pub dir: PathBuf,
+    /// The exact configuration the run used.
+    pub config: Config,
+    /// The model's gene order (map new data onto it; missing genes are zero-filled).
+    pub genes: Vec<String>,
+    /// The dataset it was trained on.
+    pub dataset_path: PathBuf,
+    /// The pretrained encoder (best-validation checkpoint, else the last one).
+    pub encoder: Encoder,
+    /// The encoder's weights by name (`encoder.<layer>.weight|bias`).
+    pub encoder_weights: TensorMap,
+}
+
+/// A run directory's exact config, dataset path and gene order (no model needed).
+pub fn load_run_config(run_dir: &Path) -> anyhow::Result<(Config, PathBuf, Vec<String>)> {
+    let read = |name: &str| {
+        std::fs::read_to_string(run_dir.join(name))
+            .map_err(|_| TrainError::NotARun(format!("{} (no {name})", run_dir.display())))
+    };
+    let config = Config::from_toml(&read(CONFIG_FILE)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", run_dir.join(CONFIG_FILE).display()))?;
+    let genes: Vec<String> = read(GENES_FILE)?.lines().map(String::from).collect();
+    let dataset_path = PathBuf::from(read(DATASET_FILE)?.trim());
+    Ok((config, dataset_path, genes))
+}
+
+/// Loads a run directory's config, genes, dataset path and encoder.
+pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
+    let (config, dataset_path, genes) = load_run_config(run_dir)?;
+    let ckpt = [BEST_CHECKPOINT, LAST_CHECKPOINT]
+        .iter()
+        .map(|n| run_dir.join(n))
+        .find(|p| p.exists())
+        .ok_or_else(|| TrainError::NotARun(format!("{} (no checkpoint yet)", run_dir.display())))?;
+    let tensors = read_checkpoint(&ckpt)?.tensors;
+    let encoder_weights: TensorMap = tensors
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("encoder."))
+        .collect();
+    let mut store = ParamStore::new();
+    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    let encoder = Encoder::new(&config.model, genes.len(), &mut store, &mut init)?;
+    store.import(&encoder_weights, "")?;
+    Ok(LoadedRun {
+        dir: run_dir.to_path_buf(),
+        config,
+        genes,
+        dataset_path,
+        encoder,
+        encoder_weights,
+    })
+}
+
+impl LoadedRun {
+    /// A classifier (encoder + Linear(latent, n_classes)) whose encoder starts from this run's
+    /// weights; the head is initialised from `seed`.
+    pub fn classifier(&self, n_classes: usize, seed: u64) -> Result<Classifier, ModelError> {
+        let c = Classifier::new(&self.config.model, self.genes.len(), n_classes, seed)?;
+        c.params.import_subset(&self.encoder_weights, "encoder.")?;
+        Ok(c)
+    }
+}

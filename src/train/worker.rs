@@ -1,0 +1,636 @@
+//! The background training worker: its own thread, pause/resume/stop checked before every batch,
+//! checkpoints every epoch, typed events over a channel, panics reported as `Failed`.
+
+use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+use serde_json::json;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::data::genesets::{MatchedSets, default_gene_sets, match_gene_sets, read_gmt};
+use crate::data::{Column, CsrMatrix};
+use crate::model::random::mix;
+use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
+use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method, gene_means};
+use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
+use crate::train::schedule::LrSchedule;
+use crate::train::split::split_cells;
+use crate::train::{TrainCommand, TrainEvent};
+
+/// Seed salt for validation masks (fixed across epochs so validation losses compare).
+const VAL_SALT: u64 = 0x5EED_F7A1;
+
+/// Preprocessed training data: normalised, log1p expression with its gene order.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    /// Cells x genes, normalize_total + log1p.
+    pub x: CsrMatrix,
+    /// Gene names in column order (the model's gene order).
+    pub genes: Vec<String>,
+    /// Cell annotations (for splitting by a column such as donor).
+    pub obs: Vec<Column>,
+    /// The file the data came from (recorded in the run directory).
+    pub path: PathBuf,
+}
+
+impl TrainData {
+    /// Reads a dataset and preprocesses it as `[data]`/`[preprocess]` say; with `genes` (a
+    /// resumed run's gene order) the data is mapped onto those genes instead of selecting HVGs.
+    pub fn load(path: &Path, config: &Config, genes: Option<&[String]>) -> anyhow::Result<Self> {
+        let dataset = crate::data::read_dataset(path, &config.data.matrix)?;
+        let prepared = crate::data::prepare(&dataset, &config.preprocess, genes)?;
+        for note in &prepared.notes {
+            tracing::info!("{}: {note}", path.display());
+        }
+        Ok(Self {
+            x: prepared.x,
+            genes: prepared.genes,
+            obs: dataset.obs,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The exact settings (method in `train.method`, output in `train.out_dir`).
+    pub config: Config,
+    pub data: TrainData,
+    /// Continue this run directory from its last checkpoint instead of starting a new run.
+    pub resume: Option<PathBuf>,
+}
+
+/// Control of a running worker.
+#[derive(Debug)]
+pub struct TrainHandle {
+    commands: Sender<TrainCommand>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainHandle {
+    /// Sends a command (ignored once the worker has ended).
+    pub fn send(&self, command: TrainCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the worker to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts training on a new thread; progress arrives on `events`, ending with `Finished` or
+/// `Failed` (also for a panic inside the worker).
+pub fn spawn(job: TrainJob, events: UnboundedSender<TrainEvent>) -> TrainHandle {
+    let (commands, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("cellscope-train".into())
+        .spawn(move || {
+            let mut reporter = Reporter { events, run: None };
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(|| run(job, rx, &mut reporter)));
+            let message = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(panic) => format!(
+                    "training crashed: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("unknown panic")
+                ),
+            };
+            tracing::error!("{message}");
+            reporter.emit(TrainEvent::Failed { message });
+        })
+        .expect("spawning the training thread");
+    TrainHandle {
+        commands,
+        thread: Some(thread),
+    }
+}
+
+/// Sends events to the driver and appends them to metrics.jsonl once the run directory exists.
+struct Reporter {
+    events: UnboundedSender<TrainEvent>,
+    run: Option<RunDir>,
+}
+
+impl Reporter {
+    fn emit(&mut self, event: TrainEvent) {
+        if let Some(run) = &mut self.run
+            && let Err(e) = run.log_event(&event)
+        {
+            tracing::warn!("{e}");
+        }
+        let _ = self.events.send(event);
+    }
+
+    fn run(&self) -> &RunDir {
+        self.run.as_ref().expect("run directory attached")
+    }
+}
+
+/// The programmes for gp / gp-tf: the configured GMT or the bundled defaults, matched to genes.
+fn gene_sets(config: &Config, genes: &[String]) -> anyhow::Result<MatchedSets> {
+    let sets = match config.masking.gene_sets.as_str() {
+        "" => default_gene_sets(),
+        path => read_gmt(Path::new(path))?,
+    };
+    Ok(match_gene_sets(&sets, genes, MIN_PROGRAMME_GENES))
+}
+
+/// What a driver-side command asks of the loop.
+enum Control {
+    Continue,
+    Stop,
+}
+
+/// Applies pending commands; blocks while paused.
+fn poll_commands(rx: &Receiver<TrainCommand>, reporter: &mut Reporter) -> Control {
+    loop {
+        match rx.try_recv() {
+            Ok(TrainCommand::Stop) => return Control::Stop,
+            Ok(TrainCommand::Resume) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                return Control::Continue;
+            }
+            Ok(TrainCommand::Pause) => {
+                reporter.emit(TrainEvent::Paused);
+                loop {
+                    match rx.recv() {
+                        Ok(TrainCommand::Resume) | Err(_) => break,
+                        Ok(TrainCommand::Stop) => return Control::Stop,
+                        Ok(TrainCommand::Pause) => {}
+                    }
+                }
+                reporter.emit(TrainEvent::Resumed);
+            }
+        }
+    }
+}
+
+fn run(job: TrainJob, rx: Receiver<TrainCommand>, reporter: &mut Reporter) -> anyhow::Result<()> {
+    let threads = job.config.train.threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    pool.install(move || train(job, &rx, reporter))
+}
+
+fn train(
+    job: TrainJob,
+    rx: &Receiver<TrainCommand>,
+    reporter: &mut Reporter,
+) -> anyhow::Result<()> {
+    let TrainJob {
+        config,
+        data,
+        resume,
+    } = job;
+    let tc = &config.train;
+    let method = Method::parse(&tc.method)?;
+    anyhow::ensure!(
+        data.x.n_rows >= 2,
+        "{}: need at least 2 cells to train",
+        data.path.display()
+    );
+    let sets = method
+        .uses_gene_sets()
+        .then(|| gene_sets(&config, &data.genes))
+        .transpose()?;
+    let mut learner = Learner::new(&config, method, data.x.n_cols, sets.as_ref())?;
+    let mut state = TrainState::default();
+    match &resume {
+        Some(dir) => {
+            let saved: Vec<String> = std::fs::read_to_string(dir.join(GENES_FILE))?
+                .lines()
+                .map(String::from)
+                .collect();
+            anyhow::ensure!(
+                saved == data.genes,
+                "{}: the data's genes differ from the run's genes.txt",
+                dir.display()
+            );
+            let ckpt = read_checkpoint(&dir.join(LAST_CHECKPOINT))?;
+            learner.import(&ckpt.tensors, ckpt.state.global_step as u64)?;
+            state = ckpt.state;
+            let run = RunDir::open(dir)?;
+            run.write_config(&config)?;
+            reporter.run = Some(run);
+            reporter.emit(TrainEvent::Log(format!(
+                "resumed at epoch {}, step {} (global step {})",
+                state.epoch + 1,
+                state.step_in_epoch,
+                state.global_step
+            )));
+        }
+        None => {
+            let out = Path::new(&tc.out_dir);
+            reporter.run = Some(RunDir::create(
+                out,
+                method.name(),
+                &config,
+                &data.genes,
+                &data.path,
+            )?);
+        }
+    }
+    if let Some(s) = &sets {
+        reporter.emit(TrainEvent::Log(s.summary()));
+    }
+    let split_column = match tc.split_by.as_str() {
+        "" => None,
+        name => Some(data.obs.iter().find(|c| c.name == name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no obs column {name:?} to split by",
+                data.path.display()
+            )
+        })?),
+    };
+    let split = split_cells(data.x.n_rows, tc.val_fraction, split_column, tc.seed)?;
+    let gene_mean = gene_means(&data.x, &split.train);
+    let batch = tc.batch_size.max(1).min(split.train.len());
+    let steps_per_epoch = split.train.len() / batch;
+    let schedule = LrSchedule::from_config(tc, steps_per_epoch)?;
+    let run_dir = reporter.run().path.clone();
+    reporter.emit(TrainEvent::Started {
+        run_dir: run_dir.clone(),
+        method: method.name().into(),
+        epochs: tc.epochs,
+        steps_per_epoch,
+        n_train: split.train.len(),
+        n_val: split.val.len(),
+        n_params: learner.params().n_params(),
+    });
+    let last_path = run_dir.join(LAST_CHECKPOINT);
+    let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
+        Ok(write_checkpoint(path, &learner.export()?, state)?)
+    };
+    let mut session_secs = 0.0;
+    let mut session_epochs = 0usize;
+    let mut last_val = None;
+    let mut baseline = None;
+    let mut stopped = false;
+    let mut early_stopped = false;
+    'epochs: while state.epoch < tc.epochs {
+        let epoch = state.epoch;
+        let mut order = split.train.clone();
+        order.shuffle(&mut StdRng::seed_from_u64(mix(tc.seed, epoch as u64)));
+        let epoch_start = Instant::now();
+        let mut cells = 0usize;
+        while state.step_in_epoch < steps_per_epoch {
+            if let Control::Stop = poll_commands(rx, reporter) {
+                stopped = true;
+                break 'epochs;
+            }
+            let step = state.step_in_epoch;
+            let rows = &order[step * batch..(step + 1) * batch];
+            let lr = schedule.lr(state.global_step);
+            let t = Instant::now();
+            let loss = learner.train_step(
+                &data.x,
+                rows,
+                mix(tc.seed ^ 0xBA7C, state.global_step as u64),
+                lr,
+                tc.grad_clip,
+            )?;
+            if !loss.is_finite() {
+                anyhow::bail!(
+                    "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, the last good checkpoint {} is kept",
+                    epoch + 1,
+                    step + 1,
+                    last_path.display()
+                );
+            }
+            let secs = t.elapsed().as_secs_f64();
+            state.global_step += 1;
+            state.step_in_epoch += 1;
+            state.epoch_loss_sum += f64::from(loss);
+            state.epoch_loss_steps += 1;
+            cells += rows.len();
+            reporter.emit(TrainEvent::Step {
+                epoch,
+                step,
+                global_step: state.global_step,
+                loss,
+                lr,
+                cells_per_sec: rows.len() as f64 / secs.max(1e-9),
+            });
+        }
+        let train_secs = epoch_start.elapsed().as_secs_f64();
+        state.elapsed_secs += train_secs;
+        session_secs += train_secs;
+        session_epochs += 1;
+        let score = learner.evaluate(
+            &data.x,
+            &split.val,
+            batch,
+            mix(tc.seed, VAL_SALT),
+            &gene_mean,
+        )?;
+        let val_loss = score.loss as f32;
+        if !val_loss.is_finite() {
+            anyhow::bail!(
+                "validation loss became {val_loss} at epoch {}; training stopped, the last good checkpoint {} is kept",
+                epoch + 1,
+                last_path.display()
+            );
+        }
+        if baseline.is_none() {
+            if let Some(b) = score.baseline {
+                reporter.emit(TrainEvent::Log(format!(
+                    "validation baseline (predict each gene's mean): {b:.5}"
+                )));
+            }
+            baseline = score.baseline;
+        }
+        let train_loss = (state.epoch_loss_sum / state.epoch_loss_steps.max(1) as f64) as f32;
+        let remaining = tc.epochs - epoch - 1;
+        reporter.emit(TrainEvent::EpochEnd {
+            epoch,
+            train_loss,
+            val_loss,
+            lr: schedule.lr(state.global_step.saturating_sub(1)),
+            cells_per_sec: cells as f64 / train_secs.max(1e-9),
+            elapsed_secs: state.elapsed_secs,
+            eta_secs: Some(session_secs / session_epochs as f64 * remaining as f64),
+        });
+        last_val = Some(val_loss);
+        state.epoch += 1;
+        state.step_in_epoch = 0;
+        state.epoch_loss_sum = 0.0;
+        state.epoch_loss_steps = 0;
+        let improved = state.best_val_loss.is_none_or(|b| val_loss < b);
+        if improved {
+            state.best_val_loss = Some(val_loss);
+            state.best_epoch = state.epoch;
+            state.epochs_without_improvement = 0;
+            let best = run_dir.join(BEST_CHECKPOINT);
+            save(&learner, &best, &state)?;
+            reporter.emit(TrainEvent::CheckpointSaved {
+                path: best,
+                epoch,
+                val_loss,
+                best: true,
+            });
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        save(&learner, &last_path, &state)?;
+        reporter.emit(TrainEvent::CheckpointSaved {
+            path: last_path.clone(),
+            epoch,
+            val_loss,
+            best: false,
+        });
+        if tc.patience > 0 && state.epochs_without_improvement >= tc.patience {
+            reporter.emit(TrainEvent::Log(format!(
+                "early stopping: no validation improvement for {} epochs",
+                tc.patience
+            )));
+            early_stopped = true;
+            break;
+        }
+    }
+    if stopped {
+        save(&learner, &last_path, &state)?;
+        reporter.emit(TrainEvent::CheckpointSaved {
+            path: last_path.clone(),
+            epoch: state.epoch,
+            val_loss: last_val.unwrap_or(f32::NAN),
+            best: false,
+        });
+    }
+    let best_val_loss = state.best_val_loss.unwrap_or(f32::NAN);
+    reporter.run().write_summary(&json!({
+        "method": method.name(),
+        "dataset": data.path,
+        "n_cells": data.x.n_rows,
+        "n_genes": data.x.n_cols,
+        "n_train": split.train.len(),
+        "n_val": split.val.len(),
+        "n_params": learner.params().n_params(),
+        "epochs_done": state.epoch,
+        "global_step": state.global_step,
+        "best_val_loss": state.best_val_loss,
+        "best_epoch": state.best_epoch,
+        "last_val_loss": last_val,
+        "val_baseline_gene_mean": baseline,
+        "stopped": stopped,
+        "early_stopped": early_stopped,
+        "train_secs": state.elapsed_secs,
+        "cells_per_sec": (session_epochs * steps_per_epoch * batch) as f64 / session_secs.max(1e-9),
+        "gene_sets": sets.as_ref().map(MatchedSets::summary),
+    }))?;
+    reporter.emit(TrainEvent::Finished {
+        run_dir,
+        best_val_loss,
+        epochs_done: state.epoch,
+        stopped,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::log_normalised_cells;
+    use crate::train::rundir::METRICS_FILE;
+
+    fn small_job(dir: &Path, method: &str, epochs: usize) -> TrainJob {
+        let (x, _) = log_normalised_cells(120, 40, 3, 5);
+        let mut config = Config::default();
+        config.model.hidden = vec![16, 8];
+        config.model.latent = 4;
+        config.contrastive.projector = vec![8, 8];
+        config.train.method = method.into();
+        config.train.epochs = epochs;
+        config.train.batch_size = 32;
+        config.train.out_dir = dir.display().to_string();
+        config.train.threads = 2;
+        config.train.patience = 0;
+        TrainJob {
+            config,
+            data: TrainData {
+                x,
+                genes: (0..40).map(|i| format!("G{i}")).collect(),
+                obs: Vec::new(),
+                path: PathBuf::from("synthetic"),
+            },
+            resume: None,
+        }
+    }
+
+    fn run_to_end(job: TrainJob) -> Vec<TrainEvent> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        spawn(job, tx).join();
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        events
+    }
+
+    fn step_losses(events: &[TrainEvent]) -> Vec<(usize, f32)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::Step {
+                    global_step, loss, ..
+                } => Some((*global_step, *loss)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn run_dir(events: &[TrainEvent]) -> PathBuf {
+        match events.last() {
+            Some(TrainEvent::Finished { run_dir, .. }) => run_dir.clone(),
+            other => panic!("run did not finish: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_losses() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = step_losses(&run_to_end(small_job(dir.path(), "masked", 2)));
+        let b = step_losses(&run_to_end(small_job(dir.path(), "masked", 2)));
+        assert_eq!(a.len(), 6);
+        assert_eq!(a, b);
+        let mut other = small_job(dir.path(), "masked", 2);
+        other.config.train.seed = 1;
+        assert_ne!(step_losses(&run_to_end(other)), a);
+    }
+
+    #[test]
+    fn resume_continues_step_count_and_loss_curve() {
+        let dir = tempfile::tempdir().unwrap();
+        let straight = step_losses(&run_to_end(small_job(dir.path(), "byol", 3)));
+        let first = run_to_end(small_job(dir.path(), "byol", 1));
+        let run = run_dir(&first);
+        let mut again = small_job(dir.path(), "byol", 3);
+        again.resume = Some(run.clone());
+        let second = run_to_end(again);
+        assert_eq!(run_dir(&second), run);
+        let resumed: Vec<(usize, f32)> = step_losses(&first)
+            .into_iter()
+            .chain(step_losses(&second))
+            .collect();
+        assert_eq!(
+            resumed, straight,
+            "global steps and losses continue exactly"
+        );
+        let log = std::fs::read_to_string(run.join(METRICS_FILE)).unwrap();
+        assert_eq!(
+            log.lines()
+                .filter(|l| l.contains("\"event\":\"step\""))
+                .count(),
+            9
+        );
+    }
+
+    #[test]
+    fn nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_dir(&run_to_end(small_job(dir.path(), "masked", 1)));
+        let before = std::fs::read(run.join(LAST_CHECKPOINT)).unwrap();
+        let mut diverging = small_job(dir.path(), "masked", 3);
+        diverging.config.train.lr = 1e30;
+        diverging.config.train.grad_clip = 0.0;
+        diverging.resume = Some(run.clone());
+        let events = run_to_end(diverging);
+        let Some(TrainEvent::Failed { message }) = events.last() else {
+            panic!("expected a failure, got {:?}", events.last());
+        };
+        assert!(
+            message.contains("loss became") && message.contains("last good checkpoint"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(run.join(LAST_CHECKPOINT)).unwrap(), before);
+        assert!(
+            std::fs::read_to_string(run.join(METRICS_FILE))
+                .unwrap()
+                .contains("\"event\":\"failed\"")
+        );
+    }
+
+    #[test]
+    fn stop_finishes_the_batch_checkpoints_and_reports_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn(small_job(dir.path(), "masked", 50), tx);
+        handle.send(TrainCommand::Pause);
+        handle.send(TrainCommand::Stop);
+        handle.join();
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        let Some(TrainEvent::Finished {
+            run_dir, stopped, ..
+        }) = events.last()
+        else {
+            panic!("{:?}", events.last());
+        };
+        assert!(*stopped);
+        assert!(run_dir.join(LAST_CHECKPOINT).exists());
+        assert!(run_dir.join(crate::train::rundir::SUMMARY_FILE).exists());
+    }
+
+    #[test]
+    fn every_method_trains_and_a_run_loads_for_embedding_and_fine_tuning() {
+        let dir = tempfile::tempdir().unwrap();
+        let gmt = dir.path().join("sets.gmt");
+        std::fs::write(
+            &gmt,
+            "P1\t\tG1\tG2\tG3\tG4\nP2\t\tg5\tG6\tG7\nP3\t\tG10\tG11\tG12\tG13\nTINY\t\tG1\n",
+        )
+        .unwrap();
+        for method in ["masked", "gp", "gp-tf", "byol", "barlow"] {
+            let mut job = small_job(dir.path(), method, 1);
+            job.config.masking.gene_sets = gmt.display().to_string();
+            let events = run_to_end(job.clone());
+            let run = run_dir(&events);
+            if method.starts_with("gp") {
+                assert!(events.contains(&TrainEvent::Log(
+                    "3 of 4 gene programmes matched the dataset's genes".into()
+                )));
+            }
+            let loaded = crate::train::load_run(&run).unwrap();
+            assert_eq!(loaded.genes, job.data.genes);
+            let emb = loaded.encoder.embed(&job.data.x, 50).unwrap();
+            assert_eq!(emb.dim(), (120, 4));
+            assert!(emb.iter().all(|v| v.is_finite()), "{method}");
+            let clf = loaded.classifier(3, 0).unwrap();
+            let first = loaded.encoder.mlp.layers[0]
+                .weight
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let copied = clf.encoder.mlp.layers[0]
+                .weight
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(
+                first, copied,
+                "{method}: classifier starts from the pretrained encoder"
+            );
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! The app state and its one entry point, `update(msg) -> effects`: pure, so every key, click and
+//! worker event can be tested without a terminal. The event loop performs the returned effects.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+use crate::config::Config;
+use crate::train::{TrainCommand, TrainEvent};
+
+use super::data_state::{DataState, DataView, LoadState};
+use super::keymap::{self, Action, Key, Scope};
+use super::panes;
+use super::theme::Theme;
+use super::train_state::{Field, RunStatus, TrainState};
+
+/// The tabs of the shell, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Data,
+    Train,
+    Embeddings,
+    Genes,
+    Transfer,
+    Runs,
+}
+
+impl Tab {
+    /// Every tab in display order.
+    pub const ALL: [Tab; 6] = [
+        Tab::Data,
+        Tab::Train,
+        Tab::Embeddings,
+        Tab::Genes,
+        Tab::Transfer,
+        Tab::Runs,
+    ];
+
+    /// The tab's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Train => "Train",
+            Tab::Embeddings => "Embeddings",
+            Tab::Genes => "Genes",
+            Tab::Transfer => "Transfer",
+            Tab::Runs => "Runs",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    fn offset(self, by: isize) -> Tab {
+        let n = Tab::ALL.len() as isize;
+        Tab::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
+    }
+
+    /// The keymap scope of the tab's pane, if it has bindings of its own.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Tab::Data => Some(Scope::Data),
+            Tab::Train => Some(Scope::Train),
+            _ => None,
+        }
+    }
+}
+
+/// Everything that can happen to the app.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// A frame tick: animates the loading spinner.
+    Tick,
+    /// The background load reached a new stage.
+    LoadStage(String),
+    Loaded(Result<DataView, String>),
+    Train(TrainEvent),
+}
+
+/// Work the event loop does on the app's behalf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    SetMouse(bool),
+    Load { path: PathBuf, matrix: String },
+    StartTraining { path: PathBuf, config: Box<Config> },
+    Command(TrainCommand),
+}
+
+/// What the text input is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputPurpose {
+    Search,
+    Edit(Field),
+    Palette,
+}
+
+/// The modal layer on top of the panes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    None,
+    Help {
+        scroll: u16,
+    },
+    QuitPrompt,
+    Input {
+        purpose: InputPurpose,
+        buffer: String,
+    },
+}
+
+/// The whole UI state.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub tab: Tab,
+    pub modal: Modal,
+    pub data: DataState,
+    pub train: TrainState,
+    pub config: Config,
+    pub dataset: PathBuf,
+    pub mouse: bool,
+    /// The terminal area, from the last resize.
+    pub area: Rect,
+    /// The log file, as shown in help.
+    pub log_path: String,
+    /// A one-line message in the status bar until the next key.
+    pub notice: Option<String>,
+    pub theme: Theme,
+}
+
+impl App {
+    /// A fresh app on `dataset` with the given settings.
+    pub fn new(config: Config, dataset: PathBuf, log_path: String, theme: Theme) -> Self {
+        Self {
+            tab: Tab::Data,
+            modal: Modal::None,
+            data: DataState::new(&config.data.matrix, &config.data.label),
+            train: TrainState::new(&config),
+            mouse: config.ui.mouse,
+            config,
+            dataset,
+            area: Rect::new(0, 0, 80, 24),
+            log_path,
+            notice: None,
+            theme,
+        }
+    }
+
+    /// The effects to run at start-up: load the dataset.
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.load_effect()
+    }
+
+    fn load_effect(&mut self) -> Vec<Effect> {
+        self.data.load = LoadState::Loading {
+            name: self.dataset_name(),
+            stage: "opening".into(),
+        };
+        vec![Effect::Load {
+            path: self.dataset.clone(),
+            matrix: self.data.matrix.clone(),
+        }]
+    }
+
+    /// The dataset's file name.
+    pub fn dataset_name(&self) -> String {
+        self.dataset.file_name().map_or_else(
+            || self.dataset.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    /// The keymap scope that currently handles keys (a modal's, else the pane's).
+    pub fn scope(&self) -> Scope {
+        match &self.modal {
+            Modal::Help { .. } => Scope::Help,
+            Modal::QuitPrompt => Scope::QuitPrompt,
+            Modal::Input { .. } => Scope::TextInput,
+            Modal::None => self.tab.scope().unwrap_or(Scope::Global),
+        }
+    }
+
+    /// Applies one message; returns the effects for the event loop.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            Msg::Key(_) => Vec::new(),
+            Msg::Mouse(mouse) => self.on_mouse(mouse),
+            Msg::Resize(w, h) => {
+                self.area = Rect::new(0, 0, w, h);
+                Vec::new()
+            }
+            Msg::Tick => {
+                self.data.spinner = self.data.spinner.wrapping_add(1);
+                Vec::new()
+            }
+            Msg::LoadStage(stage) => {
+                if let LoadState::Loading { stage: s, .. } = &mut self.data.load {
+                    *s = stage;
+                }
+                Vec::new()
+            }
+            Msg::Loaded(Ok(view)) => {
+                if !view.matrices.contains(&self.data.matrix) {
+                    self.data.matrix = view.matrices.first().cloned().unwrap_or_default();
+                }
+                self.data.set_loaded(view);
+                Vec::new()
+            }
+            Msg::Loaded(Err(message)) => {
+                self.data.load = LoadState::Failed(message);
+                Vec::new()
+            }
+            Msg::Train(event) => {
+                self.train.apply(event);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_key(&mut self, event: KeyEvent) -> Vec<Effect> {
+        let key = Key::from_event(&event);
+        if keymap::lookup(Scope::Global, key) == Some(Action::ForceQuit) {
+            return self.act(Action::ForceQuit);
+        }
+        self.notice = None;
+        if let Modal::Input { buffer, purpose } = &mut self.modal {
+            let purpose = *purpose;
+            match keymap::lookup(Scope::TextInput, key) {
+                Some(Action::Confirm) => return self.finish_input(true),
+                Some(Action::Cancel) => return self.finish_input(false),
+                _ => {}
+            }
+            match event.code {
+                KeyCode::Backspace => {
+                    buffer.pop();
+                }
+                KeyCode::Char(c) => buffer.push(c),
+                _ => return Vec::new(),
+            }
+            if purpose == InputPurpose::Search {
+                self.data.query = buffer.clone();
+                self.data.gene_cursor = 0;
+                self.data.refresh_genes();
+            }
+            return Vec::new();
+        }
+        let scope = self.scope();
+        let action = keymap::lookup(scope, key).or_else(|| {
+            matches!(scope, Scope::Data | Scope::Train | Scope::Global)
+                .then(|| keymap::lookup(Scope::Global, key))
+                .flatten()
+        });
+        action.map_or_else(Vec::new, |a| self.act(a))
+    }
+
+    /// Performs an action in the current context (keys and the palette both land here).
+    pub fn act(&mut self, action: Action) -> Vec<Effect> {
+        match (&mut self.modal, action) {
+            (_, Action::ForceQuit) => {
+                let mut effects = Vec::new();
+                if self.train.status.is_active() {
+                    effects.push(Effect::Command(TrainCommand::Stop));
+                }
+                effects.push(Effect::Quit);
+                return effects;
+            }
+            (Modal::Help { .. }, Action::Cancel | Action::Help) => self.modal = Modal::None,
+            (Modal::Help { scroll }, Action::Down) => *scroll = scroll.saturating_add(1),
+            (Modal::Help { scroll }, Action::Up) => *scroll = scroll.saturating_sub(1),
+            (Modal::QuitPrompt, Action::Confirm) => {
+                return vec![Effect::Command(TrainCommand::Stop), Effect::Quit];
+            }
+            (Modal::QuitPrompt, Action::Cancel) => self.modal = Modal::None,
+            (Modal::None, _) => return self.act_normal(action),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn act_normal(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Quit if self.train.status.is_active() => self.modal = Modal::QuitPrompt,
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.modal = Modal::Help { scroll: 0 },
+            Action::NextTab => self.tab = self.tab.offset(1),
+            Action::PrevTab => self.tab = self.tab.offset(-1),
+            Action::GoTab(tab) => self.tab = tab,
+            Action::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.notice = Some(if self.mouse {
+                    "mouse capture on".into()
+                } else {
+                    "mouse capture off: select text with the mouse; m turns it back on".into()
+                });
+                return vec![Effect::SetMouse(self.mouse)];
+            }
+            Action::Palette => self.open_input(InputPurpose::Palette, String::new()),
+            _ => match self.tab {
+                Tab::Data => return self.act_data(action),
+                Tab::Train => return self.act_train(action),
+                _ => {}
+            },
+        }
+        Vec::new()
+    }
+
+    fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
+        self.modal = Modal::Input { purpose, buffer };
+    }
+
+    fn finish_input(&mut self, accept: bool) -> Vec<Effect> {
+        let Modal::Input { purpose, buffer } = std::mem::replace(&mut self.modal, Modal::None)
+        else {
+            return Vec::new();
+        };
+        match (purpose, accept) {
+            (InputPurpose::Search, false) => {
+                self.data.query.clear();
+                self.data.refresh_genes();
+            }
+            (InputPurpose::Search, true) => {}
+            (InputPurpose::Edit(field), true) => {
+                if let Err(e) = self.train.form.set(field, &buffer) {
+                    self.notice = Some(e);
+                }
+            }
+            (InputPurpose::Palette, true) => {
+                return match keymap::by_command(self.tab.scope(), &buffer) {
+                    Some(binding) => self.act(binding.action),
+                    None => {
+                        self.notice = Some(format!(
+                            "no command `{}` here (see ? for names)",
+                            buffer.trim()
+                        ));
+                        Vec::new()
+                    }
+                };
+            }
+            (_, false) => {}
+        }
+        Vec::new()
+    }
+
+    fn act_data(&mut self, action: Action) -> Vec<Effect> {
+        let page = panes::data::gene_rows(self.body()).height.max(1) as isize;
+        let d = &mut self.data;
+        match action {
+            Action::Down => d.move_gene(1),
+            Action::Up => d.move_gene(-1),
+            Action::PageDown => d.move_gene(page),
+            Action::PageUp => d.move_gene(-page),
+            Action::Top => d.move_gene(isize::MIN / 2),
+            Action::Bottom => d.move_gene(isize::MAX / 2),
+            Action::Search => {
+                let query = d.query.clone();
+                self.open_input(InputPurpose::Search, query);
+            }
+            Action::CycleSort => {
+                d.sort = d.sort.next();
+                d.refresh_genes();
+            }
+            Action::NextColumn | Action::PrevColumn => {
+                let n = d.view().map_or(0, |v| v.obs.len());
+                if n > 0 {
+                    let by = if action == Action::NextColumn {
+                        1
+                    } else {
+                        n - 1
+                    };
+                    d.obs_cursor = (d.obs_cursor + by) % n;
+                }
+            }
+            Action::UseAsLabel => match d.shown_column() {
+                Some(col) if !col.counts.is_empty() => {
+                    let name = col.name.clone();
+                    self.notice = Some(format!("later panes colour cells by {name}"));
+                    d.label = Some(name);
+                }
+                Some(col) => {
+                    self.notice = Some(format!("{} has no categories to colour by", col.name));
+                }
+                None => {}
+            },
+            Action::CycleMatrix => {
+                let Some(view) = d.view() else {
+                    return Vec::new();
+                };
+                let choices = view.matrices.clone();
+                let i = choices
+                    .iter()
+                    .position(|m| *m == d.matrix)
+                    .map_or(0, |i| i + 1);
+                match choices.get(i % choices.len().max(1)) {
+                    Some(next) if *next != d.matrix => {
+                        d.matrix = next.clone();
+                        return self.load_effect();
+                    }
+                    _ => self.notice = Some("this file has only one matrix".into()),
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn act_train(&mut self, action: Action) -> Vec<Effect> {
+        let t = &mut self.train;
+        let n_fields = Field::ALL.len();
+        let editable = !t.status.is_active();
+        match action {
+            Action::Down => t.field = (t.field + 1) % n_fields,
+            Action::Up => t.field = (t.field + n_fields - 1) % n_fields,
+            Action::Decrease | Action::Increase if editable => {
+                let field = t.current_field();
+                t.form.adjust(field, action == Action::Increase);
+            }
+            Action::Edit if editable => {
+                let field = t.current_field();
+                let value = t.form.value(field);
+                self.open_input(InputPurpose::Edit(field), value);
+            }
+            Action::Decrease | Action::Increase | Action::Edit => {
+                self.notice = Some("settings are fixed while a run is going".into());
+            }
+            Action::Start if t.status.is_active() => {
+                self.notice = Some("a run is already going".into());
+            }
+            Action::Start if self.data.view().is_none() => {
+                self.notice = Some("no dataset loaded yet".into());
+            }
+            Action::Start => {
+                t.reset_run();
+                let mut config = t.form.apply(&self.config);
+                config.data.matrix = self.data.matrix.clone();
+                config.data.label = self.data.label.clone().unwrap_or_default();
+                return vec![Effect::StartTraining {
+                    path: self.dataset.clone(),
+                    config: Box::new(config),
+                }];
+            }
+            Action::PauseResume => {
+                let command = match t.status {
+                    RunStatus::Running => TrainCommand::Pause,
+                    RunStatus::Paused => TrainCommand::Resume,
+                    _ => return Vec::new(),
+                };
+                return vec![Effect::Command(command)];
+            }
+            Action::Stop if matches!(t.status, RunStatus::Running | RunStatus::Paused) => {
+                t.status = RunStatus::Stopping;
+                t.log("stopping after this batch");
+                return vec![Effect::Command(TrainCommand::Stop)];
+            }
+            Action::ToggleLogY => t.log_y = !t.log_y,
+            Action::ToggleSmoothing => t.smooth = !t.smooth,
+            Action::ToggleWindow => t.recent = !t.recent,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// The area between the tab bar and the status bar.
+    pub fn body(&self) -> Rect {
+        panes::screen_layout(self.area).body
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
+        if self.modal != Modal::None {
+            return Vec::new();
+        }
+        let at = Position::new(mouse.column, mouse.row);
+        let layout = panes::screen_layout(self.area);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) if layout.tabs.contains(at) => {
+                if let Some(tab) = panes::tab_at(layout.tabs, at.x) {
+                    self.tab = tab;
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) => match self.tab {
+                Tab::Data => {
+                    let rows = panes::data::gene_rows(layout.body);
+                    if rows.contains(at) {
+                        let i = self.data.gene_offset + usize::from(at.y - rows.y);
+                        if i < self.data.visible.len() {
+                            self.data.gene_cursor = i;
+                        }
+                    }
+                }
+                Tab::Train => {
+                    let rows = panes::train::form_rows(layout.body);
+                    if rows.contains(at) {
+                        self.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
+                    }
+                }
+                _ => {}
+            },
+            MouseEventKind::ScrollDown if self.tab == Tab::Data => self.data.move_gene(3),
+            MouseEventKind::ScrollUp if self.tab == Tab::Data => self.data.move_gene(-3),
+            _ => {}
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tui::data_state::tests::demo_view;
+    use crate::tui::train_state::tests::scripted_run;
+    use crossterm::event::KeyModifiers;
+    use ratatui::symbols::Marker;
+
+    /// An app on a fixed demo path with a fixed log path and colours off, as pane tests want it.
+    pub fn test_app() -> App {
+        App::new(
+            Config::default(),
+            PathBuf::from("/data/demo_immune.h5ad"),
+            "~/.local/state/cellscope/cellscope.log".into(),
+            Theme::new(true, Marker::Braille),
+        )
+    }
+
+    /// The test app with the demo view loaded.
+    pub fn loaded_app() -> App {
+        let mut app = test_app();
+        app.start();
+        app.update(Msg::Loaded(Ok(demo_view())));
+        app
+    }
+
+    pub fn press(app: &mut App, c: char) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    }
+
+    pub fn press_code(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    #[test]
+    fn start_loads_the_dataset_with_the_configured_matrix() {
+        let mut app = test_app();
+        let effects = app.start();
+        assert_eq!(
+            effects,
+            [Effect::Load {
+                path: "/data/demo_immune.h5ad".into(),
+                matrix: "X".into()
+            }]
+        );
+        assert!(matches!(app.data.load, LoadState::Loading { .. }));
+    }
+
+    #[test]
+    fn tabs_switch_by_number_tab_key_and_wrap() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        assert_eq!(app.tab, Tab::Train);
+        press_code(&mut app, KeyCode::BackTab);
+        press_code(&mut app, KeyCode::BackTab);
+        assert_eq!(app.tab, Tab::Runs);
+        press_code(&mut app, KeyCode::Tab);
+        assert_eq!(app.tab, Tab::Data);
+    }
+
+    #[test]
+    fn quit_is_immediate_when_idle_and_asks_while_training() {
+        let mut app = loaded_app();
+        assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
+        press(&mut app, '2');
+        let effects = press(&mut app, 's');
+        assert!(matches!(effects[0], Effect::StartTraining { .. }));
+        assert!(press(&mut app, 'q').is_empty());
+        assert_eq!(app.modal, Modal::QuitPrompt);
+        assert!(press(&mut app, 'n').is_empty());
+        assert_eq!(app.modal, Modal::None);
+        press(&mut app, 'q');
+        assert_eq!(
+            press(&mut app, 'y'),
+            [Effect::Command(TrainCommand::Stop), Effect::Quit]
+        );
+    }
+
+    #[test]
+    fn ctrl_c_quits_from_anywhere_and_stops_a_run() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        press(&mut app, 's');
+        press(&mut app, '/');
+        let effects = app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        )));
+        assert_eq!(effects, [Effect::Command(TrainCommand::Stop), Effect::Quit]);
+    }
+
+    #[test]
+    fn start_pause_resume_stop_follow_the_run_status() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        let effects = press(&mut app, 's');
+        let Effect::StartTraining { config, .. } = &effects[0] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(config.train.epochs, 20);
+        assert_eq!(config.data.label, "cell_type");
+        for e in scripted_run(1, 5) {
+            app.update(Msg::Train(e));
+        }
+        assert_eq!(press(&mut app, 'p'), [Effect::Command(TrainCommand::Pause)]);
+        app.update(Msg::Train(TrainEvent::Paused));
+        assert_eq!(
+            press(&mut app, ' '),
+            [Effect::Command(TrainCommand::Resume)]
+        );
+        app.update(Msg::Train(TrainEvent::Resumed));
+        assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
+        assert_eq!(app.train.status, RunStatus::Stopping);
+    }
+
+    #[test]
+    fn editing_a_setting_by_typing_and_by_steps() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        press(&mut app, 'j'); // epochs
+        press_code(&mut app, KeyCode::Enter);
+        press_code(&mut app, KeyCode::Backspace);
+        press_code(&mut app, KeyCode::Backspace);
+        press(&mut app, '3');
+        press_code(&mut app, KeyCode::Enter);
+        assert_eq!(app.train.form.epochs, 3);
+        press(&mut app, 'l');
+        assert_eq!(app.train.form.epochs, 4);
+        press_code(&mut app, KeyCode::Enter);
+        press(&mut app, 'x');
+        press_code(&mut app, KeyCode::Enter);
+        assert!(app.notice.as_deref().unwrap().contains("whole number"));
+        assert_eq!(app.train.form.epochs, 4);
+    }
+
+    #[test]
+    fn gene_search_filters_live_and_escape_clears_it() {
+        let mut app = loaded_app();
+        press(&mut app, '/');
+        press(&mut app, 'c');
+        press(&mut app, 'd');
+        assert_eq!(app.data.visible.len(), 3);
+        press_code(&mut app, KeyCode::Esc);
+        assert_eq!(app.data.visible.len(), 8);
+    }
+
+    #[test]
+    fn matrix_choice_reloads_and_label_choice_is_remembered() {
+        let mut app = loaded_app();
+        let effects = press(&mut app, 'x');
+        assert_eq!(
+            effects,
+            [Effect::Load {
+                path: "/data/demo_immune.h5ad".into(),
+                matrix: "raw".into()
+            }]
+        );
+        app.update(Msg::Loaded(Ok(demo_view())));
+        press(&mut app, 'l'); // donor
+        press(&mut app, 'c');
+        assert_eq!(app.data.label.as_deref(), Some("donor"));
+        press(&mut app, 'l'); // n_counts: a float column
+        press(&mut app, 'c');
+        assert_eq!(app.data.label.as_deref(), Some("donor"));
+    }
+
+    #[test]
+    fn palette_runs_commands_by_name() {
+        let mut app = loaded_app();
+        press(&mut app, ':');
+        for c in "train".chars() {
+            press(&mut app, c);
+        }
+        press_code(&mut app, KeyCode::Enter);
+        assert_eq!(app.tab, Tab::Train);
+        press(&mut app, ':');
+        for c in "log-y".chars() {
+            press(&mut app, c);
+        }
+        press_code(&mut app, KeyCode::Enter);
+        assert!(app.train.log_y);
+    }
+
+    #[test]
+    fn mouse_toggle_and_clicks_on_tabs_and_rows() {
+        let mut app = loaded_app();
+        app.update(Msg::Resize(80, 24));
+        assert_eq!(press(&mut app, 'm'), [Effect::SetMouse(false)]);
+        let layout = panes::screen_layout(app.area);
+        let x = (0..80)
+            .find(|&x| panes::tab_at(layout.tabs, x) == Some(Tab::Train))
+            .unwrap();
+        let click = |column, row| {
+            Msg::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        app.update(click(x, layout.tabs.y));
+        assert_eq!(app.tab, Tab::Train);
+        let form = panes::train::form_rows(app.body());
+        app.update(click(form.x + 1, form.y + 2));
+        assert_eq!(app.train.field, 2);
+        press(&mut app, '1');
+        let rows = panes::data::gene_rows(app.body());
+        app.update(click(rows.x + 1, rows.y + 4));
+        assert_eq!(app.data.gene_cursor, 4);
+    }
+
+    #[test]
+    fn help_opens_scrolls_and_closes() {
+        let mut app = loaded_app();
+        press(&mut app, '?');
+        assert_eq!(app.scope(), Scope::Help);
+        press(&mut app, 'j');
+        assert_eq!(app.modal, Modal::Help { scroll: 1 });
+        press_code(&mut app, KeyCode::Esc);
+        assert_eq!(app.modal, Modal::None);
+    }
+}

@@ -1,0 +1,196 @@
+//! The UI's two integration points with the layers below: loading a dataset view (data layer) and
+//! driving a training worker (train layer). Both run off the UI thread and report as `Msg`s.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
+
+use super::app::Msg;
+use super::data_state::{DataView, matrix_choices, summary_lines};
+
+/// Background work the event loop starts on the app's behalf.
+pub trait Work {
+    /// Loads the dataset view off the UI thread, sending `LoadStage`s then `Loaded`.
+    fn load(&mut self, path: PathBuf, matrix: String, to_app: UnboundedSender<Msg>);
+    /// Starts a training run whose events arrive as `Msg::Train`.
+    fn start_training(
+        &mut self,
+        path: PathBuf,
+        config: Config,
+        to_app: UnboundedSender<Msg>,
+    ) -> Result<(), String>;
+    /// Passes a command to the running worker, if any.
+    fn command(&mut self, command: TrainCommand);
+    /// Waits up to `timeout` for a stopping worker to checkpoint and end.
+    fn shutdown(&mut self, timeout: Duration);
+}
+
+/// A running training worker as the UI sees it.
+pub trait TrainControl: Send {
+    /// Sends a command (checked by the worker before every batch).
+    fn send(&self, command: TrainCommand);
+    /// True once the worker thread has ended.
+    fn is_finished(&self) -> bool;
+}
+
+/// The real work: the data layer's reader and the train layer's worker.
+#[derive(Default)]
+pub struct LiveWork {
+    training: Option<Box<dyn TrainControl>>,
+}
+
+impl Work for LiveWork {
+    fn load(&mut self, path: PathBuf, matrix: String, to_app: UnboundedSender<Msg>) {
+        tokio::task::spawn_blocking(move || {
+            let stage = |s: &str| {
+                let _ = to_app.send(Msg::LoadStage(s.to_string()));
+            };
+            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                load_view(&path, &matrix, &stage)
+            }))
+            .unwrap_or_else(|_| Err("the loader crashed (see the log file)".into()));
+            if let Err(e) = &loaded {
+                tracing::warn!("loading {}: {e}", path.display());
+            }
+            let _ = to_app.send(Msg::Loaded(loaded));
+        });
+    }
+
+    fn start_training(
+        &mut self,
+        path: PathBuf,
+        config: Config,
+        to_app: UnboundedSender<Msg>,
+    ) -> Result<(), String> {
+        let (events, mut from_worker) = tokio::sync::mpsc::unbounded_channel::<TrainEvent>();
+        let control = spawn_training(&path, &config, events)?;
+        tracing::info!(method = %config.train.method, epochs = config.train.epochs, "training started");
+        self.training = Some(control);
+        tokio::spawn(async move {
+            while let Some(event) = from_worker.recv().await {
+                if to_app.send(Msg::Train(event)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn command(&mut self, command: TrainCommand) {
+        if let Some(t) = &self.training {
+            t.send(command);
+        }
+    }
+
+    fn shutdown(&mut self, timeout: Duration) {
+        let Some(t) = &self.training else { return };
+        let deadline = Instant::now() + timeout;
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !t.is_finished() {
+            tracing::warn!("training worker still running after {timeout:?}; leaving it");
+        }
+    }
+}
+
+/// Reads a dataset's summary, the chosen matrix and per-gene statistics into the UI's view.
+fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView, String> {
+    stage("summary");
+    let summary = crate::data::summarize(path).map_err(|e| e.to_string())?;
+    stage(&format!("reading {matrix}"));
+    let dataset = crate::data::read_dataset(path, matrix).map_err(|e| e.to_string())?;
+    stage("gene statistics");
+    let stats = crate::data::preprocess::gene_stats(&dataset.x);
+    Ok(DataView::new(
+        &dataset,
+        summary_lines(&summary),
+        matrix_choices(&summary),
+        stats.iter().map(|g| (g.mean, g.detection_rate, g.variance)),
+    ))
+}
+
+/// Starts training on `path`: the data is read and preprocessed on a loader thread (never on
+/// the UI thread), then handed to the train layer's worker. Load errors arrive as `Failed`.
+fn spawn_training(
+    path: &Path,
+    config: &Config,
+    events: UnboundedSender<TrainEvent>,
+) -> Result<Box<dyn TrainControl>, String> {
+    crate::train::Method::parse(&config.train.method).map_err(|e| e.to_string())?;
+    let run = PendingRun::default();
+    let (slot, stop) = (run.handle.clone(), run.stop_requested.clone());
+    let (path, config) = (path.to_path_buf(), config.clone());
+    let loader = std::thread::Builder::new()
+        .name("cellscope-load".into())
+        .spawn(move || {
+            let _ = events.send(TrainEvent::Log(format!("reading {}", path.display())));
+            let data = match crate::train::TrainData::load(&path, &config, None) {
+                Ok(data) => data,
+                Err(e) => {
+                    let _ = events.send(TrainEvent::Failed {
+                        message: format!("{e:#}"),
+                    });
+                    return;
+                }
+            };
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let handle = slot.insert(crate::train::spawn(
+                TrainJob {
+                    config,
+                    data,
+                    resume: None,
+                },
+                events,
+            ));
+            if stop.load(Ordering::SeqCst) {
+                handle.send(TrainCommand::Stop);
+            }
+        })
+        .map_err(|e| format!("cannot start the loader thread: {e}"))?;
+    *run.loader.lock().unwrap_or_else(|p| p.into_inner()) = Some(loader);
+    Ok(Box::new(run))
+}
+
+/// A run whose data may still be loading: commands go to the worker once it exists; a stop
+/// asked for before then is passed on as soon as the worker starts.
+#[derive(Default)]
+struct PendingRun {
+    handle: Arc<Mutex<Option<TrainHandle>>>,
+    loader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stop_requested: Arc<AtomicBool>,
+}
+
+impl TrainControl for PendingRun {
+    fn send(&self, command: TrainCommand) {
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        if command == TrainCommand::Stop {
+            self.stop_requested.store(true, Ordering::SeqCst);
+        }
+        if let Some(h) = handle.as_ref() {
+            h.send(command);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        let loading = self
+            .loader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|l| !l.is_finished());
+        let training = self
+            .handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished());
+        !loading && !training
+    }
+}

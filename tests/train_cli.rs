@@ -1,0 +1,150 @@
+//! `cellscope train` end to end through the built binary on the bundled demo dataset (real
+//! counts), with a small model so it stays fast: run directory contents, resume, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cellscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .args(args)
+        .output()
+        .expect("run cellscope")
+}
+
+fn small_config(dir: &Path) -> PathBuf {
+    let path = dir.join("small.toml");
+    std::fs::write(
+        &path,
+        "[preprocess]\nn_top_genes = 200\n[model]\nhidden = [32]\nlatent = 8\n\
+         [train]\nbatch_size = 64\nepochs = 2\n[contrastive]\nprojector = [16, 16]\n",
+    )
+    .unwrap();
+    path
+}
+
+fn run_dir(stdout: &str) -> PathBuf {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run directory: "))
+        .unwrap_or_else(|| panic!("no run directory in:\n{stdout}"));
+    PathBuf::from(line)
+}
+
+#[test]
+fn train_writes_a_complete_run_and_resume_continues_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path());
+    let out = dir.path().join("runs");
+    let (cfg, out) = (cfg.to_str().unwrap(), out.to_str().unwrap());
+    let first = cellscope(&["train", "--config", cfg, "--out", out]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("epoch 1/2  loss "), "{stdout}");
+    assert!(stdout.contains("validation baseline (predict each gene's mean)"));
+    let run = run_dir(&stdout);
+    assert!(
+        run.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("-masked")
+    );
+    for f in [
+        "config.toml",
+        "genes.txt",
+        "dataset.txt",
+        "metrics.jsonl",
+        "last.safetensors",
+        "best.safetensors",
+        "summary.json",
+    ] {
+        assert!(run.join(f).exists(), "missing {f}");
+    }
+    let genes = std::fs::read_to_string(run.join("genes.txt")).unwrap();
+    assert_eq!(genes.lines().count(), 200);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs_done"], 2);
+    assert!(summary["val_baseline_gene_mean"].as_f64().unwrap() > 0.0);
+    let steps_before = summary["global_step"].as_u64().unwrap();
+
+    let resumed = cellscope(&["train", "--resume", run.to_str().unwrap(), "--epochs", "3"]);
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(stdout.contains("resumed at epoch 3"), "{stdout}");
+    assert!(stdout.contains("epoch 3/3  loss "), "{stdout}");
+    assert_eq!(run_dir(&stdout), run);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs_done"], 3);
+    assert_eq!(
+        summary["global_step"].as_u64().unwrap(),
+        steps_before * 3 / 2
+    );
+    let epochs = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"event\":\"epoch\""))
+        .count();
+    assert_eq!(epochs, 3, "one loss curve across both sessions");
+}
+
+#[test]
+fn contrastive_and_programme_methods_run_on_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path());
+    let out = dir.path().join("runs");
+    for method in ["gp", "barlow"] {
+        let o = cellscope(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--method",
+            method,
+            "--epochs",
+            "1",
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{method}: {stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if method == "gp" {
+            assert!(
+                stdout.contains("gene programmes matched the dataset's genes"),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_requests_fail_with_one_clear_line_and_exit_code_2() {
+    for (args, expect) in [
+        (
+            vec!["train", "--method", "simclr"],
+            "unknown method \"simclr\"",
+        ),
+        (vec!["train", "--detach"], "--detach is not supported yet"),
+        (
+            vec!["train", "--resume", "/nonexistent/run"],
+            "not a run directory",
+        ),
+    ] {
+        let o = cellscope(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,232 @@
+//! End-to-end: the real binary in a tmux pane. Opens on the demo, switches tabs, opens help,
+//! (once the data layer and worker are merged) trains, then quits and checks the terminal is back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A private tmux server (its own socket) running one shell session; killed on drop.
+struct Tmux {
+    socket: String,
+    home: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts a 100x30 session with a plain shell whose HOME and state dir are a temp directory.
+    fn start(name: &str) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("skipping: tmux is not installed");
+            return None;
+        }
+        let home = tempfile::tempdir().unwrap();
+        let socket = format!("cellscope-e2e-{name}-{}", std::process::id());
+        let t = Self { socket, home };
+        let home = t.home().display().to_string();
+        t.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-e",
+            &format!("HOME={home}"),
+            "-e",
+            &format!("XDG_STATE_HOME={home}/state"),
+            "bash --norc --noprofile",
+        ]);
+        t.send_literal("PS1='PROMPT$ '");
+        t.keys(&["Enter"]);
+        Some(t)
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn send_literal(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "e2e"]).stdout).into()
+    }
+
+    fn format(&self, f: &str) -> String {
+        let out = self.tmux(&["display-message", "-p", "-t", "e2e", f]).stdout;
+        String::from_utf8_lossy(&out).trim().to_string()
+    }
+
+    /// Waits until the screen satisfies `ok`; panics with the screen after `secs`.
+    fn wait_for(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_text(&self, text: &str, secs: u64) -> String {
+        self.wait_for(text, secs, |s| s.contains(text))
+    }
+
+    /// Runs cellscope with `args`, printing its exit code when it ends.
+    fn launch(&self, args: &str) {
+        let bin = env!("CARGO_BIN_EXE_cellscope");
+        self.send_literal(&format!("{bin} {args}; echo \"EXIT=$?\""));
+        self.keys(&["Enter"]);
+    }
+
+    /// Checks the terminal is back to normal after the UI ended with code 0.
+    fn assert_restored(&self) {
+        // The line the shell prints, not the typed command that contains the same text.
+        let screen = self.wait_for("exit code", 10, |s| {
+            s.lines().any(|l| l.starts_with("EXIT="))
+        });
+        assert!(screen.lines().any(|l| l.trim() == "EXIT=0"), "{screen}");
+        assert!(screen.contains("PROMPT$"), "no shell prompt:\n{screen}");
+        assert_eq!(
+            self.format("#{alternate_on}"),
+            "0",
+            "still in the alternate screen"
+        );
+        assert_eq!(
+            self.format("#{mouse_any_flag}"),
+            "0",
+            "mouse capture left on"
+        );
+        assert_eq!(self.format("#{cursor_flag}"), "1", "cursor left hidden");
+        // The shell reads lines again (raw mode off): a command typed now runs.
+        self.send_literal("echo TYPED-$((40+2))");
+        self.keys(&["Enter"]);
+        self.wait_text("TYPED-42", 5);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+fn write_small_config(dir: &Path) -> PathBuf {
+    let path = dir.join("small.toml");
+    std::fs::write(
+        &path,
+        "[train]\nepochs = 2\nbatch_size = 64\n\n[preprocess]\nn_top_genes = 200\n\n\
+         [model]\nhidden = [32]\nlatent = 8\n\n[ui]\nmarker = \"dot\"\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn shell_tabs_help_and_quit_leave_the_terminal_restored() {
+    let Some(t) = Tmux::start("shell") else {
+        return;
+    };
+    t.wait_text("PROMPT$", 5);
+    t.launch("");
+    t.wait_text("1 Data │ 2 Train", 10);
+    t.keys(&["2"]);
+    t.wait_text("Settings", 5);
+    t.keys(&["?"]);
+    let help = t.wait_text("Help: keys", 5);
+    assert!(
+        help.contains("cellscope.log"),
+        "help names the log file:\n{help}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("help closed", 5, |s| !s.contains("Help: keys"));
+    t.keys(&["3"]);
+    t.wait_text("Not built yet", 5);
+    t.keys(&["m"]);
+    t.wait_text("mouse off", 5);
+    t.keys(&["m"]);
+    t.keys(&["q"]);
+    t.assert_restored();
+    let log = t.home().join("state/cellscope/cellscope.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("ui start"),
+        "log file {}: {text}",
+        log.display()
+    );
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal() {
+    let Some(t) = Tmux::start("ctrlc") else {
+        return;
+    };
+    t.wait_text("PROMPT$", 5);
+    t.launch("");
+    t.wait_text("1 Data │ 2 Train", 10);
+    t.keys(&["C-c"]);
+    t.assert_restored();
+}
+
+#[test]
+fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
+    let Some(t) = Tmux::start("train") else {
+        return;
+    };
+    let config = write_small_config(t.home());
+    t.wait_text("PROMPT$", 5);
+    t.launch(&format!("--config {}", config.display()));
+    // The gene table's title counts the genes once the demo has loaded.
+    t.wait_text("6397/6397", 60);
+    t.keys(&["2"]);
+    t.wait_text("Settings", 5);
+    t.keys(&["s"]);
+    t.wait_text("training", 30);
+    // The chart fills: its empty-state hint goes away and plotted dots appear.
+    t.wait_for("loss points", 60, |s| {
+        !s.contains("Press s to start") && s.matches('•').count() >= 5
+    });
+    t.keys(&["x"]);
+    t.wait_for("run stopped", 30, |s| {
+        s.contains("stopped") || s.contains("finished")
+    });
+    t.keys(&["q"]);
+    t.assert_restored();
+}
+
+#[test]
+fn without_a_terminal_the_ui_points_to_the_headless_commands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing drawn on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("cellscope train"),
+        "{err}"
+    );
+}
