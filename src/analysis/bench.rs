@@ -176,7 +176,7 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
         || silhouette_score(xs.view(), &sub_truth),
         |s| s.map_or("undefined".into(), |v| format!("{v:.3}")),
     );
-    let genes = sparse_genes(N_CELLS, N_GENES, 0.1, 1);
+    let genes = sparse_genes(N_CELLS, N_GENES, N_TYPES, 0.1, 1);
     timed(
         &mut steps,
         &format!("PCA {N_CELLS} x {N_GENES} sparse genes -> 50"),
@@ -237,15 +237,19 @@ pub fn clustered_embedding(n: usize, d: usize, k: usize, seed: u64) -> (Array2<f
     (x, truth)
 }
 
-/// Random log1p-like sparse expression with about `density` non-zeros per row.
-fn sparse_genes(n: usize, g: usize, density: f64, seed: u64) -> CsrMatrix {
+/// Log1p-like sparse expression of `k` cell types: each type expresses each gene with its own
+/// probability (mean `density`) and level, so the spectrum decays as in real data.
+fn sparse_genes(n: usize, g: usize, k: usize, density: f64, seed: u64) -> CsrMatrix {
     let mut rng = StdRng::seed_from_u64(seed);
+    let rate = Array2::from_shape_fn((k, g), |_| rng.random_range(0.0..2.0 * density));
+    let level = Array2::from_shape_fn((k, g), |_| rng.random_range(0.5f32..4.0));
     let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());
-    for _ in 0..n {
+    for i in 0..n {
+        let t = i % k;
         for j in 0..g {
-            if rng.random::<f64>() < density {
+            if rng.random::<f64>() < rate[[t, j]] {
                 indices.push(j as u32);
-                data.push((1.0 + 5.0 * rng.random::<f32>()).ln());
+                data.push((1.0 + level[[t, j]] * rng.random::<f32>()).ln());
             }
         }
         indptr.push(data.len());
