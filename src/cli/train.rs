@@ -1,10 +1,19 @@
 //! `cellscope train [FILE] --method ...`: headless pretraining with one log line per epoch.
 
+use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::config::Config;
-use crate::train::{TrainData, TrainEvent, TrainJob, load_run_config, spawn};
+use crate::train::detached::{ControlPoller, clear_control};
+use crate::train::rundir::{LOG_FILE, METRICS_FILE, PID_FILE};
+use crate::train::{RunDir, TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -28,13 +37,94 @@ pub struct TrainArgs {
     /// Run as a detached background process writing to its run directory.
     #[arg(long)]
     pub detach: bool,
+    /// The run directory a detached parent reserved for this (child) process.
+    #[arg(long, hide = true)]
+    pub run_dir: Option<PathBuf>,
+}
+
+/// How often the headless driver checks the control file and SIGTERM.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Set by the SIGTERM handler; the driver turns it into a graceful stop.
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
 }
 
 pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !args.detach,
-        "--detach is not supported yet; run in the foreground (e.g. under nohup) for now"
+    let (config, file, genes) = resolve(&args, config)?;
+    if args.detach {
+        return detach(&args, &config);
+    }
+    let data = TrainData::load(&file, &config, genes.as_deref())?;
+    let epochs = config.train.epochs;
+    if let (Some(dir), None) = (&args.resume, &args.run_dir) {
+        clear_control(dir);
+    }
+    // SAFETY: the handler only stores to an atomic; SIGHUP is ignored so a closed terminal
+    // does not end a run (a detached run has no terminal anyway).
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let mut run_dir = args.run_dir.clone().or_else(|| args.resume.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = spawn(
+        TrainJob {
+            config,
+            data,
+            resume: args.resume.clone(),
+            run_dir: args.run_dir.clone(),
+        },
+        tx,
     );
+    let mut control = ControlPoller::default();
+    let mut stop_sent = false;
+    let mut outcome = Err(anyhow::anyhow!("training ended without a result"));
+    loop {
+        let event = match rx.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if TERMINATE.load(Ordering::SeqCst) && !stop_sent {
+                    tracing::info!("SIGTERM: stopping after the current batch");
+                    handle.send(TrainCommand::Stop);
+                    stop_sent = true;
+                }
+                if let Some(command) = run_dir.as_deref().and_then(|d| control.poll(d)) {
+                    tracing::info!("control file: {command:?}");
+                    handle.send(command);
+                }
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        if let Some(line) = log_line(&event, epochs) {
+            println!("{line}");
+        }
+        match event {
+            TrainEvent::Started { run_dir: dir, .. } => run_dir = Some(dir),
+            TrainEvent::Finished { run_dir, .. } => {
+                println!("run directory: {}", run_dir.display());
+                outcome = Ok(());
+            }
+            TrainEvent::Failed { message } => outcome = Err(anyhow::anyhow!(message)),
+            _ => {}
+        }
+    }
+    handle.join();
+    outcome
+}
+
+/// The settings, dataset and (for a resumed run) gene order the arguments ask for.
+fn resolve(
+    args: &TrainArgs,
+    config: Config,
+) -> anyhow::Result<(Config, PathBuf, Option<Vec<String>>)> {
     let (mut config, file, genes) = match &args.resume {
         Some(dir) => {
             let (saved, dataset, genes) = load_run_config(dir)?;
@@ -60,33 +150,54 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
         config.masking.gene_sets = gmt.display().to_string();
     }
     crate::train::Method::parse(&config.train.method)?;
-    let data = TrainData::load(&file, &config, genes.as_deref())?;
-    let epochs = config.train.epochs;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn(
-        TrainJob {
-            config,
-            data,
-            resume: args.resume.clone(),
-        },
-        tx,
-    );
-    let mut outcome = Err(anyhow::anyhow!("training ended without a result"));
-    while let Some(event) = rx.blocking_recv() {
-        if let Some(line) = log_line(&event, epochs) {
-            println!("{line}");
-        }
-        match event {
-            TrainEvent::Finished { run_dir, .. } => {
-                println!("run directory: {}", run_dir.display());
-                outcome = Ok(());
+    Ok((config, file, genes))
+}
+
+/// Starts this same command without `--detach` as its own session (immune to the terminal
+/// closing), writing into a run directory reserved here; prints the directory and pid.
+fn detach(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
+    let dir = match &args.resume {
+        Some(dir) => dir.clone(),
+        None => RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?,
+    };
+    clear_control(&dir);
+    let log_path = dir.join(LOG_FILE);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("{}: cannot open", log_path.display()))?;
+    let mut argv: Vec<_> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    argv.extend(["--run-dir".into(), dir.clone().into_os_string()]);
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            TrainEvent::Failed { message } => outcome = Err(anyhow::anyhow!(message)),
-            _ => {}
-        }
+            Ok(())
+        });
     }
-    handle.join();
-    outcome
+    let child = command.spawn().context("cannot start the detached run")?;
+    std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id()))
+        .with_context(|| format!("{}: cannot write pid", dir.display()))?;
+    println!("detached: pid {}", child.id());
+    println!(
+        "follow it with: tail -f {}",
+        dir.join(METRICS_FILE).display()
+    );
+    println!("stop it with: cellscope stop {}", dir.display());
+    println!("run directory: {}", dir.display());
+    Ok(())
 }
 
 /// `1h02m`, `3m07s`, `12s`.

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod detached;
 pub mod events;
 pub mod method;
 pub mod rundir;
