@@ -222,8 +222,14 @@ mod tests {
     #[test]
     fn status_follows_the_last_event_and_liveness() {
         let log = TrainEvent::Log("x".into());
-        assert_eq!(status_of(std::slice::from_ref(&log), true), RunStatus::Running);
-        assert_eq!(status_of(std::slice::from_ref(&log), false), RunStatus::Died);
+        assert_eq!(
+            status_of(std::slice::from_ref(&log), true),
+            RunStatus::Running
+        );
+        assert_eq!(
+            status_of(std::slice::from_ref(&log), false),
+            RunStatus::Died
+        );
         assert_eq!(status_of(&[TrainEvent::Paused], true), RunStatus::Paused);
         let resumed = [TrainEvent::Paused, TrainEvent::Resumed];
         assert_eq!(status_of(&resumed, true), RunStatus::Running);
