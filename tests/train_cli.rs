@@ -136,7 +136,10 @@ fn bad_requests_fail_with_one_clear_line_and_exit_code_2() {
             vec!["train", "--method", "simclr"],
             "unknown method \"simclr\"",
         ),
-        (vec!["train", "--detach"], "--detach is not supported yet"),
+        (
+            vec!["train", "--detach", "--method", "simclr"],
+            "unknown method \"simclr\"",
+        ),
         (
             vec!["train", "--resume", "/nonexistent/run"],
             "not a run directory",

@@ -1,13 +1,19 @@
 //! `cellscope train [FILE] --method ...`: headless pretraining with one log line per epoch.
 
+use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::config::Config;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
-
-use crate::train::{TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
+use crate::train::detached::{ControlPoller, clear_control};
+use crate::train::rundir::{LOG_FILE, METRICS_FILE, PID_FILE};
+use crate::train::{RunDir, TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -31,13 +37,94 @@ pub struct TrainArgs {
     /// Run as a detached background process writing to its run directory.
     #[arg(long)]
     pub detach: bool,
+    /// The run directory a detached parent reserved for this (child) process.
+    #[arg(long, hide = true)]
+    pub run_dir: Option<PathBuf>,
+}
+
+/// How often the headless driver checks the control file and SIGTERM.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Set by the SIGINT/SIGTERM handler; the driver turns it into a graceful stop.
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
 }
 
 pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !args.detach,
-        "--detach is not supported yet; run in the foreground (e.g. under nohup) for now"
+    let (config, file, genes) = resolve(&args, config)?;
+    if args.detach {
+        return detach(&args, &config);
+    }
+    let data = TrainData::load(&file, &config, genes.as_deref())?;
+    let epochs = config.train.epochs;
+    if let (Some(dir), None) = (&args.resume, &args.run_dir) {
+        clear_control(dir);
+    }
+    // SAFETY: the handler only stores to an atomic; SIGHUP is ignored so a closed terminal
+    // does not end a run (a detached run has no terminal anyway). SIGINT (Ctrl-C) and SIGTERM
+    // (a batch system's time limit) finish the batch and checkpoint.
+    unsafe {
+        let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let mut run_dir = args.run_dir.clone().or_else(|| args.resume.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = spawn(
+        TrainJob {
+            config,
+            data,
+            resume: args.resume.clone(),
+            run_dir: args.run_dir.clone(),
+        },
+        tx,
     );
+    let mut control = ControlPoller::default();
+    let mut stop_sent = false;
+    let mut outcome = Err(anyhow::anyhow!("training ended without a result"));
+    loop {
+        let event = match rx.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if TERMINATE.load(Ordering::SeqCst) && !stop_sent {
+                    println!("stop requested: finishing the batch and writing a checkpoint");
+                    handle.send(TrainCommand::Stop);
+                    stop_sent = true;
+                }
+                if let Some(command) = run_dir.as_deref().and_then(|d| control.poll(d)) {
+                    tracing::info!("control file: {command:?}");
+                    handle.send(command);
+                }
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        if let Some(line) = log_line(&event, epochs) {
+            println!("{line}");
+        }
+        match event {
+            TrainEvent::Started { run_dir: dir, .. } => run_dir = Some(dir),
+            TrainEvent::Finished { run_dir, .. } => {
+                println!("run directory: {}", run_dir.display());
+                outcome = Ok(());
+            }
+            TrainEvent::Failed { message } => outcome = Err(anyhow::anyhow!(message)),
+            _ => {}
+        }
+    }
+    handle.join();
+    outcome
+}
+
+/// The settings, dataset and (for a resumed run) gene order the arguments ask for.
+fn resolve(
+    args: &TrainArgs,
+    config: Config,
+) -> anyhow::Result<(Config, PathBuf, Option<Vec<String>>)> {
     let (mut config, file, genes) = match &args.resume {
         Some(dir) => {
             let (saved, dataset, genes) = load_run_config(dir)?;
@@ -63,62 +150,54 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
         config.masking.gene_sets = gmt.display().to_string();
     }
     crate::train::Method::parse(&config.train.method)?;
-    let data = TrainData::load(&file, &config, genes.as_deref())?;
-    let epochs = config.train.epochs;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn(
-        TrainJob {
-            config,
-            data,
-            resume: args.resume.clone(),
-        },
-        tx,
-    );
-    stop_on_signals(handle.commands());
-    let mut outcome = Err(anyhow::anyhow!("training ended without a result"));
-    while let Some(event) = rx.blocking_recv() {
-        if let Some(line) = log_line(&event, epochs) {
-            println!("{line}");
-        }
-        match event {
-            TrainEvent::Finished { run_dir, .. } => {
-                println!("run directory: {}", run_dir.display());
-                outcome = Ok(());
-            }
-            TrainEvent::Failed { message } => outcome = Err(anyhow::anyhow!(message)),
-            _ => {}
-        }
-    }
-    handle.join();
-    outcome
+    Ok((config, file, genes))
 }
 
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn request_stop(_signal: libc::c_int) {
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-/// On SIGINT or SIGTERM (Ctrl-C, a batch system's time limit) asks the worker to stop
-/// gracefully: finish the batch, write a checkpoint, report. A watcher thread forwards it.
-fn stop_on_signals(commands: Sender<TrainCommand>) {
-    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+/// Starts this same command without `--detach` as its own session (immune to the terminal
+/// closing), writing into a run directory reserved here; prints the directory and pid.
+fn detach(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
+    let dir = match &args.resume {
+        Some(dir) => dir.clone(),
+        None => RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?,
+    };
+    clear_control(&dir);
+    let log_path = dir.join(LOG_FILE);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("{}: cannot open", log_path.display()))?;
+    let mut argv: Vec<_> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    argv.extend(["--run-dir".into(), dir.clone().into_os_string()]);
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
     unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-    }
-    std::thread::spawn(move || {
-        loop {
-            if STOP_REQUESTED.swap(false, Ordering::SeqCst) {
-                println!("stop requested: finishing the batch and writing a checkpoint");
-                if commands.send(TrainCommand::Stop).is_err() {
-                    return;
-                }
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    });
+            Ok(())
+        });
+    }
+    let child = command.spawn().context("cannot start the detached run")?;
+    std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id()))
+        .with_context(|| format!("{}: cannot write pid", dir.display()))?;
+    println!("detached: pid {}", child.id());
+    println!(
+        "follow it with: tail -f {}",
+        dir.join(METRICS_FILE).display()
+    );
+    println!("stop it with: cellscope stop {}", dir.display());
+    println!("run directory: {}", dir.display());
+    Ok(())
 }
 
 /// `1h02m`, `3m07s`, `12s`.

@@ -2,7 +2,9 @@
 //! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
 pub mod bench;
+pub mod catalog;
 pub mod checkpoint;
+pub mod detached;
 pub mod events;
 pub mod method;
 pub mod rundir;

@@ -20,6 +20,12 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const LAST_CHECKPOINT: &str = "last.safetensors";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
+/// The id of the process training the run.
+pub const PID_FILE: &str = "pid";
+/// One word (`stop`, `pause`, `resume`) a detached run's driver polls.
+pub const CONTROL_FILE: &str = "control";
+/// Standard output and error of a detached run.
+pub const LOG_FILE: &str = "train.log";
 
 /// An open run directory with its metrics log.
 #[derive(Debug)]
@@ -61,19 +67,39 @@ impl RunDir {
         genes: &[String],
         dataset: &Path,
     ) -> Result<Self, TrainError> {
+        let path = Self::reserve(out_dir, method)?;
+        Self::init(&path, config, genes, dataset)
+    }
+
+    /// Creates the empty directory `out_dir/<time>-<method>/` (a fresh name) and returns its path.
+    pub fn reserve(out_dir: &Path, method: &str) -> Result<PathBuf, TrainError> {
         std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, "cannot create", e))?;
         let stem = format!("{}-{method}", timestamp());
         let mut path = out_dir.join(&stem);
         for k in 2.. {
-            if !path.exists() {
-                break;
+            match std::fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    path = out_dir.join(format!("{stem}-{k}"));
+                }
+                Err(e) => return Err(io(&path, "cannot create run directory", e)),
             }
-            path = out_dir.join(format!("{stem}-{k}"));
         }
-        std::fs::create_dir(&path).map_err(|e| io(&path, "cannot create run directory", e))?;
+        Ok(path)
+    }
+
+    /// Starts a new run in an existing (reserved) directory: config, gene order, dataset path, pid.
+    pub fn init(
+        path: &Path,
+        config: &Config,
+        genes: &[String],
+        dataset: &Path,
+    ) -> Result<Self, TrainError> {
+        let path = path.to_path_buf();
         let dataset = std::path::absolute(dataset).unwrap_or_else(|_| dataset.to_path_buf());
         let run = Self::open(&path)?;
         run.write_config(config)?;
+        run.write_pid()?;
         write_atomic(&path.join(GENES_FILE), (genes.join("\n") + "\n").as_bytes())?;
         write_atomic(
             &path.join(DATASET_FILE),
@@ -93,6 +119,14 @@ impl RunDir {
             path: path.to_path_buf(),
             metrics,
         })
+    }
+
+    /// Records this process as the one training the run (`pid`), for status and `cellscope stop`.
+    pub fn write_pid(&self) -> Result<(), TrainError> {
+        write_atomic(
+            &self.path.join(PID_FILE),
+            format!("{}\n", std::process::id()).as_bytes(),
+        )
     }
 
     /// Writes the exact configuration used.
@@ -129,7 +163,7 @@ impl RunDir {
     }
 }
 
-/// The metrics.jsonl form of an event (`None` for UI-only events).
+/// The metrics.jsonl form of an event (every kind is kept, so a follower sees what the driver saw).
 pub fn event_json(event: &TrainEvent) -> Option<Value> {
     Some(match event {
         TrainEvent::Started {
@@ -186,8 +220,75 @@ pub fn event_json(event: &TrainEvent) -> Option<Value> {
             "epochs_done": epochs_done, "stopped": stopped,
         }),
         TrainEvent::Failed { message } => json!({ "event": "failed", "message": message }),
-        TrainEvent::Paused | TrainEvent::Resumed => return None,
+        TrainEvent::Paused => json!({ "event": "paused" }),
+        TrainEvent::Resumed => json!({ "event": "resumed" }),
     })
+}
+
+/// The event a metrics.jsonl line encodes (the inverse of [`event_json`]); `None` for lines
+/// that are not events (hand-written notes, a torn last line, an unknown kind).
+pub fn parse_event(value: &Value) -> Option<TrainEvent> {
+    let usize_of = |k: &str| value.get(k)?.as_u64().map(|v| v as usize);
+    // serde_json writes non-finite floats as null: read them back as NaN.
+    let f64_of = |k: &str| match value.get(k)? {
+        Value::Null => Some(f64::NAN),
+        v => v.as_f64(),
+    };
+    let f32_of = |k: &str| f64_of(k).map(|v| v as f32);
+    let str_of = |k: &str| value.get(k)?.as_str().map(String::from);
+    let path_of = |k: &str| str_of(k).map(PathBuf::from);
+    Some(match value.get("event")?.as_str()? {
+        "started" => TrainEvent::Started {
+            run_dir: path_of("run_dir")?,
+            method: str_of("method")?,
+            epochs: usize_of("epochs")?,
+            steps_per_epoch: usize_of("steps_per_epoch")?,
+            n_train: usize_of("n_train")?,
+            n_val: usize_of("n_val")?,
+            n_params: usize_of("n_params")?,
+        },
+        "step" => TrainEvent::Step {
+            epoch: usize_of("epoch")?,
+            step: usize_of("step")?,
+            global_step: usize_of("global_step")?,
+            loss: f32_of("loss")?,
+            lr: f64_of("lr")?,
+            cells_per_sec: f64_of("cells_per_sec")?,
+        },
+        "epoch" => TrainEvent::EpochEnd {
+            epoch: usize_of("epoch")?,
+            train_loss: f32_of("train_loss")?,
+            val_loss: f32_of("val_loss")?,
+            lr: f64_of("lr")?,
+            cells_per_sec: f64_of("cells_per_sec")?,
+            elapsed_secs: f64_of("elapsed_secs")?,
+            eta_secs: value.get("eta_secs").and_then(Value::as_f64),
+        },
+        "checkpoint" => TrainEvent::CheckpointSaved {
+            path: path_of("path")?,
+            epoch: usize_of("epoch")?,
+            val_loss: f32_of("val_loss")?,
+            best: value.get("best")?.as_bool()?,
+        },
+        "log" => TrainEvent::Log(str_of("message")?),
+        "paused" => TrainEvent::Paused,
+        "resumed" => TrainEvent::Resumed,
+        "finished" => TrainEvent::Finished {
+            run_dir: path_of("run_dir")?,
+            best_val_loss: f32_of("best_val_loss")?,
+            epochs_done: usize_of("epochs_done")?,
+            stopped: value.get("stopped")?.as_bool()?,
+        },
+        "failed" => TrainEvent::Failed {
+            message: str_of("message")?,
+        },
+        _ => return None,
+    })
+}
+
+/// Parses one line of metrics.jsonl into an event (see [`parse_event`]).
+pub fn parse_event_line(line: &str) -> Option<TrainEvent> {
+    parse_event(&serde_json::from_str(line).ok()?)
 }
 
 /// A trained run, loaded for embedding, evaluation or fine-tuning.
@@ -253,5 +354,95 @@ impl LoadedRun {
         let c = Classifier::new(&self.config.model, self.genes.len(), n_classes, seed)?;
         c.params.import_subset(&self.encoder_weights, "encoder.")?;
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One event of every kind, with values that survive f32/f64 JSON round trips.
+    fn every_event() -> Vec<TrainEvent> {
+        vec![
+            TrainEvent::Started {
+                run_dir: "runs/a-masked".into(),
+                method: "masked".into(),
+                epochs: 3,
+                steps_per_epoch: 7,
+                n_train: 900,
+                n_val: 100,
+                n_params: 12345,
+            },
+            TrainEvent::Step {
+                epoch: 1,
+                step: 2,
+                global_step: 9,
+                loss: 0.123_456_79,
+                lr: 1.5e-3,
+                cells_per_sec: 5432.25,
+            },
+            TrainEvent::EpochEnd {
+                epoch: 1,
+                train_loss: 0.4,
+                val_loss: 0.375,
+                lr: 9e-4,
+                cells_per_sec: 1e4,
+                elapsed_secs: 3.5,
+                eta_secs: Some(7.25),
+            },
+            TrainEvent::EpochEnd {
+                epoch: 2,
+                train_loss: 0.3,
+                val_loss: 0.25,
+                lr: 1e-4,
+                cells_per_sec: 1e4,
+                elapsed_secs: 5.0,
+                eta_secs: None,
+            },
+            TrainEvent::CheckpointSaved {
+                path: "runs/a-masked/best.safetensors".into(),
+                epoch: 1,
+                val_loss: 0.375,
+                best: true,
+            },
+            TrainEvent::Log("validation baseline: 0.5".into()),
+            TrainEvent::Paused,
+            TrainEvent::Resumed,
+            TrainEvent::Finished {
+                run_dir: "runs/a-masked".into(),
+                best_val_loss: 0.25,
+                epochs_done: 3,
+                stopped: true,
+            },
+            TrainEvent::Failed {
+                message: "loss became NaN".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_kind_round_trips_through_a_metrics_line() {
+        for event in every_event() {
+            let line = event_json(&event).unwrap().to_string();
+            assert_eq!(parse_event_line(&line), Some(event), "{line}");
+        }
+    }
+
+    #[test]
+    fn non_events_and_nan_losses_parse_leniently() {
+        assert_eq!(parse_event_line("{\"event\": \"nonsense\"}"), None);
+        assert_eq!(parse_event_line("{\"event\": \"step\", \"epo"), None);
+        assert_eq!(parse_event_line("not json"), None);
+        let nan = TrainEvent::Finished {
+            run_dir: "r".into(),
+            best_val_loss: f32::NAN,
+            epochs_done: 0,
+            stopped: true,
+        };
+        let line = event_json(&nan).unwrap().to_string();
+        match parse_event_line(&line) {
+            Some(TrainEvent::Finished { best_val_loss, .. }) => assert!(best_val_loss.is_nan()),
+            other => panic!("{other:?} from {line}"),
+        }
     }
 }

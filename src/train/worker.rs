@@ -63,6 +63,9 @@ pub struct TrainJob {
     pub data: TrainData,
     /// Continue this run directory from its last checkpoint instead of starting a new run.
     pub resume: Option<PathBuf>,
+    /// Start the new run in this already reserved, empty directory (a detached run announces it
+    /// before training starts) instead of a fresh one under `train.out_dir`.
+    pub run_dir: Option<PathBuf>,
 }
 
 /// Control of a running worker.
@@ -213,6 +216,7 @@ fn train(
         config,
         data,
         resume,
+        run_dir: reserved,
     } = job;
     let tc = &config.train;
     let method = Method::parse(&tc.method)?;
@@ -243,6 +247,7 @@ fn train(
             state = ckpt.state;
             let run = RunDir::open(dir)?;
             run.write_config(&config)?;
+            run.write_pid()?;
             reporter.run = Some(run);
             reporter.emit(TrainEvent::Log(format!(
                 "resumed at epoch {}, step {} (global step {})",
@@ -252,14 +257,11 @@ fn train(
             )));
         }
         None => {
-            let out = Path::new(&tc.out_dir);
-            reporter.run = Some(RunDir::create(
-                out,
-                method.name(),
-                &config,
-                &data.genes,
-                &data.path,
-            )?);
+            let path = match reserved {
+                Some(path) => path,
+                None => RunDir::reserve(Path::new(&tc.out_dir), method.name())?,
+            };
+            reporter.run = Some(RunDir::init(&path, &config, &data.genes, &data.path)?);
         }
     }
     if let Some(s) = &sets {
@@ -491,6 +493,7 @@ mod tests {
                 path: PathBuf::from("synthetic"),
             },
             resume: None,
+            run_dir: None,
         }
     }
 

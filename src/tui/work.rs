@@ -150,6 +150,7 @@ fn spawn_training(
                     config,
                     data,
                     resume: None,
+                    run_dir: None,
                 },
                 events,
             ));

@@ -1,0 +1,218 @@
+//! The catalogue of run directories under an output directory: method, dataset, status, loss
+//! curve, best validation loss, and the eval/transfer figures other commands leave there.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use crate::train::TrainEvent;
+use crate::train::detached::{RunStatus, read_events, run_alive, status_of};
+use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, METRICS_FILE};
+
+/// Figures files other commands write into a run directory, read leniently.
+pub const METRIC_FILES: [(&str, &str); 2] = [("eval", "eval.json"), ("transfer", "transfer.json")];
+
+/// One run directory, as the Runs pane lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub dir: PathBuf,
+    /// The directory's name (`<time>-<method>`).
+    pub name: String,
+    pub method: String,
+    /// The dataset's file name.
+    pub dataset: String,
+    pub status: RunStatus,
+    pub epochs_done: usize,
+    /// Epochs asked for (0 when unknown).
+    pub epochs: usize,
+    pub best_val_loss: Option<f32>,
+    /// Validation loss per finished epoch.
+    pub val_curve: Vec<f32>,
+    /// Numeric figures from eval.json / transfer.json as (`file.key`, value), in file order.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Numeric leaves of a JSON object, one nesting level deep (`a.b`), prefixed with `prefix`.
+fn numeric_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
+    let Value::Object(map) = value else { return };
+    for (key, v) in map {
+        match v {
+            Value::Number(n) => out.extend(n.as_f64().map(|x| (format!("{prefix}.{key}"), x))),
+            Value::Object(_) if !prefix.contains('.') => {
+                numeric_fields(&format!("{prefix}.{key}"), v, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The catalogue entry of one run directory (`None` if it is not one).
+pub fn read_run(dir: &Path) -> Option<RunInfo> {
+    if !dir.join(METRICS_FILE).exists() && !dir.join(CONFIG_FILE).exists() {
+        return None;
+    }
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let config = std::fs::read_to_string(dir.join(CONFIG_FILE))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok());
+    let train = config.as_ref().and_then(|c| c.get("train"));
+    let method = train
+        .and_then(|t| t.get("method"))
+        .and_then(|m| m.as_str())
+        .map_or_else(
+            || name.rsplit('-').next().unwrap_or("").to_string(),
+            String::from,
+        );
+    let mut epochs = train
+        .and_then(|t| t.get("epochs"))
+        .and_then(|e| e.as_integer())
+        .map_or(0, |e| e.max(0) as usize);
+    let dataset = std::fs::read_to_string(dir.join(DATASET_FILE))
+        .map(|d| {
+            let d = d.trim();
+            Path::new(d)
+                .file_name()
+                .map_or(d.to_string(), |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let events = read_events(dir);
+    let last_start = events
+        .iter()
+        .rposition(|e| matches!(e, TrainEvent::Started { .. }))
+        .unwrap_or(0);
+    let mut val_curve = Vec::new();
+    for event in &events {
+        match event {
+            TrainEvent::Started { epochs: e, .. } => epochs = *e,
+            TrainEvent::EpochEnd {
+                epoch, val_loss, ..
+            } => {
+                val_curve.truncate(*epoch);
+                val_curve.push(*val_loss);
+            }
+            _ => {}
+        }
+    }
+    let best_val_loss = val_curve
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .min_by(f32::total_cmp);
+    let mut metrics = Vec::new();
+    for (prefix, file) in METRIC_FILES {
+        if let Some(v) = std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        {
+            numeric_fields(prefix, &v, &mut metrics);
+        }
+    }
+    Some(RunInfo {
+        dir: dir.to_path_buf(),
+        name,
+        method,
+        dataset,
+        status: status_of(&events[last_start..], run_alive(dir)),
+        epochs_done: val_curve.len(),
+        epochs,
+        best_val_loss,
+        val_curve,
+        metrics,
+    })
+}
+
+/// Every run directory directly under `out_dir`, newest (by name) first; empty if none.
+pub fn scan_runs(out_dir: &Path) -> Vec<RunInfo> {
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RunInfo> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| read_run(&e.path()))
+        .collect();
+    runs.sort_by(|a, b| b.name.cmp(&a.name));
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::rundir::event_json;
+
+    fn write_run(out: &Path, name: &str, events: &[TrainEvent]) -> PathBuf {
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(CONFIG_FILE),
+            "[train]\nmethod = \"byol\"\nepochs = 4\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join(DATASET_FILE), "/data/pbmc.h5ad\n").unwrap();
+        let lines: String = events
+            .iter()
+            .map(|e| event_json(e).unwrap().to_string() + "\n")
+            .collect();
+        std::fs::write(dir.join(METRICS_FILE), lines).unwrap();
+        dir
+    }
+
+    fn epoch(epoch: usize, val_loss: f32) -> TrainEvent {
+        TrainEvent::EpochEnd {
+            epoch,
+            train_loss: 1.0,
+            val_loss,
+            lr: 1e-3,
+            cells_per_sec: 1.0,
+            elapsed_secs: 1.0,
+            eta_secs: None,
+        }
+    }
+
+    #[test]
+    fn scan_reads_method_dataset_status_curve_and_metrics() {
+        let out = tempfile::tempdir().unwrap();
+        let done = TrainEvent::Finished {
+            run_dir: "x".into(),
+            best_val_loss: 0.5,
+            epochs_done: 2,
+            stopped: false,
+        };
+        let a = write_run(
+            out.path(),
+            "20260101-000000-byol",
+            &[epoch(0, 0.7), epoch(1, 0.5), done],
+        );
+        std::fs::write(
+            a.join("eval.json"),
+            r#"{"asw": 0.25, "clustering": {"ari": 0.5, "deep": {"x": 1}}, "note": "text"}"#,
+        )
+        .unwrap();
+        std::fs::write(a.join("transfer.json"), "{ not json").unwrap();
+        write_run(out.path(), "20260102-000000-byol", &[epoch(0, 0.9)]);
+        std::fs::create_dir(out.path().join("not-a-run")).unwrap();
+        let runs = scan_runs(out.path());
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].name, "20260102-000000-byol");
+        // No pid and no final event: the process died.
+        assert_eq!(runs[0].status, RunStatus::Died);
+        let r = &runs[1];
+        assert_eq!(
+            (r.method.as_str(), r.dataset.as_str()),
+            ("byol", "pbmc.h5ad")
+        );
+        assert_eq!(
+            (r.status, r.epochs_done, r.epochs),
+            (RunStatus::Finished, 2, 4)
+        );
+        assert_eq!(r.val_curve, [0.7, 0.5]);
+        assert_eq!(r.best_val_loss, Some(0.5));
+        assert_eq!(
+            r.metrics,
+            [
+                ("eval.asw".to_string(), 0.25),
+                ("eval.clustering.ari".to_string(), 0.5)
+            ]
+        );
+        assert!(scan_runs(&out.path().join("missing")).is_empty());
+    }
+}

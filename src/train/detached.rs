@@ -1,0 +1,277 @@
+//! Runs that live in their own process: status from metrics.jsonl + pid liveness, the control
+//! file a driver polls (stop/pause/resume), and following a run's metrics.jsonl as it grows.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::train::checkpoint::write_atomic;
+use crate::train::rundir::{CONTROL_FILE, METRICS_FILE, PID_FILE, parse_event_line};
+use crate::train::{TrainCommand, TrainError, TrainEvent};
+
+/// Where a run stands, as seen from outside its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Its process is alive and has not reported an end.
+    Running,
+    /// Alive and paused on request.
+    Paused,
+    Finished,
+    /// Ended early on request; resumable with `--resume`.
+    Stopped,
+    Failed,
+    /// Its process is gone without a final event (killed, machine down); resumable with `--resume`.
+    Died,
+}
+
+impl RunStatus {
+    /// The lower-case word shown to users.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Finished => "finished",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Failed => "failed",
+            RunStatus::Died => "died",
+        }
+    }
+
+    /// Whether a process is still training the run.
+    pub fn is_live(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Paused)
+    }
+}
+
+/// Whether a process with this id exists.
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The pid recorded in a run directory, if any.
+pub fn run_pid(run_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(run_dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The status a run's events imply, given whether its process is alive.
+pub fn status_of(events: &[TrainEvent], alive: bool) -> RunStatus {
+    let mut paused = false;
+    for event in events {
+        match event {
+            TrainEvent::Finished { stopped: true, .. } => return RunStatus::Stopped,
+            TrainEvent::Finished { .. } => return RunStatus::Finished,
+            TrainEvent::Failed { .. } => return RunStatus::Failed,
+            TrainEvent::Paused => paused = true,
+            TrainEvent::Resumed | TrainEvent::Started { .. } => paused = false,
+            _ => {}
+        }
+    }
+    match (alive, paused) {
+        (false, _) => RunStatus::Died,
+        (true, true) => RunStatus::Paused,
+        (true, false) => RunStatus::Running,
+    }
+}
+
+/// Every event of a run's metrics.jsonl so far (unparseable lines skipped).
+pub fn read_events(run_dir: &Path) -> Vec<TrainEvent> {
+    let mut follower = MetricsFollower::new(run_dir);
+    follower.poll()
+}
+
+/// A run's current status from its files (see [`status_of`]).
+pub fn run_status(run_dir: &Path) -> RunStatus {
+    status_of(&final_events(&read_events(run_dir)), run_alive(run_dir))
+}
+
+/// The events after the last `Started` (a resumed run's earlier ends no longer count).
+fn final_events(events: &[TrainEvent]) -> Vec<TrainEvent> {
+    let from = events
+        .iter()
+        .rposition(|e| matches!(e, TrainEvent::Started { .. }))
+        .unwrap_or(0);
+    events[from..].to_vec()
+}
+
+/// Whether the run's recorded process is alive.
+pub fn run_alive(run_dir: &Path) -> bool {
+    run_pid(run_dir).is_some_and(pid_alive)
+}
+
+/// The control-file word of a command.
+fn command_word(command: TrainCommand) -> &'static str {
+    match command {
+        TrainCommand::Pause => "pause",
+        TrainCommand::Resume => "resume",
+        TrainCommand::Stop => "stop",
+    }
+}
+
+/// Asks the process training `run_dir` to pause, resume or stop, through its control file.
+pub fn send_command(run_dir: &Path, command: TrainCommand) -> Result<(), TrainError> {
+    write_atomic(
+        &run_dir.join(CONTROL_FILE),
+        format!("{}\n", command_word(command)).as_bytes(),
+    )
+}
+
+/// Removes a stale control file (a stop left from an earlier session must not end a resumed run).
+pub fn clear_control(run_dir: &Path) {
+    let _ = std::fs::remove_file(run_dir.join(CONTROL_FILE));
+}
+
+/// Watches a run's control file and reports each new command written to it.
+#[derive(Debug, Default)]
+pub struct ControlPoller {
+    last: Option<String>,
+}
+
+impl ControlPoller {
+    /// The command newly written to `run_dir/control` since the last poll, if any.
+    pub fn poll(&mut self, run_dir: &Path) -> Option<TrainCommand> {
+        let word = std::fs::read_to_string(run_dir.join(CONTROL_FILE)).ok()?;
+        let word = word.trim().to_string();
+        if self.last.as_deref() == Some(word.as_str()) {
+            return None;
+        }
+        let command = match word.as_str() {
+            "pause" => TrainCommand::Pause,
+            "resume" => TrainCommand::Resume,
+            "stop" => TrainCommand::Stop,
+            other => {
+                tracing::warn!("{}: unknown command {other:?}", run_dir.display());
+                self.last = Some(word);
+                return None;
+            }
+        };
+        self.last = Some(word);
+        Some(command)
+    }
+}
+
+/// Follows a run's metrics.jsonl like `tail -f`: each poll returns the events of the lines
+/// completed since the last one (a half-written last line waits for the next poll).
+#[derive(Debug)]
+pub struct MetricsFollower {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl MetricsFollower {
+    /// A follower from the start of `run_dir/metrics.jsonl` (which may not exist yet).
+    pub fn new(run_dir: &Path) -> Self {
+        Self {
+            path: run_dir.join(METRICS_FILE),
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The events appended since the last poll.
+    pub fn poll(&mut self) -> Vec<TrainEvent> {
+        let Ok(mut file) = File::open(&self.path) else {
+            return Vec::new();
+        };
+        let mut bytes = Vec::new();
+        if file.seek(SeekFrom::Start(self.offset)).is_err() || file.read_to_end(&mut bytes).is_err()
+        {
+            return Vec::new();
+        }
+        self.offset += bytes.len() as u64;
+        self.partial.extend_from_slice(&bytes);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return Vec::new();
+        };
+        let complete: Vec<u8> = self.partial.drain(..=end).collect();
+        String::from_utf8_lossy(&complete)
+            .lines()
+            .filter_map(parse_event_line)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::rundir::event_json;
+    use std::io::Write;
+
+    fn line(e: &TrainEvent) -> String {
+        event_json(e).unwrap().to_string() + "\n"
+    }
+
+    fn finished(stopped: bool) -> TrainEvent {
+        TrainEvent::Finished {
+            run_dir: "r".into(),
+            best_val_loss: 0.5,
+            epochs_done: 1,
+            stopped,
+        }
+    }
+
+    #[test]
+    fn status_follows_the_last_event_and_liveness() {
+        let log = TrainEvent::Log("x".into());
+        assert_eq!(
+            status_of(std::slice::from_ref(&log), true),
+            RunStatus::Running
+        );
+        assert_eq!(
+            status_of(std::slice::from_ref(&log), false),
+            RunStatus::Died
+        );
+        assert_eq!(status_of(&[TrainEvent::Paused], true), RunStatus::Paused);
+        let resumed = [TrainEvent::Paused, TrainEvent::Resumed];
+        assert_eq!(status_of(&resumed, true), RunStatus::Running);
+        assert_eq!(status_of(&[finished(false)], false), RunStatus::Finished);
+        assert_eq!(status_of(&[finished(true)], false), RunStatus::Stopped);
+        let failed = TrainEvent::Failed {
+            message: "m".into(),
+        };
+        assert_eq!(status_of(&[failed], true), RunStatus::Failed);
+        assert!(pid_alive(std::process::id()));
+    }
+
+    #[test]
+    fn follower_returns_only_completed_lines_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut follower = MetricsFollower::new(dir.path());
+        assert!(follower.poll().is_empty());
+        let mut f = std::fs::File::create(dir.path().join(METRICS_FILE)).unwrap();
+        let a = TrainEvent::Log("a".into());
+        let b = finished(true);
+        let text = line(&a) + &line(&b);
+        let cut = line(&a).len() + 5;
+        f.write_all(&text.as_bytes()[..cut]).unwrap();
+        assert_eq!(follower.poll(), vec![a.clone()]);
+        assert!(follower.poll().is_empty());
+        f.write_all(&text.as_bytes()[cut..]).unwrap();
+        assert_eq!(follower.poll(), vec![b.clone()]);
+        assert_eq!(read_events(dir.path()), vec![a, b]);
+        assert_eq!(run_status(dir.path()), RunStatus::Stopped);
+    }
+
+    #[test]
+    fn control_poller_reports_each_new_command_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut poller = ControlPoller::default();
+        assert_eq!(poller.poll(dir.path()), None);
+        send_command(dir.path(), TrainCommand::Pause).unwrap();
+        assert_eq!(poller.poll(dir.path()), Some(TrainCommand::Pause));
+        assert_eq!(poller.poll(dir.path()), None);
+        send_command(dir.path(), TrainCommand::Stop).unwrap();
+        assert_eq!(poller.poll(dir.path()), Some(TrainCommand::Stop));
+        clear_control(dir.path());
+        assert_eq!(poller.poll(dir.path()), None);
+    }
+}
