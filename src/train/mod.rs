@@ -8,6 +8,7 @@ pub mod method;
 pub mod rundir;
 pub mod schedule;
 pub mod split;
+pub mod stream;
 pub mod worker;
 
 pub use events::{TrainCommand, TrainEvent};
