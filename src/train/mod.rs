@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod events;
 pub mod method;
 pub mod rundir;
+pub mod scale;
 pub mod schedule;
 pub mod split;
 pub mod stream;
