@@ -148,3 +148,53 @@ fn bad_requests_fail_with_one_clear_line_and_exit_code_2() {
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn sigterm_stops_gracefully_with_a_checkpoint() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("long.toml");
+    std::fs::write(
+        &cfg,
+        "[preprocess]\nn_top_genes = 100\n[model]\nhidden = [16]\nlatent = 4\n\
+         [train]\nbatch_size = 32\nepochs = 300\npatience = 0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("runs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.starts_with("epoch") && line.contains(" 1/300 ");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    seen.extend(lines.map(Result::unwrap));
+    let status = child.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("stop requested") && text.contains("stopped after"),
+        "{text}"
+    );
+    let run = run_dir(&text);
+    assert!(run.join("last.safetensors").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stopped"], true);
+}

@@ -4,7 +4,10 @@ use clap::Args;
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::train::{TrainData, TrainEvent, TrainJob, load_run_config, spawn};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+
+use crate::train::{TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -71,6 +74,7 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
         },
         tx,
     );
+    stop_on_signals(handle.commands());
     let mut outcome = Err(anyhow::anyhow!("training ended without a result"));
     while let Some(event) = rx.blocking_recv() {
         if let Some(line) = log_line(&event, epochs) {
@@ -87,6 +91,34 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
     }
     handle.join();
     outcome
+}
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// On SIGINT or SIGTERM (Ctrl-C, a batch system's time limit) asks the worker to stop
+/// gracefully: finish the batch, write a checkpoint, report. A watcher thread forwards it.
+fn stop_on_signals(commands: Sender<TrainCommand>) {
+    let handler = request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    std::thread::spawn(move || {
+        loop {
+            if STOP_REQUESTED.swap(false, Ordering::SeqCst) {
+                println!("stop requested: finishing the batch and writing a checkpoint");
+                if commands.send(TrainCommand::Stop).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
 }
 
 /// `1h02m`, `3m07s`, `12s`.

@@ -89,6 +89,11 @@ impl TrainHandle {
         let _ = self.commands.send(command);
     }
 
+    /// A sender of commands usable from another thread (e.g. a signal watcher).
+    pub fn commands(&self) -> Sender<TrainCommand> {
+        self.commands.clone()
+    }
+
     /// Whether the worker thread has ended.
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
