@@ -273,6 +273,16 @@ fn train(
             )?);
         }
     }
+    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
+    if let Some(why) = fallback {
+        tracing::warn!("{why}");
+        reporter.emit(TrainEvent::Log(why));
+    } else if !device.is_cpu() {
+        let note =
+            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
+        tracing::warn!("{note}");
+        reporter.emit(TrainEvent::Log(note.into()));
+    }
     if let Some(s) = &sets {
         reporter.emit(TrainEvent::Log(s.summary()));
     }
