@@ -26,6 +26,7 @@ pub struct DataConfig {
     pub matrix: String,
     pub label: String,
     pub memory_budget_mb: u64,
+    pub block_rows: usize,
 }
 
 impl Default for DataConfig {
@@ -33,7 +34,8 @@ impl Default for DataConfig {
         Self {
             matrix: "X".into(),
             label: String::new(),
-            memory_budget_mb: 2048,
+            memory_budget_mb: 1024,
+            block_rows: 16384,
         }
     }
 }

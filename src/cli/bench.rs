@@ -40,7 +40,10 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        other => anyhow::bail!("`bench {other:?}` is not built yet"),
+        BenchKind::Scale => {
+            println!("{}", crate::train::scale::run(args.json, config)?);
+            Ok(())
+        }
     }
 }
 

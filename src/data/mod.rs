@@ -5,6 +5,7 @@ pub mod genesets;
 pub mod h5ad;
 pub mod matrix;
 pub mod preprocess;
+pub mod stream;
 pub mod summary;
 pub mod synthetic;
 pub mod table;

@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod backprop;
 pub mod contrastive;
+pub mod device;
 pub mod kernels;
 pub mod masking;
 pub mod mlp;

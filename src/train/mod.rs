@@ -8,8 +8,10 @@ pub mod detached;
 pub mod events;
 pub mod method;
 pub mod rundir;
+pub mod scale;
 pub mod schedule;
 pub mod split;
+pub mod stream;
 pub mod worker;
 
 pub use events::{TrainCommand, TrainEvent};

@@ -1,7 +1,6 @@
 //! The background training worker: its own thread, pause/resume/stop checked before every batch,
 //! checkpoints every epoch, typed events over a channel, panics reported as `Failed`.
 
-use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde_json::json;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -15,10 +14,11 @@ use crate::data::genesets::{MatchedSets, default_gene_sets, match_gene_sets, rea
 use crate::data::{Column, CsrMatrix};
 use crate::model::random::mix;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
-use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method, gene_means};
+use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
 use crate::train::schedule::LrSchedule;
 use crate::train::split::split_cells;
+use crate::train::stream::{Batches, Streamed, load_streamed, should_stream, validation};
 use crate::train::{TrainCommand, TrainEvent};
 
 /// Seed salt for validation masks (fixed across epochs so validation losses compare).
@@ -35,12 +35,17 @@ pub struct TrainData {
     pub obs: Vec<Column>,
     /// The file the data came from (recorded in the run directory).
     pub path: PathBuf,
+    /// Set when X exceeds `data.memory_budget_mb`: batches stream from `path` (`x` is empty).
+    pub stream: Option<Streamed>,
 }
 
 impl TrainData {
     /// Reads a dataset and preprocesses it as `[data]`/`[preprocess]` say; with `genes` (a
     /// resumed run's gene order) the data is mapped onto those genes instead of selecting HVGs.
     pub fn load(path: &Path, config: &Config, genes: Option<&[String]>) -> anyhow::Result<Self> {
+        if should_stream(path, config)? {
+            return load_streamed(path, config, genes);
+        }
         let dataset = crate::data::read_dataset(path, &config.data.matrix)?;
         let prepared = crate::data::prepare(&dataset, &config.preprocess, genes)?;
         for note in &prepared.notes {
@@ -51,7 +56,13 @@ impl TrainData {
             genes: prepared.genes,
             obs: dataset.obs,
             path: path.to_path_buf(),
+            stream: None,
         })
+    }
+
+    /// Number of cells (streamed or in memory).
+    pub fn n_cells(&self) -> usize {
+        self.stream.as_ref().map_or(self.x.n_rows, |s| s.n_rows)
     }
 }
 
@@ -221,7 +232,7 @@ fn train(
     let tc = &config.train;
     let method = Method::parse(&tc.method)?;
     anyhow::ensure!(
-        data.x.n_rows >= 2,
+        data.n_cells() >= 2,
         "{}: need at least 2 cells to train",
         data.path.display()
     );
@@ -229,7 +240,7 @@ fn train(
         .uses_gene_sets()
         .then(|| gene_sets(&config, &data.genes))
         .transpose()?;
-    let mut learner = Learner::new(&config, method, data.x.n_cols, sets.as_ref())?;
+    let mut learner = Learner::new(&config, method, data.genes.len(), sets.as_ref())?;
     let mut state = TrainState::default();
     match &resume {
         Some(dir) => {
@@ -264,6 +275,16 @@ fn train(
             reporter.run = Some(RunDir::init(&path, &config, &data.genes, &data.path)?);
         }
     }
+    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
+    if let Some(why) = fallback {
+        tracing::warn!("{why}");
+        reporter.emit(TrainEvent::Log(why));
+    } else if !device.is_cpu() {
+        let note =
+            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
+        tracing::warn!("{note}");
+        reporter.emit(TrainEvent::Log(note.into()));
+    }
     if let Some(s) = &sets {
         reporter.emit(TrainEvent::Log(s.summary()));
     }
@@ -276,8 +297,8 @@ fn train(
             )
         })?),
     };
-    let split = split_cells(data.x.n_rows, tc.val_fraction, split_column, tc.seed)?;
-    let gene_mean = gene_means(&data.x, &split.train);
+    let split = split_cells(data.n_cells(), tc.val_fraction, split_column, tc.seed)?;
+    let val = validation(&data, &split.train, &split.val)?;
     let batch = tc.batch_size.max(1).min(split.train.len());
     let steps_per_epoch = split.train.len() / batch;
     let schedule = LrSchedule::from_config(tc, steps_per_epoch)?;
@@ -309,8 +330,12 @@ fn train(
     let mut early_stopped = false;
     'epochs: while state.epoch < tc.epochs {
         let epoch = state.epoch;
-        let mut order = split.train.clone();
-        order.shuffle(&mut StdRng::seed_from_u64(mix(tc.seed, epoch as u64)));
+        let mut batches = Batches::new(
+            &data,
+            &split.train,
+            config.data.block_rows,
+            mix(tc.seed, epoch as u64),
+        );
         let epoch_start = Instant::now();
         let mut cells = 0usize;
         while state.step_in_epoch < steps_per_epoch {
@@ -319,11 +344,11 @@ fn train(
                 break 'epochs;
             }
             let step = state.step_in_epoch;
-            let rows = &order[step * batch..(step + 1) * batch];
-            let lr = schedule.lr(state.global_step);
             let t = Instant::now();
+            let (x, rows) = batches.batch(step * batch..(step + 1) * batch)?;
+            let lr = schedule.lr(state.global_step);
             let loss = learner.train_step(
-                &data.x,
+                x,
                 rows,
                 mix(tc.seed ^ 0xBA7C, state.global_step as u64),
                 lr,
@@ -357,11 +382,11 @@ fn train(
         session_secs += train_secs;
         session_epochs += 1;
         let score = learner.evaluate(
-            &data.x,
-            &split.val,
+            &val.x,
+            &val.rows,
             batch,
             mix(tc.seed, VAL_SALT),
-            &gene_mean,
+            &val.gene_mean,
         )?;
         let val_loss = score.loss as f32;
         if !val_loss.is_finite() {
@@ -440,8 +465,9 @@ fn train(
     reporter.run().write_summary(&json!({
         "method": method.name(),
         "dataset": data.path,
-        "n_cells": data.x.n_rows,
-        "n_genes": data.x.n_cols,
+        "n_cells": data.n_cells(),
+        "n_genes": data.genes.len(),
+        "streamed": data.stream.is_some(),
         "n_train": split.train.len(),
         "n_val": split.val.len(),
         "n_params": learner.params().n_params(),
@@ -491,6 +517,7 @@ mod tests {
                 genes: (0..40).map(|i| format!("G{i}")).collect(),
                 obs: Vec::new(),
                 path: PathBuf::from("synthetic"),
+                stream: None,
             },
             resume: None,
             run_dir: None,

@@ -115,6 +115,19 @@ impl MatrixElement {
         })
     }
 
+    /// Stored values: non-zeros of a sparse matrix, rows x columns of a dense one.
+    pub fn n_stored(&self) -> usize {
+        match &self.node {
+            Node::Dense(_) => self.shape.0 * self.shape.1,
+            Node::Sparse(g) => g.dataset("data").map_or(0, |d| d.size()),
+        }
+    }
+
+    /// Whether rows can be read without reading the whole matrix (CSR or dense).
+    pub fn row_readable(&self) -> bool {
+        self.encoding != MatrixEncoding::Csc
+    }
+
     /// Reads the whole matrix as CSR (CSC is transposed, dense rows are read in blocks).
     pub fn read_all(&self) -> Result<CsrMatrix, Msg> {
         self.read_rows(0..self.shape.0)

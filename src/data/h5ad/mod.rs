@@ -172,6 +172,14 @@ impl H5adFile {
         x.read_rows(range).map_err(|what| self.invalid(what))
     }
 
+    /// Bytes X takes in memory as CSR (8 per stored value plus the row pointers), and whether
+    /// its rows can be read block by block (not CSC).
+    pub fn x_memory(&self) -> Result<(u64, bool), DataError> {
+        let x = self.matrix(&MatrixChoice::X)?;
+        let bytes = 8 * (x.n_stored() as u64 + x.shape.0 as u64 + 1);
+        Ok((bytes, x.row_readable()))
+    }
+
     /// Reads the chosen matrix whole.
     pub fn read_matrix(&self, choice: &MatrixChoice) -> Result<CsrMatrix, DataError> {
         let m = self.matrix(choice)?;

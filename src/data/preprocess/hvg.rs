@@ -1,9 +1,10 @@
 //! Highly variable genes, scanpy's `flavor="seurat_v3"` (single batch): a loess fit of log
 //! variance on log mean gives each gene's expected spread; clipped standardised variance ranks.
 
+use super::GeneStat;
 use super::loess::loess_fitted;
-use super::{GeneStat, gene_stats};
-use crate::data::CsrMatrix;
+use super::scan::{Moments, RowBlocks, Whole};
+use crate::data::{CsrMatrix, DataError};
 
 /// scanpy's default loess span for seurat_v3.
 pub const SPAN: f64 = 0.3;
@@ -21,8 +22,22 @@ pub struct HvgScores {
 
 /// Computes seurat_v3 statistics on a counts matrix (cells x genes).
 pub fn seurat_v3_scores(counts: &CsrMatrix) -> Result<HvgScores, String> {
-    let n = counts.n_rows as f64;
-    let stats: Vec<GeneStat> = gene_stats(counts);
+    let mut moments = Moments::new(counts.n_cols);
+    moments.add(counts);
+    match scores_from_blocks(&mut Whole(counts), &moments) {
+        Ok(scores) => scores,
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// seurat_v3 from the plain `moments` of all rows plus one more pass over `blocks` for the
+/// clipped moments; the inner error is a failed loess fit.
+fn scores_from_blocks(
+    blocks: &mut dyn RowBlocks,
+    moments: &Moments,
+) -> Result<Result<HvgScores, String>, DataError> {
+    let n = moments.n_rows() as f64;
+    let stats: Vec<GeneStat> = moments.stats();
     let means: Vec<f64> = stats.iter().map(|s| s.mean).collect();
     let variances: Vec<f64> = stats.iter().map(|s| s.variance).collect();
     let varying: Vec<usize> = (0..variances.len())
@@ -30,7 +45,10 @@ pub fn seurat_v3_scores(counts: &CsrMatrix) -> Result<HvgScores, String> {
         .collect();
     let x: Vec<f64> = varying.iter().map(|&g| means[g].log10()).collect();
     let y: Vec<f64> = varying.iter().map(|&g| variances[g].log10()).collect();
-    let fitted = loess_fitted(&x, &y, SPAN)?;
+    let fitted = match loess_fitted(&x, &y, SPAN) {
+        Ok(f) => f,
+        Err(why) => return Ok(Err(why)),
+    };
     let mut log_expected = vec![0.0; means.len()];
     for (&g, f) in varying.iter().zip(fitted) {
         log_expected[g] = f;
@@ -42,23 +60,26 @@ pub fn seurat_v3_scores(counts: &CsrMatrix) -> Result<HvgScores, String> {
         .map(|(s, m)| s * n.sqrt() + m)
         .collect();
     let (mut sum, mut sum_sq) = (vec![0.0; means.len()], vec![0.0; means.len()]);
-    for (&j, &v) in counts.indices.iter().zip(&counts.data) {
-        let g = j as usize;
-        let v = f64::from(v).min(clip[g]);
-        sum[g] += v;
-        sum_sq[g] += v * v;
-    }
+    blocks.for_each_block(&mut |_, counts| {
+        for (&j, &v) in counts.indices.iter().zip(&counts.data) {
+            let g = j as usize;
+            let v = f64::from(v).min(clip[g]);
+            sum[g] += v;
+            sum_sq[g] += v * v;
+        }
+        Ok(())
+    })?;
     let variances_norm = (0..means.len())
         .map(|g| {
             let m = means[g];
             (n * m * m + sum_sq[g] - 2.0 * sum[g] * m) / ((n - 1.0) * reg_std[g] * reg_std[g])
         })
         .collect();
-    Ok(HvgScores {
+    Ok(Ok(HvgScores {
         means,
         variances,
         variances_norm,
-    })
+    }))
 }
 
 /// Gene indices ordered by decreasing normalised variance (rank 0 first).
@@ -72,9 +93,22 @@ pub fn rank_genes(scores: &HvgScores) -> Vec<usize> {
 /// The `n_top` most variable genes by seurat_v3, most variable first. With too few varying
 /// genes for the loess fit (fewer than 4 / span, where scanpy raises) genes rank by variance.
 pub fn highly_variable_genes_seurat_v3(counts: &CsrMatrix, n_top: usize) -> Vec<usize> {
-    let scores = seurat_v3_scores(counts).unwrap_or_else(|why| {
+    let mut moments = Moments::new(counts.n_cols);
+    moments.add(counts);
+    // reading an in-memory matrix cannot fail
+    top_genes_seurat_v3(&mut Whole(counts), &moments, n_top).unwrap_or_default()
+}
+
+/// [`highly_variable_genes_seurat_v3`] over row blocks whose plain `moments` are known (the
+/// clipped moments take one more pass).
+pub fn top_genes_seurat_v3(
+    blocks: &mut dyn RowBlocks,
+    moments: &Moments,
+    n_top: usize,
+) -> Result<Vec<usize>, DataError> {
+    let scores = scores_from_blocks(blocks, moments)?.unwrap_or_else(|why| {
         tracing::warn!("seurat_v3 falls back to plain variance: {why}");
-        let stats = gene_stats(counts);
+        let stats = moments.stats();
         HvgScores {
             means: stats.iter().map(|s| s.mean).collect(),
             variances: stats.iter().map(|s| s.variance).collect(),
@@ -83,5 +117,5 @@ pub fn highly_variable_genes_seurat_v3(counts: &CsrMatrix, n_top: usize) -> Vec<
     });
     let mut order = rank_genes(&scores);
     order.truncate(n_top);
-    order
+    Ok(order)
 }

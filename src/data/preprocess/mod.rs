@@ -3,6 +3,7 @@
 
 pub mod hvg;
 pub mod loess;
+pub mod scan;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use hvg::highly_variable_genes_seurat_v3;
+pub use scan::{KindScan, Moments, RowBlocks, Whole};
 
 use crate::config::PreprocessConfig;
 use crate::data::{CsrMatrix, DataError, Dataset};
@@ -44,18 +46,9 @@ const LOG_MAX: f32 = 20.0;
 
 /// Guesses whether values are counts, normalized, log-normalized or scaled.
 pub fn detect_value_kind(x: &CsrMatrix) -> ValueKind {
-    if x.data.iter().all(|&v| v.fract() == 0.0) {
-        return ValueKind::RawCounts;
-    }
-    if x.data.iter().any(|&v| v < 0.0) {
-        return ValueKind::Scaled;
-    }
-    let max = x.data.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    if max < LOG_MAX {
-        ValueKind::LogNormalized
-    } else {
-        ValueKind::Normalized
-    }
+    let mut scan = KindScan::default();
+    scan.add(x);
+    scan.kind()
 }
 
 /// Rejects an empty matrix, NaN/infinite values and negative values, naming the file and
@@ -140,31 +133,9 @@ pub struct GeneStat {
 
 /// Mean, detection rate and variance of each gene (column).
 pub fn gene_stats(x: &CsrMatrix) -> Vec<GeneStat> {
-    let n = x.n_rows as f64;
-    let mut sum = vec![0.0f64; x.n_cols];
-    let mut sum_sq = vec![0.0f64; x.n_cols];
-    let mut detected = vec![0usize; x.n_cols];
-    for (&j, &v) in x.indices.iter().zip(&x.data) {
-        let (j, v) = (j as usize, f64::from(v));
-        sum[j] += v;
-        sum_sq[j] += v * v;
-        detected[j] += usize::from(v != 0.0);
-    }
-    (0..x.n_cols)
-        .map(|j| {
-            let mean = if n > 0.0 { sum[j] / n } else { 0.0 };
-            let variance = if n > 1.0 {
-                (sum_sq[j] / n - mean * mean) * n / (n - 1.0)
-            } else {
-                0.0
-            };
-            GeneStat {
-                mean,
-                detection_rate: if n > 0.0 { detected[j] as f64 / n } else { 0.0 },
-                variance: variance.max(0.0),
-            }
-        })
-        .collect()
+    let mut moments = Moments::new(x.n_cols);
+    moments.add(x);
+    moments.stats()
 }
 
 /// How a dataset's genes were mapped onto a reference list.
@@ -198,11 +169,16 @@ pub fn align_genes(
     var_names: &[String],
     reference: &[String],
 ) -> (CsrMatrix, GeneAlignment) {
+    let (target, alignment) = gene_targets(var_names, reference);
+    (remap_columns(x, &target, reference.len()), alignment)
+}
+
+/// The new column of each data gene in `reference` order (None = dropped), and the counts.
+fn gene_targets(var_names: &[String], reference: &[String]) -> (Vec<Option<u32>>, GeneAlignment) {
     let mut position: HashMap<String, usize> = HashMap::new();
     for (j, name) in var_names.iter().enumerate() {
         position.entry(gene_key(name)).or_insert(j);
     }
-    // new column of each old column, if kept
     let mut target = vec![None; var_names.len()];
     let mut matched = 0;
     for (k, name) in reference.iter().enumerate() {
@@ -214,7 +190,19 @@ pub fn align_genes(
             matched += 1;
         }
     }
-    let mut indptr = vec![0];
+    let kept = target.iter().filter(|t| t.is_some()).count();
+    let alignment = GeneAlignment {
+        matched,
+        missing: reference.len() - matched,
+        extra: var_names.len() - kept,
+    };
+    (target, alignment)
+}
+
+/// Moves each column j to `target[j]` (dropping None) in a matrix of `n_cols` columns.
+fn remap_columns(x: &CsrMatrix, target: &[Option<u32>], n_cols: usize) -> CsrMatrix {
+    let mut indptr = Vec::with_capacity(x.n_rows + 1);
+    indptr.push(0);
     let (mut indices, mut data) = (Vec::new(), Vec::new());
     let mut row: Vec<(u32, f32)> = Vec::new();
     for i in 0..x.n_rows {
@@ -230,20 +218,13 @@ pub fn align_genes(
         data.extend(row.iter().map(|e| e.1));
         indptr.push(data.len());
     }
-    let kept = target.iter().filter(|t| t.is_some()).count();
-    let aligned = CsrMatrix {
+    CsrMatrix {
         n_rows: x.n_rows,
-        n_cols: reference.len(),
+        n_cols,
         indptr,
         indices,
         data,
-    };
-    let alignment = GeneAlignment {
-        matched,
-        missing: reference.len() - matched,
-        extra: var_names.len() - kept,
-    };
-    (aligned, alignment)
+    }
 }
 
 /// A matrix ready for a model: selected genes, normalize_total + log1p applied.
@@ -266,94 +247,150 @@ pub fn prepare(
     cfg: &PreprocessConfig,
     genes: Option<&[String]>,
 ) -> Result<Prepared, DataError> {
-    validate_counts(&dataset.x, &dataset.path)?;
-    if cfg.target_sum.is_nan() || cfg.target_sum <= 0.0 {
-        return Err(DataError::Invalid {
-            path: dataset.path.clone(),
-            what: format!("preprocess.target_sum must be > 0, got {}", cfg.target_sum),
-        });
-    }
-    let kind = detect_value_kind(&dataset.x);
-    let mut notes = vec![format!("input values look like {kind}")];
-    let (mut x, names, alignment) = match genes {
-        Some(reference) => {
-            let (x, a) = align_genes(&dataset.x, &dataset.var_names, reference);
-            notes.push(format!(
-                "aligned to {} reference genes: {} matched, {} missing (zero-filled), {} dropped",
-                reference.len(),
-                a.matched,
-                a.missing,
-                a.extra
-            ));
-            (x, reference.to_vec(), Some(a))
-        }
-        None if cfg.n_top_genes > 0 && cfg.n_top_genes < dataset.n_genes() => {
-            if kind != ValueKind::RawCounts {
-                notes.push("seurat_v3 expects counts; ranking genes on the given values".into());
-            }
-            let mut top = highly_variable_genes_seurat_v3(&dataset.x, cfg.n_top_genes);
-            top.sort_unstable();
-            notes.push(format!(
-                "selected {} highly variable genes (seurat_v3) of {}",
-                top.len(),
-                dataset.n_genes()
-            ));
-            let x = select_columns(&dataset.x, &top);
-            let names = top.iter().map(|&j| dataset.var_names[j].clone()).collect();
-            (x, names, None)
-        }
-        None => (dataset.x.clone(), dataset.var_names.clone(), None),
-    };
-    match kind {
-        ValueKind::RawCounts => {
-            normalize_total(&mut x, cfg.target_sum);
-            if cfg.log1p {
-                log1p(&mut x);
-            }
-        }
-        ValueKind::Normalized => {
-            notes.push("already normalized: normalize_total skipped".into());
-            if cfg.log1p {
-                log1p(&mut x);
-            }
-        }
-        ValueKind::LogNormalized | ValueKind::Scaled => {
-            notes.push(format!("already {kind}: normalize_total and log1p skipped"));
-        }
-    }
+    let plan = PrepPlan::scan(
+        &mut Whole(&dataset.x),
+        &dataset.var_names,
+        cfg,
+        genes,
+        &dataset.path,
+    )?;
     Ok(Prepared {
-        x,
-        genes: names,
-        alignment,
-        notes,
+        x: plan.apply(&dataset.x),
+        genes: plan.genes,
+        alignment: plan.alignment,
+        notes: plan.notes,
     })
 }
 
-/// Keeps the given columns (ascending), renumbered 0..cols.len().
-fn select_columns(x: &CsrMatrix, cols: &[usize]) -> CsrMatrix {
-    let mut map = vec![None; x.n_cols];
-    for (k, &j) in cols.iter().enumerate() {
-        map[j] = Some(k as u32);
-    }
-    let mut indptr = vec![0];
-    let (mut indices, mut data) = (Vec::new(), Vec::new());
-    for i in 0..x.n_rows {
-        let (idx, val) = x.row(i);
-        for (&j, &v) in idx.iter().zip(val) {
-            if let Some(k) = map[j as usize] {
-                indices.push(k);
-                data.push(v);
+/// What `prepare` does to any rows of a dataset, decided from whole-matrix passes over its
+/// blocks (checks, value kind, HVG statistics); `apply` then works on any row block alone.
+#[derive(Debug, Clone)]
+pub struct PrepPlan {
+    /// The selected genes, in column order.
+    pub genes: Vec<String>,
+    /// How the data mapped onto a given gene list (None when genes were selected here).
+    pub alignment: Option<GeneAlignment>,
+    /// What was done or skipped, for the user.
+    pub notes: Vec<String>,
+    /// New column of each data column (None = dropped); None = keep all columns.
+    target: Option<Vec<Option<u32>>>,
+    kind: ValueKind,
+    target_sum: f64,
+    log1p: bool,
+}
+
+impl PrepPlan {
+    /// Validates the counts and decides the gene selection and transforms (two passes over
+    /// `blocks`, three when highly variable genes are selected).
+    pub fn scan(
+        blocks: &mut dyn RowBlocks,
+        var_names: &[String],
+        cfg: &PreprocessConfig,
+        genes: Option<&[String]>,
+        path: &Path,
+    ) -> Result<Self, DataError> {
+        if cfg.target_sum.is_nan() || cfg.target_sum <= 0.0 {
+            return Err(DataError::Invalid {
+                path: path.to_path_buf(),
+                what: format!("preprocess.target_sum must be > 0, got {}", cfg.target_sum),
+            });
+        }
+        let n_genes = blocks.n_cols();
+        let mut kinds = KindScan::default();
+        let mut moments = Moments::new(n_genes);
+        let want_hvg = genes.is_none() && cfg.n_top_genes > 0 && cfg.n_top_genes < n_genes;
+        blocks.for_each_block(&mut |start, block| {
+            validate_block(block, start, path)?;
+            kinds.add(block);
+            if want_hvg {
+                moments.add(block);
+            }
+            Ok(())
+        })?;
+        let kind = kinds.kind();
+        let mut notes = vec![format!("input values look like {kind}")];
+        let (target, names, alignment) = match genes {
+            Some(reference) => {
+                let (target, a) = gene_targets(var_names, reference);
+                notes.push(format!(
+                    "aligned to {} reference genes: {} matched, {} missing (zero-filled), {} dropped",
+                    reference.len(),
+                    a.matched,
+                    a.missing,
+                    a.extra
+                ));
+                (Some(target), reference.to_vec(), Some(a))
+            }
+            None if want_hvg => {
+                if kind != ValueKind::RawCounts {
+                    notes
+                        .push("seurat_v3 expects counts; ranking genes on the given values".into());
+                }
+                let mut top = hvg::top_genes_seurat_v3(blocks, &moments, cfg.n_top_genes)?;
+                top.sort_unstable();
+                notes.push(format!(
+                    "selected {} highly variable genes (seurat_v3) of {}",
+                    top.len(),
+                    n_genes
+                ));
+                let mut target = vec![None; n_genes];
+                for (k, &j) in top.iter().enumerate() {
+                    target[j] = Some(k as u32);
+                }
+                let names = top.iter().map(|&j| var_names[j].clone()).collect();
+                (Some(target), names, None)
+            }
+            None => (None, var_names.to_vec(), None),
+        };
+        match kind {
+            ValueKind::RawCounts => {}
+            ValueKind::Normalized => {
+                notes.push("already normalized: normalize_total skipped".into());
+            }
+            ValueKind::LogNormalized | ValueKind::Scaled => {
+                notes.push(format!("already {kind}: normalize_total and log1p skipped"));
             }
         }
-        indptr.push(data.len());
+        Ok(Self {
+            genes: names,
+            alignment,
+            notes,
+            target,
+            kind,
+            target_sum: cfg.target_sum,
+            log1p: cfg.log1p,
+        })
     }
-    CsrMatrix {
-        n_rows: x.n_rows,
-        n_cols: cols.len(),
-        indptr,
-        indices,
-        data,
+
+    /// Selects the planned genes of a block of counts and normalises / log-transforms it.
+    pub fn apply(&self, counts: &CsrMatrix) -> CsrMatrix {
+        let mut x = match &self.target {
+            Some(target) => remap_columns(counts, target, self.genes.len()),
+            None => counts.clone(),
+        };
+        if self.kind == ValueKind::RawCounts {
+            normalize_total(&mut x, self.target_sum);
+        }
+        if self.log1p && matches!(self.kind, ValueKind::RawCounts | ValueKind::Normalized) {
+            log1p(&mut x);
+        }
+        x
     }
+}
+
+/// `validate_counts` on a block whose first row is `start` (an empty block is fine unless it
+/// is the whole matrix); messages name the block's rows.
+fn validate_block(block: &CsrMatrix, start: usize, path: &Path) -> Result<(), DataError> {
+    if start > 0 && block.n_rows == 0 {
+        return Ok(());
+    }
+    validate_counts(block, path).map_err(|e| match e {
+        DataError::Invalid { path, what } if start > 0 => DataError::Invalid {
+            path,
+            what: format!("{what} (in the block of rows from {start})"),
+        },
+        other => other,
+    })
 }
 
 #[cfg(test)]
