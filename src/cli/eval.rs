@@ -33,6 +33,9 @@ pub fn run(args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads one metric of an embedding's scores.
+type Metric = fn(&EmbeddingScores) -> f64;
+
 /// The report as aligned text: one row per metric, SSL beside PCA.
 pub fn render(r: &EvalReport) -> String {
     let mut out = format!(
@@ -54,7 +57,7 @@ pub fn render(r: &EvalReport) -> String {
         "SSL",
         format!("PCA-{}", r.latent)
     );
-    let rows: [(&str, fn(&EmbeddingScores) -> f64); 8] = [
+    let rows: [(&str, Metric); 8] = [
         ("kNN macro-F1 (k=5)", |s| s.knn_macro_f1),
         ("kNN accuracy", |s| s.knn_accuracy),
         ("k-means ARI", |s| s.kmeans_ari),
