@@ -1,8 +1,10 @@
-//! `cellscope eval RUN [--data FILE] [--label COL] [--json]`.
+//! `cellscope eval RUN [--data FILE] [--label COL] [--json]`: the SSL embedding beside the PCA
+//! baseline (clusters, label metrics, held-out kNN) and the held-out reconstruction.
 
 use clap::Args;
 use std::path::PathBuf;
 
+use crate::analysis::embed::{EmbeddingScores, EvalInput, EvalReport, evaluate};
 use crate::config::Config;
 
 #[derive(Debug, Args)]
@@ -20,6 +22,74 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-pub fn run(_args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("`eval` is not built yet")
+pub fn run(args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
+    let input = EvalInput::load(&args.run, args.data.as_deref())?;
+    let report = evaluate(&input, args.label.as_deref(), &mut |_, _| {})?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Reads one metric of an embedding's scores.
+type Metric = fn(&EmbeddingScores) -> f64;
+
+/// The report as aligned text: one row per metric, SSL beside PCA.
+pub fn render(r: &EvalReport) -> String {
+    let mut out = format!(
+        "run {}\ndata {} ({} cells x {} genes), latent {}\nlabels: obs[{:?}], {} classes; \
+         kNN reference {} training cells, query {} held-out cells\n\n",
+        r.run.display(),
+        r.data.display(),
+        r.n_cells,
+        r.n_genes,
+        r.latent,
+        r.label,
+        r.n_labels,
+        r.n_reference,
+        r.n_query
+    );
+    out += &format!(
+        "{:<26}{:>10}{:>10}\n",
+        "metric",
+        "SSL",
+        format!("PCA-{}", r.latent)
+    );
+    let rows: [(&str, Metric); 8] = [
+        ("kNN macro-F1 (k=5)", |s| s.knn_macro_f1),
+        ("kNN accuracy", |s| s.knn_accuracy),
+        ("k-means ARI", |s| s.kmeans_ari),
+        ("k-means NMI", |s| s.kmeans_nmi),
+        ("Leiden ARI", |s| s.leiden_ari),
+        ("Leiden NMI", |s| s.leiden_nmi),
+        ("Leiden clusters", |s| s.leiden_clusters as f64),
+        ("cell-type ASW", |s| s.asw),
+    ];
+    for (name, f) in rows {
+        out += &format!("{name:<26}{:>10.4}{:>10.4}\n", f(&r.ssl), f(&r.pca));
+    }
+    out += "\n";
+    match (&r.reconstruction, &r.reconstruction_note) {
+        (Some(rec), _) => {
+            out += &format!(
+                "reconstruction on {} held-out cells: weighted EV {:.4}, uniform EV {:.4}, MSE {:.4}\n",
+                rec.n_cells, rec.ev_weighted, rec.ev_uniform, rec.mse
+            );
+            let mut worst: Vec<_> = rec.genes.iter().collect();
+            worst.sort_by(|a, b| b.mse.total_cmp(&a.mse));
+            out += "highest-error genes: ";
+            let names: Vec<String> = worst
+                .iter()
+                .take(5)
+                .map(|g| format!("{} (MSE {:.3})", g.gene, g.mse))
+                .collect();
+            out += &names.join(", ");
+            out += "\n";
+        }
+        (None, Some(note)) => out += &format!("{note}\n"),
+        (None, None) => {}
+    }
+    out
 }
