@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod events;
+pub mod finetune;
 pub mod method;
 pub mod rundir;
 pub mod schedule;
