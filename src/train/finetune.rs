@@ -1,9 +1,9 @@
 //! Supervised fine-tuning of a classifier (encoder + linear head) with class-weighted
 //! cross-entropy, AdamW and early stopping on a validation part; optionally a frozen encoder.
 
+use crate::train::checkpoint::TensorMap;
 use candle_core::{Device, Tensor};
 use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
-use std::collections::HashMap;
 
 use crate::data::CsrMatrix;
 use crate::model::random::mix;
@@ -108,7 +108,7 @@ pub fn finetune(
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut order = train.to_vec();
     let batch_size = opts.batch_size.max(1);
-    let mut best: Option<(f64, usize, HashMap<String, (Vec<usize>, Vec<f32>)>)> = None;
+    let mut best: Option<(f64, usize, TensorMap)> = None;
     let mut epochs_done = 0;
     for epoch in 1..=opts.epochs {
         order.shuffle(&mut rng);

@@ -1,7 +1,6 @@
 //! What the Data pane shows: a dataset summary, obs columns as category counts and per-gene
 //! statistics, built on a background task from the data layer; plus the pane's cursor state.
 
-
 use crate::data::{Column, ColumnValues, Dataset};
 
 /// One gene row of the searchable gene table.
