@@ -209,6 +209,10 @@ pub struct TransferConfig {
     pub lr: f64,
     pub weight_decay: f64,
     pub query_fraction: f64,
+    pub batch_size: usize,
+    pub patience: usize,
+    pub split_by: String,
+    pub linear_probe: bool,
 }
 
 impl Default for TransferConfig {
@@ -219,6 +223,10 @@ impl Default for TransferConfig {
             lr: 9e-4,
             weight_decay: 0.05,
             query_fraction: 0.3,
+            batch_size: 64,
+            patience: 5,
+            split_by: String::new(),
+            linear_probe: false,
         }
     }
 }

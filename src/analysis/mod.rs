@@ -12,6 +12,7 @@ pub mod markers;
 pub mod metrics;
 pub mod pca;
 pub mod recon;
+pub mod transfer;
 
 /// What can go wrong in an analysis step.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,12 @@
-//! `cellscope transfer RUN --target FILE --label COL [--seeds N] [--json]`.
+//! `cellscope transfer RUN --target FILE --label COL [--seeds N] [--label-map CSV] [--json]`:
+//! zero-shot, fine-tuned and from-scratch arms on a labelled target; writes transfer.json.
 
 use clap::Args;
 use std::path::PathBuf;
 
+use crate::analysis::transfer::{Stat, TransferReport, TransferRequest, run_transfer};
 use crate::config::Config;
+use crate::train::load_run;
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
@@ -26,6 +29,82 @@ pub struct TransferArgs {
     pub json: bool,
 }
 
-pub fn run(_args: TransferArgs, _config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("`transfer` is not built yet")
+pub fn run(args: TransferArgs, config: &Config) -> anyhow::Result<()> {
+    if let Some(0) = args.seeds {
+        anyhow::bail!("--seeds must be at least 1");
+    }
+    let run = load_run(&args.run)?;
+    let req = TransferRequest {
+        target: args.target,
+        label: args.label,
+        label_map: args.label_map,
+        seeds: args.seeds,
+    };
+    let json = args.json;
+    let report = run_transfer(&run, &req, config, &mut |line| {
+        if json {
+            tracing::info!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+        println!(
+            "written {}",
+            args.run
+                .join(crate::analysis::transfer::TRANSFER_FILE)
+                .display()
+        );
+    }
+    Ok(())
+}
+
+fn cell(s: Option<Stat>) -> String {
+    s.map_or("-".into(), |s| format!("{:.3} +- {:.3}", s.mean, s.sd))
+}
+
+/// The arms x metrics table with the fine-tuned minus scratch delta.
+pub fn table(r: &TransferReport) -> String {
+    let g = &r.genes;
+    let mut out = format!(
+        "target {} ({} classes, {} reference / {} query cells, split {}, {} seeds)\n\
+         genes: {} of {} model genes matched, {} zero-filled, {} target genes dropped\n",
+        r.target,
+        r.classes.len(),
+        r.n_reference,
+        r.n_query,
+        r.split,
+        r.n_seeds,
+        g.matched,
+        g.model_genes,
+        g.missing,
+        g.extra
+    );
+    if r.unmapped > 0 {
+        out += &format!(
+            "{} cells dropped (label not in the label map)\n",
+            r.unmapped
+        );
+    }
+    out += &format!(
+        "{:<14}{:>18}{:>18}{:>18}\n",
+        "arm", "macro-F1", "accuracy", "kNN macro-F1"
+    );
+    for a in &r.arms {
+        let mark = if a.arm == r.best_arm { "*" } else { " " };
+        out += &format!(
+            "{:<14}{:>18}{:>18}{:>18}\n",
+            format!("{mark}{}", a.arm),
+            cell(Some(a.macro_f1)),
+            cell(Some(a.accuracy)),
+            cell(a.knn_macro_f1)
+        );
+    }
+    if let Some(d) = r.delta_finetuned_vs_scratch {
+        out += &format!("fine-tuned - scratch macro-F1: {d:+.3}\n");
+    }
+    out
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod detached;
 pub mod events;
+pub mod finetune;
 pub mod method;
 pub mod rundir;
 pub mod scale;

@@ -1,0 +1,273 @@
+//! Transfer of a pretrained run to a labelled target: zero-shot kNN, fine-tuned and
+//! from-scratch classifiers over several seeds, scored on a held-out query split.
+
+pub mod labels;
+pub mod report;
+pub mod split;
+
+use std::path::{Path, PathBuf};
+
+use crate::analysis::knn::{knn_predict, select_rows};
+use crate::analysis::metrics::{balanced_class_weights, macro_f1};
+use crate::config::Config;
+use crate::data::CsrMatrix;
+use crate::model::random::mix;
+use crate::model::{Classifier, Encoder};
+use crate::train::LoadedRun;
+use crate::train::checkpoint::write_atomic;
+use crate::train::finetune::{FinetuneOptions, finetune, predict};
+pub use labels::{Labels, parse_label_map, read_label_map, target_labels};
+pub use report::{
+    ArmResult, GeneOverlap, SPLIT_FILE, SeedResult, Stat, TRANSFER_FILE, TransferReport,
+};
+pub use split::{TransferSplit, stratified_split, transfer_split};
+
+/// Neighbours for the kNN evaluations (as the reference).
+pub const KNN_K: usize = 5;
+/// Rows per batch when embedding or predicting.
+const EVAL_BATCH: usize = 512;
+
+/// What to transfer to.
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    pub target: PathBuf,
+    /// obs column with the cell labels.
+    pub label: String,
+    pub label_map: Option<PathBuf>,
+    /// Seeds per arm (the config's `transfer.seeds` when None).
+    pub seeds: Option<usize>,
+}
+
+/// The target prepared for transfer: aligned, preprocessed, labelled and split.
+#[derive(Debug, Clone)]
+pub struct PreparedTarget {
+    pub x: CsrMatrix,
+    /// Class per cell (indexed by target cell).
+    pub labels: Vec<Option<usize>>,
+    pub classes: Vec<String>,
+    pub unmapped: usize,
+    pub genes: GeneOverlap,
+    pub split: TransferSplit,
+}
+
+/// Loads the target onto the run's genes with the run's preprocessing, reads its labels (through
+/// the label map) and splits it (by `transfer.split_by` when set, else stratified).
+pub fn prepare_target(
+    run: &LoadedRun,
+    req: &TransferRequest,
+    config: &Config,
+) -> anyhow::Result<PreparedTarget> {
+    let dataset = crate::data::read_dataset(&req.target, &run.config.data.matrix)?;
+    let prepared = crate::data::prepare(&dataset, &run.config.preprocess, Some(&run.genes))?;
+    let a = prepared
+        .alignment
+        .ok_or_else(|| anyhow::anyhow!("the target was not aligned to the model's genes"))?;
+    anyhow::ensure!(
+        a.matched > 0,
+        "{}: none of the model's {} genes are in the target",
+        req.target.display(),
+        run.genes.len()
+    );
+    let column = dataset.obs_column(&req.label).ok_or_else(|| {
+        anyhow::anyhow!("{}: no obs column {:?}", req.target.display(), req.label)
+    })?;
+    let map = req.label_map.as_deref().map(read_label_map).transpose()?;
+    let labels = target_labels(column, map.as_ref())?;
+    anyhow::ensure!(
+        labels.names.len() >= 2,
+        "{}: column {:?} has fewer than two classes after mapping",
+        req.target.display(),
+        req.label
+    );
+    let split_by = &config.transfer.split_by;
+    let by = if split_by.is_empty() {
+        None
+    } else {
+        Some(dataset.obs_column(split_by).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no obs column {split_by:?} to split by",
+                req.target.display()
+            )
+        })?)
+    };
+    let split = transfer_split(
+        &labels.codes,
+        config.transfer.query_fraction,
+        by,
+        config.train.seed,
+    )?;
+    Ok(PreparedTarget {
+        x: prepared.x,
+        labels: labels.codes,
+        classes: labels.names,
+        unmapped: labels.unmapped,
+        genes: GeneOverlap {
+            model_genes: run.genes.len(),
+            target_genes: dataset.n_genes(),
+            matched: a.matched,
+            missing: a.missing,
+            extra: a.extra,
+        },
+        split,
+    })
+}
+
+fn class_of(labels: &[Option<usize>], rows: &[usize]) -> Vec<usize> {
+    rows.iter().map(|&i| labels[i].unwrap_or(0)).collect()
+}
+
+/// kNN (k = 5) predictions of the query cells from the reference cells in `encoder`'s space.
+fn knn_on_embedding(encoder: &Encoder, t: &PreparedTarget) -> anyhow::Result<Vec<usize>> {
+    let z = encoder.embed(&t.x, EVAL_BATCH)?;
+    let reference = select_rows(z.view(), &t.split.reference);
+    let query = select_rows(z.view(), &t.split.query);
+    let ref_labels = class_of(&t.labels, &t.split.reference);
+    Ok(knn_predict(
+        query.view(),
+        reference.view(),
+        &ref_labels,
+        KNN_K,
+    ))
+}
+
+/// Fine-tunes `model` on the reference cells (a stratified validation part for early stopping)
+/// and scores it on the query.
+fn train_and_score(
+    model: &Classifier,
+    t: &PreparedTarget,
+    config: &Config,
+    seed: u64,
+    freeze_encoder: bool,
+    progress: &mut dyn FnMut(String),
+) -> anyhow::Result<SeedResult> {
+    let n_classes = t.classes.len();
+    let ref_labels: Vec<Option<usize>> = t.split.reference.iter().map(|&i| t.labels[i]).collect();
+    let (fit, val) = stratified_split(&ref_labels, config.train.val_fraction, mix(seed, 17));
+    let fit: Vec<usize> = fit.iter().map(|&k| t.split.reference[k]).collect();
+    let val: Vec<usize> = val.iter().map(|&k| t.split.reference[k]).collect();
+    let all: Vec<usize> = t.labels.iter().map(|l| l.unwrap_or(0)).collect();
+    let weights: Vec<f32> = balanced_class_weights(&class_of(&t.labels, &fit), n_classes)
+        .into_iter()
+        .map(|w| w as f32)
+        .collect();
+    let tc = &config.transfer;
+    let opts = FinetuneOptions {
+        epochs: tc.epochs,
+        batch_size: tc.batch_size,
+        lr: tc.lr,
+        weight_decay: tc.weight_decay,
+        grad_clip: config.train.grad_clip,
+        patience: tc.patience,
+        freeze_encoder,
+        seed,
+    };
+    let report = finetune(
+        model,
+        &t.x,
+        &all,
+        (&fit, &val),
+        &weights,
+        &opts,
+        &mut |e, loss| progress(format!("epoch {e}/{} val loss {loss:.4}", tc.epochs)),
+    )?;
+    let truth = class_of(&t.labels, &t.split.query);
+    let pred = predict(model, &t.x, &t.split.query, EVAL_BATCH)?;
+    let mut result = SeedResult::score(seed, &truth, &pred, n_classes);
+    result.best_epoch = Some(report.best_epoch);
+    result.knn_macro_f1 = macro_f1(&truth, &knn_on_embedding(&model.encoder, t)?);
+    Ok(result)
+}
+
+/// Runs every arm over the seeds and returns the report (not yet written).
+pub fn run_arms(
+    run: &LoadedRun,
+    t: &PreparedTarget,
+    config: &Config,
+    n_seeds: usize,
+    progress: &mut dyn FnMut(String),
+) -> anyhow::Result<Vec<ArmResult>> {
+    let n_classes = t.classes.len();
+    let n_genes = run.genes.len();
+    let truth = class_of(&t.labels, &t.split.query);
+    let zero = SeedResult::score(0, &truth, &knn_on_embedding(&run.encoder, t)?, n_classes);
+    let mut zero_shot = Vec::new();
+    let mut arms: Vec<(&str, Vec<SeedResult>)> = vec![("fine_tuned", vec![]), ("scratch", vec![])];
+    if config.transfer.linear_probe {
+        arms.push(("linear_probe", vec![]));
+    }
+    for s in 0..n_seeds as u64 {
+        let mut z = zero.clone();
+        z.seed = s;
+        z.knn_macro_f1 = Some(z.macro_f1);
+        zero_shot.push(z);
+        for (name, results) in arms.iter_mut() {
+            progress(format!("{name} seed {}/{n_seeds}", s + 1));
+            let model = match *name {
+                "scratch" => Classifier::new(&run.config.model, n_genes, n_classes, s)?,
+                _ => run.classifier(n_classes, s)?,
+            };
+            let mut inner = |m: String| progress(format!("{name} seed {}/{n_seeds}: {m}", s + 1));
+            results.push(train_and_score(
+                &model,
+                t,
+                config,
+                s,
+                *name == "linear_probe",
+                &mut inner,
+            )?);
+        }
+    }
+    let mut out = vec![ArmResult::new("zero_shot", zero_shot)];
+    out.extend(arms.into_iter().map(|(n, r)| ArmResult::new(n, r)));
+    Ok(out)
+}
+
+/// The whole transfer: prepare the target, save the split, run the arms, write `transfer.json`
+/// into the run directory. `progress` receives one line per step.
+pub fn run_transfer(
+    run: &LoadedRun,
+    req: &TransferRequest,
+    config: &Config,
+    progress: &mut dyn FnMut(String),
+) -> anyhow::Result<TransferReport> {
+    let n_seeds = req.seeds.unwrap_or(config.transfer.seeds).max(1);
+    let t = prepare_target(run, req, config)?;
+    let g = &t.genes;
+    progress(format!(
+        "genes: {} of the model's {} matched, {} missing (zero-filled), {} target genes dropped",
+        g.matched, g.model_genes, g.missing, g.extra
+    ));
+    if t.unmapped > 0 {
+        progress(format!(
+            "{} cells dropped: label not in the label map",
+            t.unmapped
+        ));
+    }
+    write_json(&run.dir.join(SPLIT_FILE), &t.split)?;
+    let arms = run_arms(run, &t, config, n_seeds, progress)?;
+    let mut report = TransferReport {
+        run: run.dir.display().to_string(),
+        target: req.target.display().to_string(),
+        label: req.label.clone(),
+        label_map: req.label_map.as_ref().map(|p| p.display().to_string()),
+        unmapped: t.unmapped,
+        classes: t.classes.clone(),
+        genes: t.genes.clone(),
+        split: t.split.how.clone(),
+        n_reference: t.split.reference.len(),
+        n_query: t.split.query.len(),
+        n_seeds,
+        arms,
+        best_arm: String::new(),
+        delta_finetuned_vs_scratch: None,
+    };
+    report.summarise();
+    write_json(&run.dir.join(TRANSFER_FILE), &report)?;
+    Ok(report)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Supervised fine-tuning of a classifier (encoder + linear head) with class-weighted
+//! cross-entropy, AdamW and early stopping on a validation part; optionally a frozen encoder.
+
+use crate::train::checkpoint::TensorMap;
+use candle_core::{Device, Tensor};
+use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+
+use crate::data::CsrMatrix;
+use crate::model::random::mix;
+use crate::model::{AdamW, Classifier, ModelError};
+
+/// Settings of one fine-tuning run.
+#[derive(Debug, Clone)]
+pub struct FinetuneOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clip (0 disables).
+    pub grad_clip: f64,
+    /// Stop after this many epochs without a better validation loss (0 disables).
+    pub patience: usize,
+    /// Train only the head (linear probe) and keep the encoder as loaded.
+    pub freeze_encoder: bool,
+    /// Seed for shuffling and dropout.
+    pub seed: u64,
+}
+
+/// What a fine-tuning run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinetuneReport {
+    pub epochs_done: usize,
+    pub best_epoch: usize,
+    pub best_val_loss: f64,
+}
+
+/// Class-weighted mean cross-entropy of `logits` (rows x classes) as PyTorch's
+/// `cross_entropy(weight=w)`: sum_i w[y_i] nll_i / sum_i w[y_i].
+pub fn weighted_cross_entropy(
+    logits: &Tensor,
+    labels: &[usize],
+    weights: &[f32],
+) -> Result<Tensor, ModelError> {
+    let (rows, classes) = logits.dims2()?;
+    let mut picks = vec![0f32; rows * classes];
+    let mut total = 0f32;
+    for (i, &y) in labels.iter().enumerate() {
+        picks[i * classes + y] = weights[y];
+        total += weights[y];
+    }
+    let picks = Tensor::from_vec(picks, (rows, classes), logits.device())?;
+    let logp = candle_nn::ops::log_softmax(logits, 1)?;
+    let nll = (logp * picks)?.sum_all()?.neg()?;
+    Ok((nll / f64::from(total.max(f32::MIN_POSITIVE)))?)
+}
+
+fn batch_tensor(x: &CsrMatrix, rows: &[usize]) -> Result<Tensor, ModelError> {
+    let mut dense = vec![0f32; rows.len() * x.n_cols];
+    x.densify_rows(rows, &mut dense);
+    Ok(Tensor::from_vec(
+        dense,
+        (rows.len(), x.n_cols),
+        &Device::Cpu,
+    )?)
+}
+
+fn validation_loss(
+    model: &Classifier,
+    x: &CsrMatrix,
+    labels: &[usize],
+    rows: &[usize],
+    weights: &[f32],
+    batch_size: usize,
+) -> Result<f64, ModelError> {
+    let (mut sum, mut total) = (0f64, 0f64);
+    for chunk in rows.chunks(batch_size) {
+        let logits = model.forward(&batch_tensor(x, chunk)?, None)?;
+        let y: Vec<usize> = chunk.iter().map(|&r| labels[r]).collect();
+        let w: f64 = y.iter().map(|&c| f64::from(weights[c])).sum();
+        let loss = weighted_cross_entropy(&logits, &y, weights)?.to_scalar::<f32>()?;
+        sum += f64::from(loss) * w;
+        total += w;
+    }
+    Ok(if total > 0.0 { sum / total } else { 0.0 })
+}
+
+/// Trains `model` on `train` rows of `x` (labels indexed by row), keeping the weights with the
+/// lowest class-weighted validation loss on `val` (all epochs run when `val` is empty).
+/// `progress` receives (epoch, validation loss) after every epoch.
+pub fn finetune(
+    model: &Classifier,
+    x: &CsrMatrix,
+    labels: &[usize],
+    (train, val): (&[usize], &[usize]),
+    weights: &[f32],
+    opts: &FinetuneOptions,
+    progress: &mut dyn FnMut(usize, f64),
+) -> Result<FinetuneReport, ModelError> {
+    let trainable: Vec<_> = model
+        .params
+        .names()
+        .iter()
+        .zip(model.params.vars())
+        .filter(|(n, _)| !opts.freeze_encoder || n.starts_with("head."))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut opt = AdamW::new(&trainable, opts.weight_decay);
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut order = train.to_vec();
+    let batch_size = opts.batch_size.max(1);
+    let mut best: Option<(f64, usize, TensorMap)> = None;
+    let mut epochs_done = 0;
+    for epoch in 1..=opts.epochs {
+        order.shuffle(&mut rng);
+        for (step, chunk) in order.chunks(batch_size).enumerate() {
+            let y: Vec<usize> = chunk.iter().map(|&r| labels[r]).collect();
+            let dropout =
+                (!opts.freeze_encoder).then(|| mix(opts.seed, (epoch * 100_003 + step) as u64));
+            let logits = model.forward(&batch_tensor(x, chunk)?, dropout)?;
+            let loss = weighted_cross_entropy(&logits, &y, weights)?;
+            let grads = loss.backward()?;
+            opt.step(&trainable, &grads, opts.lr, opts.grad_clip)?;
+        }
+        epochs_done = epoch;
+        if val.is_empty() {
+            progress(epoch, f64::NAN);
+            continue;
+        }
+        let loss = validation_loss(model, x, labels, val, weights, batch_size)?;
+        progress(epoch, loss);
+        let improved = best.as_ref().is_none_or(|(b, _, _)| loss < *b);
+        if improved {
+            let snapshot = model
+                .params
+                .export()?
+                .into_iter()
+                .map(|(n, s, v)| (n, (s, v)))
+                .collect();
+            best = Some((loss, epoch, snapshot));
+        } else if opts.patience > 0 && epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience {
+            break;
+        }
+    }
+    let (best_val_loss, best_epoch) = match best {
+        Some((loss, epoch, weights)) => {
+            model.params.import(&weights, "")?;
+            (loss, epoch)
+        }
+        None => (f64::NAN, epochs_done),
+    };
+    Ok(FinetuneReport {
+        epochs_done,
+        best_epoch,
+        best_val_loss,
+    })
+}
+
+/// Predicted class (argmax of the logits, eval mode) of each of `rows`.
+pub fn predict(
+    model: &Classifier,
+    x: &CsrMatrix,
+    rows: &[usize],
+    batch_size: usize,
+) -> Result<Vec<usize>, ModelError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(batch_size.max(1)) {
+        let logits = model.forward(&batch_tensor(x, chunk)?, None)?;
+        out.extend(
+            logits
+                .argmax(1)?
+                .to_vec1::<u32>()?
+                .into_iter()
+                .map(|c| c as usize),
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    #[test]
+    fn weighted_cross_entropy_matches_hand_computation() {
+        let logits = Tensor::new(&[[2.0f32, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
+        let w = [1.0f32, 3.0];
+        let loss = weighted_cross_entropy(&logits, &[0, 1], &w)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let nll0 = -(2f32.exp() / (2f32.exp() + 1.0)).ln();
+        let nll1 = -(1f32.exp() / (1f32.exp() + 1.0)).ln();
+        let expected = (nll0 + 3.0 * nll1) / 4.0;
+        assert!((loss - expected).abs() < 1e-6, "{loss} vs {expected}");
+    }
+
+    fn separable() -> (CsrMatrix, Vec<usize>) {
+        // class c is marked by a high value in gene c
+        let (n, genes) = (60, 6);
+        let mut values = vec![0.1f32; n * genes];
+        let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        for (i, &c) in labels.iter().enumerate() {
+            values[i * genes + c] = 3.0;
+        }
+        (CsrMatrix::from_dense(n, genes, &values), labels)
+    }
+
+    fn small_model() -> ModelConfig {
+        ModelConfig {
+            hidden: vec![16],
+            latent: 4,
+            ..ModelConfig::default()
+        }
+    }
+
+    fn options(freeze: bool) -> FinetuneOptions {
+        FinetuneOptions {
+            epochs: 30,
+            batch_size: 16,
+            lr: 1e-2,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            patience: 0,
+            freeze_encoder: freeze,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn learns_a_separable_problem_and_predicts_it() {
+        let (x, labels) = separable();
+        let model = Classifier::new(&small_model(), 6, 3, 0).unwrap();
+        let rows: Vec<usize> = (0..60).collect();
+        let report = finetune(
+            &model,
+            &x,
+            &labels,
+            (&rows[..48], &rows[48..]),
+            &[1.0; 3],
+            &options(false),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(report.best_epoch >= 1 && report.best_val_loss < 0.5);
+        let pred = predict(&model, &x, &rows[48..], 5).unwrap();
+        assert_eq!(pred, labels[48..].to_vec());
+    }
+
+    #[test]
+    fn linear_probe_leaves_the_encoder_untouched() {
+        let (x, labels) = separable();
+        let model = Classifier::new(&small_model(), 6, 3, 0).unwrap();
+        let before = model.params.export().unwrap();
+        let rows: Vec<usize> = (0..60).collect();
+        finetune(
+            &model,
+            &x,
+            &labels,
+            (&rows, &[]),
+            &[1.0; 3],
+            &options(true),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let after = model.params.export().unwrap();
+        for (b, a) in before.iter().zip(&after) {
+            if b.0.starts_with("encoder.") {
+                assert_eq!(b.2, a.2, "{} changed", b.0);
+            } else {
+                assert_ne!(b.2, a.2, "{} did not train", b.0);
+            }
+        }
+    }
+}
