@@ -213,3 +213,29 @@ fn text_info_names_the_essentials() {
         assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
     }
 }
+
+#[test]
+fn malformed_corpus_gives_one_clear_line_and_exit_code_2() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is absent", dir.display());
+        return;
+    };
+    let mut seen = 0;
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "h5ad") {
+            continue;
+        }
+        seen += 1;
+        let out = info(&path, false);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.contains(&*name) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+    assert!(seen > 0, "no malformed fixtures found in {}", dir.display());
+}

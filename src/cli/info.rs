@@ -36,31 +36,9 @@ pub fn render(s: &DatasetSummary) -> String {
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "{}", s.path);
-    let flavour = s.flavour.map(|f| format!(", {f}")).unwrap_or_default();
-    let _ = writeln!(w, "  format      {}{flavour}", s.format);
-    let _ = writeln!(w, "  shape       {} cells x {} genes", s.n_cells, s.n_genes);
-    let _ = writeln!(
-        w,
-        "  X           {} {}, {} stored values, {:.1}% zeros, {}",
-        s.x.encoding,
-        s.x.dtype,
-        s.x.nnz,
-        100.0 * s.x.sparsity,
-        s.x.value_kind
-    );
-    let examples = s.var_examples.join(", ");
-    let _ = writeln!(w, "  genes       {} (e.g. {examples})", s.var_id_kind);
-    let list = |v: &[String]| {
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
-    let _ = writeln!(w, "  layers      {}", list(&s.layers));
-    let _ = writeln!(w, "  raw         {}", if s.has_raw { "yes" } else { "no" });
-    let _ = writeln!(w, "  obsm        {}", list(&s.obsm));
-    let _ = writeln!(w, "  obs columns {}", s.obs.len());
+    for (key, value) in s.overview() {
+        let _ = writeln!(w, "  {key:<11} {value}");
+    }
     for c in &s.obs {
         let distinct = c
             .n_categories

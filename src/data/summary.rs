@@ -34,6 +34,60 @@ pub struct DatasetSummary {
     pub obsm: Vec<String>,
 }
 
+impl DatasetSummary {
+    /// The report's headline lines (format, shape, X, genes, layers, raw, obsm, obs columns),
+    /// shared by `cellscope info` and the UI's Data pane.
+    pub fn overview(&self) -> Vec<(&'static str, String)> {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let flavour = self.flavour.map(|f| format!(", {f}")).unwrap_or_default();
+        vec![
+            ("format", format!("{}{flavour}", self.format)),
+            (
+                "shape",
+                format!("{} cells x {} genes", self.n_cells, self.n_genes),
+            ),
+            (
+                "X",
+                format!(
+                    "{} {}, {} stored values, {:.1}% zeros, {}",
+                    self.x.encoding,
+                    self.x.dtype,
+                    self.x.nnz,
+                    100.0 * self.x.sparsity,
+                    self.x.value_kind
+                ),
+            ),
+            (
+                "genes",
+                format!(
+                    "{} (e.g. {})",
+                    self.var_id_kind,
+                    self.var_examples.join(", ")
+                ),
+            ),
+            ("layers", list(&self.layers)),
+            ("raw", if self.has_raw { "yes" } else { "no" }.to_string()),
+            ("obsm", list(&self.obsm)),
+            ("obs columns", self.obs.len().to_string()),
+        ]
+    }
+
+    /// The matrices one can train on: "X", then "raw" and each layer as "layer:<name>".
+    pub fn matrix_choices(&self) -> Vec<String> {
+        let raw = self.has_raw.then(|| "raw".to_string());
+        std::iter::once("X".to_string())
+            .chain(raw)
+            .chain(self.layers.iter().map(|l| format!("layer:{l}")))
+            .collect()
+    }
+}
+
 /// The expression matrix as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixSummary {

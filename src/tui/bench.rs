@@ -17,7 +17,7 @@ use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
 use super::app::{App, Msg, Tab};
-use super::data_state::{DataView, summary_lines};
+use super::data_state::DataView;
 use super::runner;
 use super::terminal::Screen;
 use super::theme::Theme;
@@ -71,7 +71,7 @@ fn bench_view() -> DataView {
         obs: Vec::new(),
     };
     let stats = (0..genes).map(|g| (g as f64, 0.5, 1.0));
-    let summary = summary_lines(&serde_json::json!({"n_cells": 1, "n_genes": genes}));
+    let summary = vec![("shape".to_string(), format!("1 cells x {genes} genes"))];
     DataView::new(&dataset, summary, vec!["X".into()], stats)
 }
 

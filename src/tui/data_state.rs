@@ -1,7 +1,6 @@
 //! What the Data pane shows: a dataset summary, obs columns as category counts and per-gene
 //! statistics, built on a background task from the data layer; plus the pane's cursor state.
 
-use serde::Serialize;
 
 use crate::data::{Column, ColumnValues, Dataset};
 
@@ -102,74 +101,6 @@ impl DataView {
             genes,
         }
     }
-}
-
-/// Renders one JSON value as a summary cell: scalars as written, short lists joined, else counted.
-fn cell_text(value: &serde_json::Value) -> String {
-    use serde_json::Value;
-    fn scalar(v: &Value) -> Option<String> {
-        match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            Value::Null => Some("none".into()),
-            _ => None,
-        }
-    }
-    scalar(value).unwrap_or_else(|| match value {
-        Value::Array(items) if items.len() <= 6 && items.iter().all(|i| scalar(i).is_some()) => {
-            items
-                .iter()
-                .filter_map(scalar)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        Value::Array(items) => format!("{} entries", items.len()),
-        Value::Object(map) => format!("{} entries", map.len()),
-        _ => String::new(),
-    })
-}
-
-/// Flattens any serialisable summary into (key, value) lines: scalars as written, short lists
-/// joined, long lists counted, records of scalars one level deep ("x dtype"). The path is left
-/// out (the pane's title names the file). Keeps the pane independent of the summary's type.
-pub fn summary_lines<T: Serialize>(summary: &T) -> Vec<(String, String)> {
-    use serde_json::Value;
-    let Ok(Value::Object(fields)) = serde_json::to_value(summary) else {
-        return Vec::new();
-    };
-    let mut lines = Vec::new();
-    for (key, value) in fields {
-        let key = key.replace('_', " ");
-        match &value {
-            _ if key == "path" => {}
-            Value::Object(inner) if inner.values().all(|v| !v.is_object() && !v.is_array()) => {
-                for (k, v) in inner {
-                    lines.push((format!("{key} {}", k.replace('_', " ")), cell_text(v)));
-                }
-            }
-            _ => lines.push((key, cell_text(&value))),
-        }
-    }
-    lines
-}
-
-/// The matrices a summary offers: X, then raw (`has_raw`), then each of `layers` as `layer:<name>`.
-pub fn matrix_choices<T: Serialize>(summary: &T) -> Vec<String> {
-    let value = serde_json::to_value(summary).unwrap_or_default();
-    let mut choices = vec!["X".to_string()];
-    if value["has_raw"].as_bool() == Some(true) {
-        choices.push("raw".into());
-    }
-    if let Some(layers) = value["layers"].as_array() {
-        choices.extend(
-            layers
-                .iter()
-                .filter_map(|l| l.as_str())
-                .map(|l| format!("layer:{l}")),
-        );
-    }
-    choices
 }
 
 /// Progress of the background load.
@@ -358,21 +289,25 @@ pub(crate) mod tests {
                 },
             ],
         };
-        let summary = serde_json::json!({
-            "path": "/somewhere/demo_immune.h5ad", "n_cells": n_cells, "n_genes": genes.len(),
-            "x": {"encoding": "csr_matrix", "value_kind": "counts"},
-            "has_raw": true, "layers": ["counts"], "obsm": ["X_pca", "X_umap"],
-        });
+        let summary = [
+            ("format", "h5ad, anndata >= 0.8 (encoded elements)"),
+            ("shape", "8 cells x 8 genes"),
+            (
+                "X",
+                "csr float32, 40 stored values, 37.5% zeros, raw counts",
+            ),
+            ("layers", "counts"),
+            ("raw", "yes"),
+            ("obsm", "X_pca, X_umap"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        let matrices = ["X", "raw", "layer:counts"].map(String::from).to_vec();
         let stats = (0..genes.len()).map(|i| {
             let m = (i as f64 * 0.7 + 0.2) % 3.0;
             (m, (0.1 * i as f64 + 0.05) % 1.0, m * 1.5)
         });
-        DataView::new(
-            &dataset,
-            summary_lines(&summary),
-            matrix_choices(&summary),
-            stats,
-        )
+        DataView::new(&dataset, summary, matrices, stats)
     }
 
     #[test]
@@ -390,20 +325,6 @@ pub(crate) mod tests {
             [("b".into(), 3), ("a".into(), 2), ("c".into(), 1)]
         );
         assert_eq!(v.n_missing, 1);
-    }
-
-    #[test]
-    fn summary_lines_flatten_scalars_and_count_collections() {
-        let s = serde_json::json!({"path": "/p", "n_cells": 5, "raw": null, "layers": ["a", "b"],
-            "obs": [{"name": "x"}, {"name": "y"}], "x": {"dtype": "float32"}, "has_raw": false});
-        let lines = summary_lines(&s);
-        assert!(!lines.iter().any(|l| l.0 == "path"));
-        assert!(lines.contains(&("x dtype".into(), "float32".into())));
-        assert_eq!(matrix_choices(&s), ["X", "layer:a", "layer:b"]);
-        assert!(lines.contains(&("n cells".into(), "5".into())));
-        assert!(lines.contains(&("raw".into(), "none".into())));
-        assert!(lines.contains(&("layers".into(), "a, b".into())));
-        assert!(lines.contains(&("obs".into(), "2 entries".into())));
     }
 
     #[test]

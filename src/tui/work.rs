@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
 
 use super::app::Msg;
-use super::data_state::{DataView, matrix_choices, summary_lines};
+use super::data_state::DataView;
 
 /// Background work the event loop starts on the app's behalf.
 pub trait Work {
@@ -110,8 +110,12 @@ fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView
     let stats = crate::data::preprocess::gene_stats(&dataset.x);
     Ok(DataView::new(
         &dataset,
-        summary_lines(&summary),
-        matrix_choices(&summary),
+        summary
+            .overview()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        summary.matrix_choices(),
         stats.iter().map(|g| (g.mean, g.detection_rate, g.variance)),
     ))
 }

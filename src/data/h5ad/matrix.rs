@@ -217,8 +217,8 @@ fn read_compressed(g: &Group, major: Range<usize>, n_minor: usize) -> Result<Csr
     }
     let raw_ptr: Vec<i64> = indptr_ds
         .read_slice_1d::<i64, _>(major.start..major.end + 1)
-        .map_err(|e| at(&indptr_ds.name(), e))?
-        .to_vec();
+        .map(into_vec)
+        .map_err(|e| at(&indptr_ds.name(), e))?;
     if let Some(pos) = raw_ptr.windows(2).position(|w| w[1] < w[0]) {
         return Err(format!(
             "{name}: indptr decreases at entry {}",
@@ -260,12 +260,21 @@ fn read_compressed(g: &Group, major: Range<usize>, n_minor: usize) -> Result<Csr
     let data = if hi > lo {
         data_ds
             .read_slice_1d::<f32, _>(lo..hi)
+            .map(into_vec)
             .map_err(|e| at(&data_ds.name(), e))?
-            .to_vec()
     } else {
         Vec::new()
     };
     CsrMatrix::new(major.len(), n_minor, indptr, indices, data).map_err(|e| format!("{name}: {e}"))
+}
+
+/// The buffer of a freshly read 1-D array, without copying it.
+fn into_vec<T: Clone>(a: ndarray::Array1<T>) -> Vec<T> {
+    if a.is_standard_layout() {
+        a.into_raw_vec_and_offset().0
+    } else {
+        a.to_vec()
+    }
 }
 
 /// Turns a compressed matrix read along columns (rows of `csc` are columns) into CSR with

@@ -79,10 +79,7 @@ impl H5adFile {
             what,
         };
         if !is_group(&file, "obs") && !is_dataset(&file, "obs") {
-            return Err(fail(
-                "not an AnnData file: it has no `obs` (a Cell Ranger .h5 is read by extension .h5)"
-                    .into(),
-            ));
+            return Err(fail("not an AnnData file: it has no `obs`".into()));
         }
         let flavour = if attr_string(&file, "encoding-type").as_deref() == Some("anndata") {
             Flavour::Modern
@@ -98,14 +95,20 @@ impl H5adFile {
             n_obs: 0,
             n_vars: 0,
         };
-        (this.n_obs, this.n_vars) = match this.element("X") {
-            Some(Ok(x)) => x.shape,
-            Some(Err(e)) => return Err(this.element_error(e)),
-            None => (
-                frame::frame_len(&this.file, "obs").map_err(fail)?,
-                frame::frame_len(&this.file, "var").map_err(fail)?,
-            ),
-        };
+        // The annotations' lengths bound every declared size, so a corrupt shape attribute
+        // cannot make us allocate for cells or genes that are not there.
+        let n_obs = frame::frame_len(&this.file, "obs").map_err(fail)?;
+        let n_vars = frame::frame_len(&this.file, "var").map_err(fail)?;
+        if let Some(x) = this.element("X") {
+            let x = x.map_err(|e| this.element_error(e))?;
+            if x.shape != (n_obs, n_vars) {
+                return Err(this.invalid(format!(
+                    "X is {} x {} but obs has {n_obs} rows and var {n_vars}",
+                    x.shape.0, x.shape.1
+                )));
+            }
+        }
+        (this.n_obs, this.n_vars) = (n_obs, n_vars);
         Ok(this)
     }
 
@@ -225,7 +228,23 @@ impl H5adFile {
             MatrixChoice::Layer(l) => format!("layers/{l}"),
         };
         match self.element(&name) {
-            Some(m) => m.map_err(|e| self.element_error(e)),
+            Some(m) => {
+                let m = m.map_err(|e| self.element_error(e))?;
+                let n_vars = match choice {
+                    MatrixChoice::Raw => {
+                        let var = if is_dataset(&self.file, "raw.var") { "raw.var" } else { "raw/var" };
+                        frame::frame_len(&self.file, var).map_err(|what| self.invalid(what))?
+                    }
+                    _ => self.n_vars,
+                };
+                if m.shape != (self.n_obs, n_vars) {
+                    return Err(self.invalid(format!(
+                        "{name} is {} x {} but the file has {} cells and {n_vars} genes for it",
+                        m.shape.0, m.shape.1, self.n_obs
+                    )));
+                }
+                Ok(m)
+            }
             None => Err(self.invalid(match choice {
                 MatrixChoice::X => {
                     let mut alternatives = Vec::new();
