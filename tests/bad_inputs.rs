@@ -30,7 +30,7 @@ const BAD: &[(&str, &str)] = &[
     ),
     (
         "fixtures/bad/obs_length_mismatch.h5ad",
-        "6 values for 2 rows",
+        "obs has 2 rows",
     ),
     ("fixtures/bad/string_x.h5ad", "matrix values of type string"),
     ("fixtures/bad/truncated_half.h5ad", "truncated file"),
