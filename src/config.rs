@@ -252,8 +252,20 @@ impl Default for UiConfig {
 
 impl Config {
     /// Parses TOML text layered over the defaults; unknown keys are an error naming the key.
+    /// The error is one line: `line L, column C: message`.
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().replace('\n', " ");
+            match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    anyhow::anyhow!("line {line}, column {column}: {msg}")
+                }
+                None => anyhow::anyhow!("{msg}"),
+            }
+        })
     }
 
     /// Reads a config file layered over the defaults.
@@ -277,6 +289,16 @@ mod tests {
     fn documented_config_file_equals_the_built_in_defaults() {
         let text = include_str!("../config.toml");
         assert_eq!(Config::from_toml(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_wrong_type_is_one_line_with_its_position() {
+        let err = Config::from_toml("[model]\nhidden = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.starts_with("line 2, column 10: "), "{err}");
+        assert!(err.contains("expected a sequence"), "{err}");
     }
 
     #[test]

@@ -154,4 +154,49 @@ mod tests {
         assert!(err.contains("previous version kept"), "{err}");
         assert_eq!(read_checkpoint(&path).unwrap().state, state);
     }
+
+    /// Unmounts the test tmpfs even when an assertion fails.
+    struct Mount(std::path::PathBuf);
+
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a small tmpfs (needs root)");
+            return;
+        }
+        let _guard = Mount(dir.path().to_path_buf());
+        let path = dir.path().join("last.safetensors");
+        let state = TrainState {
+            epoch: 1,
+            ..TrainState::default()
+        };
+        let small = vec![("w".to_string(), vec![4], vec![1.0, 2.0, 3.0, 4.0])];
+        write_checkpoint(&path, &small, &state).unwrap();
+        let big = vec![("w".to_string(), vec![50_000], vec![0.5; 50_000])];
+        let later = TrainState {
+            epoch: 2,
+            ..TrainState::default()
+        };
+        let err = write_checkpoint(&path, &big, &later)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("previous version kept"), "{err}");
+        assert!(err.contains("last.safetensors"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        assert_eq!(read_checkpoint(&path).unwrap().state, state);
+        assert!(!path.with_extension("tmp").exists());
+    }
 }

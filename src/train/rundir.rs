@@ -108,8 +108,11 @@ impl RunDir {
         Ok(run)
     }
 
-    /// Opens an existing run directory for appending metrics.
+    /// Opens an existing run directory for appending metrics; a torn last line (the process
+    /// was killed mid-write) is cut off first so new lines do not glue onto it.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
+        drop_torn_tail(&path.join(METRICS_FILE))
+            .map_err(|e| io(path, "cannot repair metrics.jsonl", e))?;
         let metrics = OpenOptions::new()
             .create(true)
             .append(true)
@@ -161,6 +164,37 @@ impl RunDir {
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
+}
+
+/// Truncates `file` after its last newline (no-op when missing or already complete).
+fn drop_torn_tail(file: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    OpenOptions::new()
+        .write(true)
+        .open(file)?
+        .set_len(keep as u64)
+}
+
+/// Reads metrics.jsonl of a run: every complete line, ignoring a torn last line.
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<Value>, TrainError> {
+    let path = run_dir.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, "cannot read", e))?;
+    let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+    complete
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| io(&path, &format!("bad line {}", i + 1), e))
+        })
+        .collect()
 }
 
 /// The metrics.jsonl form of an event (every kind is kept, so a follower sees what the driver saw).
@@ -444,5 +478,18 @@ mod tests {
             Some(TrainEvent::Finished { best_val_loss, .. }) => assert!(best_val_loss.is_nan()),
             other => panic!("{other:?} from {line}"),
         }
+    }
+
+    #[test]
+    fn a_torn_last_metrics_line_is_ignored_and_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(METRICS_FILE);
+        std::fs::write(&file, "{\"epoch\":1}\n{\"epo").unwrap();
+        assert_eq!(read_metrics(dir.path()).unwrap().len(), 1);
+        let mut run = RunDir::open(dir.path()).unwrap();
+        run.log(&serde_json::json!({"epoch": 2})).unwrap();
+        let back = read_metrics(dir.path()).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1]["epoch"], 2);
     }
 }

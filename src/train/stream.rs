@@ -328,6 +328,7 @@ mod tests {
                 config,
                 data,
                 resume: None,
+                run_dir: None,
             },
             tx,
         )
