@@ -1,9 +1,19 @@
-//! `cellscope embed RUN [--data FILE] --out OUT.h5ad`.
+//! `cellscope embed RUN [--data FILE] --out OUT.h5ad`: a copy of the data with the run's
+//! embedding, its t-SNE layout and Leiden clusters (obsm/obs), readable by anndata.
 
 use clap::Args;
 use std::path::PathBuf;
 
+use crate::analysis::embed::{EvalInput, cluster, views_2d};
 use crate::config::Config;
+use crate::data::h5ad::write::{copy_for_writing, write_obs_categorical, write_obsm_array};
+
+/// obsm key of the embedding.
+pub const OBSM_EMBEDDING: &str = "X_cellscope";
+/// obsm key of the 2-D layout.
+pub const OBSM_LAYOUT: &str = "X_cellscope_2d";
+/// obs column of the clusters.
+pub const OBS_CLUSTER: &str = "cellscope_cluster";
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -17,6 +27,43 @@ pub struct EmbedArgs {
     pub out: PathBuf,
 }
 
-pub fn run(_args: EmbedArgs, _config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("`embed` is not built yet")
+pub fn run(args: EmbedArgs, _config: &Config) -> anyhow::Result<()> {
+    let input = EvalInput::load(&args.run, args.data.as_deref())?;
+    let source = input.data.path.clone();
+    let (file, n_obs) = copy_for_writing(&source, &args.out)?;
+    let result = (|| -> anyhow::Result<usize> {
+        let z = input.embedding(&mut |_, _| {})?;
+        anyhow::ensure!(
+            z.nrows() == n_obs,
+            "{}: {n_obs} cells in the file but {} embedded rows",
+            source.display(),
+            z.nrows()
+        );
+        let config = &input.run.config;
+        let (_, layout) = views_2d(z.view(), config)?;
+        let clusters = cluster(z.view(), config, config.train.seed)?.leiden;
+        let n_clusters = clusters.iter().max().map_or(0, |m| m + 1);
+        let names: Vec<String> = (0..n_clusters).map(|c| c.to_string()).collect();
+        let at = |e: hdf5::Error| anyhow::anyhow!("{}: {e}", args.out.display());
+        write_obsm_array(&file, OBSM_EMBEDDING, z.view()).map_err(at)?;
+        write_obsm_array(&file, OBSM_LAYOUT, layout.view()).map_err(at)?;
+        write_obs_categorical(&file, OBS_CLUSTER, &clusters, &names).map_err(at)?;
+        Ok(n_clusters)
+    })();
+    drop(file);
+    match result {
+        Ok(n_clusters) => {
+            println!(
+                "wrote {}: obsm['{OBSM_EMBEDDING}'] ({n_obs} x {}), obsm['{OBSM_LAYOUT}'] (t-SNE), \
+                 obs['{OBS_CLUSTER}'] ({n_clusters} Leiden clusters)",
+                args.out.display(),
+                input.run.encoder.latent
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.out);
+            Err(e)
+        }
+    }
 }

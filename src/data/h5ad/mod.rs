@@ -4,6 +4,7 @@
 pub(crate) mod frame;
 pub(crate) mod hdf;
 pub(crate) mod matrix;
+pub mod write;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,153 @@
+//! Writing cellscope results into a copy of an AnnData (>= 0.8) file: dense `obsm` arrays and
+//! categorical `obs` columns, encoded as anndata writes them. Never opens an input read-write.
+
+use std::path::Path;
+
+use hdf5::types::VarLenUnicode;
+use hdf5::{Group, Location};
+use ndarray::ArrayView2;
+
+use super::hdf::{attr_strings, first_line};
+use super::{Flavour, H5adFile};
+use crate::data::{DataError, DataFormat, data_format};
+
+/// Copies `input` to `out` after checking it is a modern AnnData file that is not `out` itself,
+/// then opens the copy read-write. Returns the copy and its number of cells.
+pub fn copy_for_writing(input: &Path, out: &Path) -> Result<(hdf5::File, usize), DataError> {
+    let invalid = |path: &Path, what: String| DataError::Invalid {
+        path: path.to_path_buf(),
+        what,
+    };
+    if let (Ok(a), Ok(b)) = (input.canonicalize(), out.canonicalize())
+        && a == b
+    {
+        return Err(invalid(
+            out,
+            "is the input file; choose another --out (the input is never modified)".into(),
+        ));
+    }
+    if data_format(input)? != DataFormat::H5ad {
+        return Err(invalid(
+            input,
+            "is a Cell Ranger output, not AnnData; convert it with anndata >= 0.8 \
+             (e.g. scanpy.read_10x_h5(...).write_h5ad(...)) and embed that"
+                .into(),
+        ));
+    }
+    let h5 = H5adFile::open(input)?;
+    if h5.flavour() != Flavour::Modern {
+        return Err(invalid(
+            input,
+            format!(
+                "uses the {} layout; re-save it with anndata >= 0.8 \
+                 (anndata.read_h5ad(f).write_h5ad(f2)) to write into it",
+                h5.flavour()
+            ),
+        ));
+    }
+    let n_obs = h5.n_obs();
+    drop(h5);
+    std::fs::copy(input, out).map_err(|e| invalid(out, format!("cannot copy the input: {e}")))?;
+    let file = hdf5::File::open_rw(out).map_err(|e| invalid(out, first_line(&e.to_string())))?;
+    Ok((file, n_obs))
+}
+
+/// Writes a dense f32 array as `obsm/<key>` (creating `obsm`), replacing any existing one.
+pub fn write_obsm_array(file: &hdf5::File, key: &str, values: ArrayView2<f32>) -> hdf5::Result<()> {
+    let obsm = match file.group("obsm") {
+        Ok(g) => g,
+        Err(_) => {
+            let g = file.create_group("obsm")?;
+            set_encoding(&g, "dict", "0.1.0")?;
+            g
+        }
+    };
+    unlink_if_present(&obsm, key)?;
+    let data: Vec<f32> = values.iter().copied().collect();
+    let ds = obsm
+        .new_dataset::<f32>()
+        .shape((values.nrows(), values.ncols()))
+        .create(key)?;
+    ds.write_raw(&data[..])?;
+    set_encoding(&ds, "array", "0.2.0")
+}
+
+/// Writes `obs/<name>` as a categorical column (codes index `categories`) and lists it last
+/// in obs's `column-order`, replacing any existing column of that name.
+pub fn write_obs_categorical(
+    file: &hdf5::File,
+    name: &str,
+    codes: &[usize],
+    categories: &[String],
+) -> hdf5::Result<()> {
+    let obs = file.group("obs")?;
+    unlink_if_present(&obs, name)?;
+    let col = obs.create_group(name)?;
+    set_encoding(&col, "categorical", "0.2.0")?;
+    col.new_attr::<bool>()
+        .shape(())
+        .create("ordered")?
+        .write_scalar(&false)?;
+    let codes_ds = if categories.len() <= i8::MAX as usize {
+        let c: Vec<i8> = codes.iter().map(|&c| c as i8).collect();
+        let ds = col.new_dataset::<i8>().shape(c.len()).create("codes")?;
+        ds.write_raw(&c[..])?;
+        ds
+    } else {
+        let c: Vec<i16> = codes.iter().map(|&c| c as i16).collect();
+        let ds = col.new_dataset::<i16>().shape(c.len()).create("codes")?;
+        ds.write_raw(&c[..])?;
+        ds
+    };
+    set_encoding(&codes_ds, "array", "0.2.0")?;
+    let cats = unicode(categories)?;
+    let cats_ds = col
+        .new_dataset::<VarLenUnicode>()
+        .shape(cats.len())
+        .create("categories")?;
+    cats_ds.write_raw(&cats[..])?;
+    set_encoding(&cats_ds, "string-array", "0.2.0")?;
+    let mut order = attr_strings(&obs, "column-order").unwrap_or_default();
+    order.retain(|c| c != name);
+    order.push(name.to_string());
+    if obs.attr("column-order").is_ok() {
+        obs.delete_attr("column-order")?;
+    }
+    let order = unicode(&order)?;
+    obs.new_attr::<VarLenUnicode>()
+        .shape(order.len())
+        .create("column-order")?
+        .write_raw(&order[..])
+}
+
+/// Sets anndata's `encoding-type` and `encoding-version` attributes.
+fn set_encoding(loc: &Location, kind: &str, version: &str) -> hdf5::Result<()> {
+    for (attr, value) in [("encoding-type", kind), ("encoding-version", version)] {
+        if loc.attr(attr).is_ok() {
+            loc.delete_attr(attr)?;
+        }
+        loc.new_attr::<VarLenUnicode>()
+            .shape(())
+            .create(attr)?
+            .write_scalar(&unicode(&[value.to_string()])?[0])?;
+    }
+    Ok(())
+}
+
+fn unlink_if_present(group: &Group, name: &str) -> hdf5::Result<()> {
+    if group.link_exists(name) {
+        group.unlink(name)?;
+    }
+    Ok(())
+}
+
+/// Strings as HDF5 variable-length UTF-8 (they fail only on an interior NUL).
+fn unicode(values: &[String]) -> hdf5::Result<Vec<VarLenUnicode>> {
+    values
+        .iter()
+        .map(|s| {
+            s.parse::<VarLenUnicode>()
+                .map_err(|e| hdf5::Error::from(format!("string {s:?}: {e}")))
+        })
+        .collect()
+}
