@@ -18,9 +18,7 @@ pub fn copy_for_writing(input: &Path, out: &Path) -> Result<(hdf5::File, usize),
         path: path.to_path_buf(),
         what,
     };
-    if let (Ok(a), Ok(b)) = (input.canonicalize(), out.canonicalize())
-        && a == b
-    {
+    if same_file(input, out) {
         return Err(invalid(
             out,
             "is the input file; choose another --out (the input is never modified)".into(),
@@ -50,6 +48,20 @@ pub fn copy_for_writing(input: &Path, out: &Path) -> Result<(hdf5::File, usize),
     std::fs::copy(input, out).map_err(|e| invalid(out, format!("cannot copy the input: {e}")))?;
     let file = hdf5::File::open_rw(out).map_err(|e| invalid(out, first_line(&e.to_string())))?;
     Ok((file, n_obs))
+}
+
+/// Whether two paths name one file: the same canonical path or (hard links) the same inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (a.canonicalize(), b.canonicalize())
+        && x == y
+    {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// Writes a dense f32 array as `obsm/<key>` (creating `obsm`), replacing any existing one.
@@ -150,4 +162,78 @@ fn unicode(values: &[String]) -> hdf5::Result<Vec<VarLenUnicode>> {
                 .map_err(|e| hdf5::Error::from(format!("string {s:?}: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ColumnValues;
+    use ndarray::Array2;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/h5ad")
+            .join(name)
+    }
+
+    /// Writes a column and two obsm arrays into a copy of `name`; returns the reopened copy.
+    fn write_into_copy(name: &str, dir: &Path) -> H5adFile {
+        let out = dir.join("out.h5ad");
+        let (file, n) = copy_for_writing(&fixture(name), &out).unwrap();
+        let codes: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let cats: Vec<String> = ["a", "b", "ü"].map(String::from).to_vec();
+        write_obs_categorical(&file, "clu", &codes, &cats).unwrap();
+        let z = Array2::from_shape_fn((n, 3), |(i, j)| (i * 3 + j) as f32);
+        write_obsm_array(&file, "X_z", z.view()).unwrap();
+        // Writing again replaces rather than duplicates.
+        write_obs_categorical(&file, "clu", &codes, &cats).unwrap();
+        write_obsm_array(&file, "X_z", z.view()).unwrap();
+        drop(file);
+        H5adFile::open(&out).unwrap()
+    }
+
+    fn check_column(h5: &H5adFile, before: usize) {
+        let obs = h5.obs().unwrap();
+        assert_eq!(obs.columns.len(), before + 1);
+        let last = obs.columns.last().unwrap();
+        assert_eq!(last.name, "clu");
+        match &last.values {
+            ColumnValues::Categorical { codes, categories } => {
+                assert_eq!(codes.len(), h5.n_obs());
+                assert_eq!(codes[..3], [0, 1, 2]);
+                assert_eq!(categories[2], "ü");
+            }
+            other => panic!("not categorical: {other:?}"),
+        }
+        assert_eq!(h5.obsm_keys(), ["X_z"]);
+    }
+
+    #[test]
+    fn writes_into_a_file_with_an_empty_float_column_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let h5 = write_into_copy("no_x.h5ad", dir.path());
+        check_column(&h5, 0);
+    }
+
+    #[test]
+    fn appends_to_existing_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let h5 = write_into_copy("dense_f32.h5ad", dir.path());
+        check_column(&h5, 8);
+        assert_eq!(h5.obs().unwrap().columns[0].name, "cell_type");
+    }
+
+    #[test]
+    fn refuses_the_input_itself_and_non_anndata_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.h5ad");
+        std::fs::copy(fixture("dense_f32.h5ad"), &input).unwrap();
+        let e = copy_for_writing(&input, &input).unwrap_err().to_string();
+        assert!(e.contains("is the input file"), "{e}");
+        let e = copy_for_writing(&fixture("not_hdf5.h5ad"), &dir.path().join("o.h5ad"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an HDF5 file"), "{e}");
+    }
 }
