@@ -92,25 +92,19 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
         assert list(a.obs.columns)[-1] == 'cellscope_cluster'\n\
         assert 'cell_type' in a.obs.columns\n\
         print('ok', a.n_obs)\n";
-    match Command::new("python3")
-        .args(["-c", "import anndata"])
-        .output()
-    {
-        Ok(o) if o.status.success() => {}
-        _ => {
-            println!("skipping the anndata read-back: python3 with anndata is not available");
-            return;
-        }
-    }
-    let py = Command::new("python3")
+    let Ok(py) = Command::new("python3")
         .args(["-c", check])
         .arg(&out)
         .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
+    else {
+        println!("skipping the anndata read-back: no python3");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&py.stderr);
+    if stderr.contains("No module named") {
+        println!("skipping the anndata read-back: {stderr}");
+        return;
+    }
+    assert!(py.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 1000"));
 }
