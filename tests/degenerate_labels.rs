@@ -52,7 +52,7 @@ fn degenerate_labels_never_print_nan() {
     for label in ["one_class", "cell_id"] {
         let text = ok(&cellscope(&["eval", run, "--label", label]));
         assert!(!text.to_lowercase().contains("nan"), "{label}:\n{text}");
-        assert!(text.contains("n/a"), "{label}:\n{text}");
+        assert!(text.contains("n/a: undefined"), "{label}:\n{text}");
         let json = ok(&cellscope(&["eval", run, "--label", label, "--json"]));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         for side in ["ssl", "pca"] {

@@ -75,12 +75,18 @@ pub fn render(r: &EvalReport) -> String {
         ("Leiden clusters", |s| Some(s.leiden_clusters as f64)),
         ("cell-type ASW", |s| s.asw),
     ];
+    let mut undefined = false;
     for (name, f) in rows {
+        let (ssl, pca) = (f(&r.ssl), f(&r.pca));
+        undefined |= ssl.is_none() || pca.is_none();
         out += &format!(
             "{name:<26}{:>10}{:>10}\n",
-            metric_cell(f(&r.ssl)),
-            metric_cell(f(&r.pca))
+            metric_cell(ssl),
+            metric_cell(pca)
         );
+    }
+    if undefined {
+        out += "n/a: undefined for these labels (the silhouette needs 2 to n-1 classes)\n";
     }
     out += "\n";
     match (&r.reconstruction, &r.reconstruction_note) {
