@@ -183,18 +183,18 @@ pub fn label_column<'a>(obs: &'a [Column], name: Option<&str>) -> anyhow::Result
 /// Label metrics of one embedding.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EmbeddingScores {
-    /// ARI and NMI of k-means clusters against the labels.
-    pub kmeans_ari: f64,
-    pub kmeans_nmi: f64,
+    /// ARI and NMI of k-means clusters against the labels (None: undefined, e.g. one class).
+    pub kmeans_ari: Option<f64>,
+    pub kmeans_nmi: Option<f64>,
     /// ARI and NMI of Leiden clusters on the kNN graph.
-    pub leiden_ari: f64,
-    pub leiden_nmi: f64,
+    pub leiden_ari: Option<f64>,
+    pub leiden_nmi: Option<f64>,
     pub leiden_clusters: usize,
-    /// Cell-type silhouette rescaled to [0, 1] (scIB).
-    pub asw: f64,
+    /// Cell-type silhouette rescaled to [0, 1] (scIB); None unless 2 <= classes <= cells - 1.
+    pub asw: Option<f64>,
     /// kNN classification of validation cells from training cells.
-    pub knn_macro_f1: f64,
-    pub knn_accuracy: f64,
+    pub knn_macro_f1: Option<f64>,
+    pub knn_accuracy: Option<f64>,
 }
 
 /// Clusters of one embedding (per cell).
@@ -230,7 +230,6 @@ pub fn score(
     let truth: Vec<usize> = known.iter().map(|&i| labels[i].unwrap_or(0)).collect();
     let pick = |c: &[usize]| known.iter().map(|&i| c[i]).collect::<Vec<_>>();
     let (km, ld) = (pick(&clusters.kmeans), pick(&clusters.leiden));
-    let nan = f64::NAN;
     let sub = subsample_indices(known.len(), ASW_MAX_CELLS, config.train.seed);
     let zs = select_rows(z, &sub.iter().map(|&i| known[i]).collect::<Vec<_>>());
     let sub_truth: Vec<usize> = sub.iter().map(|&i| truth[i]).collect();
@@ -255,15 +254,16 @@ pub fn score(
         &ref_labels,
         k,
     );
+    let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
     Ok(EmbeddingScores {
-        kmeans_ari: adjusted_rand_score(&truth, &km).unwrap_or(nan),
-        kmeans_nmi: normalized_mutual_info_score(&truth, &km).unwrap_or(nan),
-        leiden_ari: adjusted_rand_score(&truth, &ld).unwrap_or(nan),
-        leiden_nmi: normalized_mutual_info_score(&truth, &ld).unwrap_or(nan),
+        kmeans_ari: finite(adjusted_rand_score(&truth, &km)),
+        kmeans_nmi: finite(normalized_mutual_info_score(&truth, &km)),
+        leiden_ari: finite(adjusted_rand_score(&truth, &ld)),
+        leiden_nmi: finite(normalized_mutual_info_score(&truth, &ld)),
         leiden_clusters: clusters.leiden.iter().max().map_or(0, |m| m + 1),
-        asw: cell_type_asw(zs.view(), &sub_truth).unwrap_or(nan),
-        knn_macro_f1: macro_f1(&query_truth, &pred).unwrap_or(nan),
-        knn_accuracy: accuracy(&query_truth, &pred).unwrap_or(nan),
+        asw: finite(cell_type_asw(zs.view(), &sub_truth)),
+        knn_macro_f1: finite(macro_f1(&query_truth, &pred)),
+        knn_accuracy: finite(accuracy(&query_truth, &pred)),
     })
 }
 
@@ -464,5 +464,49 @@ mod tests {
         assert_eq!(label_column(&obs, Some("donor")).unwrap().name, "donor");
         let e = label_column(&obs, Some("x")).unwrap_err().to_string();
         assert!(e.contains("donor, cell_type"), "{e}");
+    }
+
+    fn scores_for(labels: &[Option<usize>]) -> EmbeddingScores {
+        let n = labels.len();
+        let z = random_points(n, 3, 4);
+        let clusters = Clusters {
+            kmeans: (0..n).map(|i| i % 2).collect(),
+            leiden: (0..n).map(|i| i % 3).collect(),
+        };
+        let split = Split {
+            train: (0..n).filter(|i| i % 4 != 0).collect(),
+            val: (0..n).filter(|i| i % 4 == 0).collect(),
+        };
+        score(z.view(), &clusters, labels, &split, &Config::default()).unwrap()
+    }
+
+    fn assert_no_nan(s: &EmbeddingScores) {
+        for v in [
+            s.kmeans_ari,
+            s.kmeans_nmi,
+            s.leiden_ari,
+            s.leiden_nmi,
+            s.asw,
+            s.knn_macro_f1,
+            s.knn_accuracy,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(v.is_finite(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_single_class_or_one_cell_per_class_gives_no_nan() {
+        let single = scores_for(&[Some(0); 12]);
+        assert_no_nan(&single);
+        assert_eq!(single.asw, None, "silhouette is undefined for one class");
+        assert_eq!(single.knn_accuracy, Some(1.0));
+        let distinct: Vec<Option<usize>> = (0..12).map(Some).collect();
+        let each = scores_for(&distinct);
+        assert_no_nan(&each);
+        assert_eq!(each.asw, None, "silhouette is undefined for singletons");
+        assert_eq!(each.knn_accuracy, Some(0.0));
     }
 }

@@ -161,7 +161,11 @@ pub fn silhouette_score(x: ArrayView2<f32>, labels: &[usize]) -> Option<f64> {
                     .filter(|&c| c != own)
                     .map(|c| per_cluster[c] / sizes[c] as f64)
                     .fold(f64::INFINITY, f64::min);
-                sum += (b - a) / a.max(b);
+                // identical points (a = b = 0) score 0, as sklearn's nan_to_num
+                let m = a.max(b);
+                if m > 0.0 {
+                    sum += (b - a) / m;
+                }
             }
             sum
         })
@@ -294,6 +298,13 @@ mod tests {
         let x = array![[0.0f32, 0.0], [1.0, 1.0], [2.0, 2.0]];
         assert_eq!(silhouette_score(x.view(), &[0, 0, 0]), None);
         assert_eq!(silhouette_score(x.view(), &[0, 1, 2]), None);
+    }
+
+    #[test]
+    fn identical_points_give_a_zero_silhouette_not_nan() {
+        let x = array![[1.0f32, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]];
+        assert_eq!(silhouette_score(x.view(), &[0, 0, 1, 1]), Some(0.0));
+        assert_eq!(cell_type_asw(x.view(), &[0, 0, 1, 1]), Some(0.5));
     }
 
     #[test]

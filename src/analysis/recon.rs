@@ -185,4 +185,25 @@ mod tests {
         assert!(reconstruction(y.view(), y.slice(s![.., ..2])).is_err());
         assert!(ReconAccumulator::new(3).finish().is_none());
     }
+
+    #[test]
+    fn constant_genes_give_finite_figures() {
+        let mut y = random_points(10, 3, 1);
+        y.column_mut(1).fill(2.5);
+        y.column_mut(2).fill(0.0);
+        let p = random_points(10, 3, 2);
+        let r = reconstruction(y.view(), p.view()).unwrap();
+        assert_eq!(r.pearson[1], None);
+        assert_eq!(r.explained_variance[1], 0.0);
+        let all = [r.ev_weighted, r.ev_uniform, r.mse_overall];
+        assert!(
+            all.iter()
+                .chain(&r.explained_variance)
+                .chain(&r.mse)
+                .all(|v| v.is_finite()),
+            "{r:?}"
+        );
+        let exact = reconstruction(y.view(), y.view()).unwrap();
+        assert_eq!(exact.explained_variance, vec![1.0; 3]);
+    }
 }

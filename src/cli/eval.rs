@@ -34,7 +34,15 @@ pub fn run(args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads one metric of an embedding's scores.
-type Metric = fn(&EmbeddingScores) -> f64;
+type Metric = fn(&EmbeddingScores) -> Option<f64>;
+
+/// A metric to 4 decimals, or "n/a" when it is undefined (never "NaN").
+fn metric_cell(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.4}"),
+        _ => "n/a".into(),
+    }
+}
 
 /// The report as aligned text: one row per metric, SSL beside PCA.
 pub fn render(r: &EvalReport) -> String {
@@ -64,11 +72,21 @@ pub fn render(r: &EvalReport) -> String {
         ("k-means NMI", |s| s.kmeans_nmi),
         ("Leiden ARI", |s| s.leiden_ari),
         ("Leiden NMI", |s| s.leiden_nmi),
-        ("Leiden clusters", |s| s.leiden_clusters as f64),
+        ("Leiden clusters", |s| Some(s.leiden_clusters as f64)),
         ("cell-type ASW", |s| s.asw),
     ];
+    let mut undefined = false;
     for (name, f) in rows {
-        out += &format!("{name:<26}{:>10.4}{:>10.4}\n", f(&r.ssl), f(&r.pca));
+        let (ssl, pca) = (f(&r.ssl), f(&r.pca));
+        undefined |= ssl.is_none() || pca.is_none();
+        out += &format!(
+            "{name:<26}{:>10}{:>10}\n",
+            metric_cell(ssl),
+            metric_cell(pca)
+        );
+    }
+    if undefined {
+        out += "n/a: undefined for these labels (the silhouette needs 2 to n-1 classes)\n";
     }
     out += "\n";
     match (&r.reconstruction, &r.reconstruction_note) {
@@ -92,4 +110,16 @@ pub fn render(r: &EvalReport) -> String {
         (None, None) => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undefined_metrics_print_as_n_a() {
+        assert_eq!(metric_cell(None), "n/a");
+        assert_eq!(metric_cell(Some(f64::NAN)), "n/a");
+        assert_eq!(metric_cell(Some(0.25)), "0.2500");
+    }
 }

@@ -62,8 +62,14 @@ pub fn run(args: TransferArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "mean +- sd", or "n/a" when the figure is missing or undefined (never "NaN").
 fn cell(s: Option<Stat>) -> String {
-    s.map_or("-".into(), |s| format!("{:.3} +- {:.3}", s.mean, s.sd))
+    match s {
+        Some(s) if s.mean.is_finite() && s.sd.is_finite() => {
+            format!("{:.3} +- {:.3}", s.mean, s.sd)
+        }
+        _ => "n/a".into(),
+    }
 }
 
 /// The arms x metrics table with the fine-tuned minus scratch delta.
@@ -103,8 +109,20 @@ pub fn table(r: &TransferReport) -> String {
             cell(a.knn_macro_f1)
         );
     }
-    if let Some(d) = r.delta_finetuned_vs_scratch {
+    if let Some(d) = r.delta_finetuned_vs_scratch.filter(|d| d.is_finite()) {
         out += &format!("fine-tuned - scratch macro-F1: {d:+.3}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undefined_figures_print_as_n_a() {
+        assert_eq!(cell(None), "n/a");
+        assert_eq!(cell(Some(Stat::of(&[]))), "n/a");
+        assert_eq!(cell(Some(Stat::of(&[0.5, 0.7]))), "0.600 +- 0.141");
+    }
 }

@@ -168,7 +168,14 @@ fn train_and_score(
         (&fit, &val),
         &weights,
         &opts,
-        &mut |e, loss| progress(format!("epoch {e}/{} val loss {loss:.4}", tc.epochs)),
+        &mut |e, loss| {
+            let loss = if loss.is_finite() {
+                format!("{loss:.4}")
+            } else {
+                "n/a (no validation cells)".into()
+            };
+            progress(format!("epoch {e}/{} val loss {loss}", tc.epochs))
+        },
     )?;
     let truth = class_of(&t.labels, &t.split.query);
     let pred = predict(model, &t.x, &t.split.query, EVAL_BATCH)?;

@@ -73,9 +73,10 @@ pub fn transfer_split(
     };
     anyhow::ensure!(
         !reference.is_empty() && !query.is_empty(),
-        "the split left no labelled cells on one side ({} reference, {} query)",
+        "the split left no labelled cells on one side ({} reference, {} query){}",
         reference.len(),
-        query.len()
+        query.len(),
+        singleton_hint(labels)
     );
     Ok(TransferSplit {
         how,
@@ -84,9 +85,37 @@ pub fn transfer_split(
     })
 }
 
+/// Why a split can fail on tiny classes: how many classes have a single labelled cell.
+fn singleton_hint(labels: &[Option<usize>]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for c in labels.iter().flatten() {
+        *counts.entry(*c).or_insert(0usize) += 1;
+    }
+    let single = counts.values().filter(|&&n| n == 1).count();
+    if single == 0 {
+        return String::new();
+    }
+    format!(
+        "; {single} of {} classes have a single labelled cell, which cannot be on both sides",
+        counts.len()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_cell_per_class_is_refused_with_the_reason() {
+        let labels: Vec<Option<usize>> = (0..5).map(Some).collect();
+        let e = transfer_split(&labels, 0.3, None, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("0 query") && e.contains("5 of 5 classes have a single labelled cell"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn stratified_split_keeps_every_class_on_both_sides() {

@@ -119,3 +119,35 @@ pub fn top_genes_seurat_v3(
     order.truncate(n_top);
     Ok(order)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_genes_get_finite_scores_and_rank_last() {
+        let (n, g) = (40usize, 24usize);
+        let mut dense = vec![0.0f32; n * g];
+        for i in 0..n {
+            for j in 0..g - 2 {
+                dense[i * g + j] = ((i * 7 + j * 13) % (j + 3)) as f32;
+            }
+            dense[i * g + g - 2] = 5.0; // constant non-zero gene
+            // gene g - 1 stays all zero
+        }
+        let counts = CsrMatrix::from_dense(n, g, &dense);
+        let scores = seurat_v3_scores(&counts).unwrap();
+        assert!(
+            scores.variances_norm.iter().all(|v| v.is_finite()),
+            "{:?}",
+            scores.variances_norm
+        );
+        assert!(scores.variances_norm[g - 2].abs() < 1e-9);
+        assert!(scores.variances_norm[g - 1].abs() < 1e-9);
+        let top = highly_variable_genes_seurat_v3(&counts, g - 2);
+        assert!(
+            !top.contains(&(g - 2)) && !top.contains(&(g - 1)),
+            "{top:?}"
+        );
+    }
+}

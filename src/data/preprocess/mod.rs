@@ -411,6 +411,27 @@ mod tests {
     }
 
     #[test]
+    fn zero_count_cells_stay_zero_through_prepare() {
+        let ds = Dataset {
+            path: "t".into(),
+            x: m(&[&[0.0, 0.0], &[2.0, 6.0]]),
+            obs_names: vec!["a".into(), "b".into()],
+            var_names: vec!["g1".into(), "g2".into()],
+            obs: vec![],
+        };
+        let cfg = PreprocessConfig {
+            n_top_genes: 0,
+            ..PreprocessConfig::default()
+        };
+        let p = prepare(&ds, &cfg, None).unwrap();
+        assert!(p.x.data.iter().all(|v| v.is_finite()), "{:?}", p.x.data);
+        assert_eq!(p.x.row(0).1.len(), 0, "an empty cell stays empty");
+        let mut dense = vec![1.0; 2];
+        p.x.densify_rows(&[0], &mut dense);
+        assert_eq!(dense, [0.0, 0.0]);
+    }
+
+    #[test]
     fn value_kinds_are_told_apart() {
         assert_eq!(detect_value_kind(&m(&[&[1.0, 3.0]])), ValueKind::RawCounts);
         assert_eq!(
@@ -433,6 +454,18 @@ mod tests {
         assert!(
             nan.contains("f.h5ad") && nan.contains("NaN") && nan.contains("gene 1"),
             "{nan}"
+        );
+        let many = m(&[
+            &[f32::NAN, 1.0, f32::INFINITY],
+            &[0.0, 1.0, 2.0],
+            &[f32::NEG_INFINITY, 0.0, 1.0],
+        ]);
+        let many = validate_counts(&many, p).unwrap_err().to_string();
+        assert!(
+            many.contains("3 NaN or infinite values")
+                && many.contains("2 cells, 2 genes affected")
+                && many.contains("first at cell 0, gene 0"),
+            "{many}"
         );
         let neg = validate_counts(&m(&[&[1.0], &[-2.0]]), p)
             .unwrap_err()

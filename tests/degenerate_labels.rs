@@ -1,0 +1,74 @@
+//! `eval` and `transfer` on degenerate label columns (a single class; one cell per class) of a
+//! real counts fixture: undefined metrics print as "n/a" / JSON null, never NaN; transfer refuses
+//! with a clear reason.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cellscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .args(args)
+        .output()
+        .expect("run cellscope")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn degenerate_labels_never_print_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/degenerate/degenerate_labels.h5ad");
+    let cfg = dir.path().join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[preprocess]\nn_top_genes = 100\n[model]\nhidden = [16]\nlatent = 4\n\
+         [train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nprojector = [8, 8]\n",
+    )
+    .unwrap();
+    let runs = dir.path().join("runs");
+    let (data_s, cfg_s) = (data.to_str().unwrap(), cfg.to_str().unwrap());
+    let train = ok(&cellscope(&[
+        "train",
+        "--config",
+        cfg_s,
+        data_s,
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let run = train
+        .lines()
+        .find_map(|l| l.strip_prefix("run directory: "))
+        .unwrap_or_else(|| panic!("no run directory in:\n{train}"));
+
+    for label in ["one_class", "cell_id"] {
+        let text = ok(&cellscope(&["eval", run, "--label", label]));
+        assert!(!text.to_lowercase().contains("nan"), "{label}:\n{text}");
+        assert!(text.contains("n/a: undefined"), "{label}:\n{text}");
+        let json = ok(&cellscope(&["eval", run, "--label", label, "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for side in ["ssl", "pca"] {
+            assert!(v[side]["asw"].is_null(), "{label} {side}: {}", v[side]);
+            let f1 = &v[side]["knn_macro_f1"];
+            assert!(f1.is_null() || f1.as_f64().unwrap().is_finite(), "{f1}");
+        }
+    }
+
+    let transfer = |label: &str| {
+        let out = cellscope(&["transfer", run, "--target", data_s, "--label", label]);
+        assert_eq!(out.status.code(), Some(2), "{label}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let one = transfer("one_class");
+    assert!(one.contains("fewer than two classes"), "{one}");
+    let each = transfer("cell_id");
+    assert!(each.contains("single labelled cell"), "{each}");
+}
