@@ -779,7 +779,7 @@ pub(crate) mod tests {
         let scan = Effect::ScanRuns {
             out_dir: "runs".into(),
         };
-        assert_eq!(press(&mut app, '6'), [scan.clone()]);
+        assert_eq!(press(&mut app, '6'), std::slice::from_ref(&scan));
         assert!(app.runs.scanning);
         // Pressing the tab's key again does not rescan; leaving and coming back does.
         assert!(press(&mut app, '6').is_empty());
@@ -790,7 +790,7 @@ pub(crate) mod tests {
         press_code(&mut app, KeyCode::Down);
         press(&mut app, ' ');
         assert_eq!(app.runs.marked, ["run-b-byol"]);
-        assert_eq!(press(&mut app, 'r'), [scan.clone()]);
+        assert_eq!(press(&mut app, 'r'), std::slice::from_ref(&scan));
         press_code(&mut app, KeyCode::Tab);
         assert_eq!(app.tab, Tab::Data);
         assert_eq!(press_code(&mut app, KeyCode::BackTab), [scan]);
