@@ -7,11 +7,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent,
 use ratatui::layout::{Position, Rect};
 
 use crate::config::Config;
+use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 
 use super::data_state::{DataState, DataView, LoadState};
 use super::keymap::{self, Action, Key, Scope};
 use super::panes;
+use super::runs_state::RunsState;
 use super::theme::Theme;
 use super::train_state::{Field, RunStatus, TrainState};
 
@@ -63,6 +65,7 @@ impl Tab {
         match self {
             Tab::Data => Some(Scope::Data),
             Tab::Train => Some(Scope::Train),
+            Tab::Runs => Some(Scope::Runs),
             _ => None,
         }
     }
@@ -80,6 +83,8 @@ pub enum Msg {
     LoadStage(String),
     Loaded(Result<DataView, String>),
     Train(TrainEvent),
+    /// A scan of the runs directory finished.
+    RunsScanned(Vec<RunInfo>),
 }
 
 /// Work the event loop does on the app's behalf.
@@ -87,9 +92,19 @@ pub enum Msg {
 pub enum Effect {
     Quit,
     SetMouse(bool),
-    Load { path: PathBuf, matrix: String },
-    StartTraining { path: PathBuf, config: Box<Config> },
+    Load {
+        path: PathBuf,
+        matrix: String,
+    },
+    StartTraining {
+        path: PathBuf,
+        config: Box<Config>,
+    },
     Command(TrainCommand),
+    /// Scan the runs directory off the UI thread.
+    ScanRuns {
+        out_dir: PathBuf,
+    },
 }
 
 /// What the text input is for.
@@ -121,6 +136,7 @@ pub struct App {
     pub modal: Modal,
     pub data: DataState,
     pub train: TrainState,
+    pub runs: RunsState,
     pub config: Config,
     pub dataset: PathBuf,
     pub mouse: bool,
@@ -141,6 +157,7 @@ impl App {
             modal: Modal::None,
             data: DataState::new(&config.data.matrix, &config.data.label),
             train: TrainState::new(&config),
+            runs: RunsState::default(),
             mouse: config.ui.mouse,
             config,
             dataset,
@@ -220,6 +237,10 @@ impl App {
                 self.train.apply(event);
                 Vec::new()
             }
+            Msg::RunsScanned(runs) => {
+                self.runs.set_runs(runs);
+                Vec::new()
+            }
         }
     }
 
@@ -252,7 +273,7 @@ impl App {
         }
         let scope = self.scope();
         let action = keymap::lookup(scope, key).or_else(|| {
-            matches!(scope, Scope::Data | Scope::Train | Scope::Global)
+            (scope.is_pane() || scope == Scope::Global)
                 .then(|| keymap::lookup(Scope::Global, key))
                 .flatten()
         });
@@ -288,9 +309,9 @@ impl App {
             Action::Quit if self.train.status.is_active() => self.modal = Modal::QuitPrompt,
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.modal = Modal::Help { scroll: 0 },
-            Action::NextTab => self.tab = self.tab.offset(1),
-            Action::PrevTab => self.tab = self.tab.offset(-1),
-            Action::GoTab(tab) => self.tab = tab,
+            Action::NextTab => return self.open_tab(self.tab.offset(1)),
+            Action::PrevTab => return self.open_tab(self.tab.offset(-1)),
+            Action::GoTab(tab) => return self.open_tab(tab),
             Action::ToggleMouse => {
                 self.mouse = !self.mouse;
                 self.notice = Some(if self.mouse {
@@ -304,8 +325,38 @@ impl App {
             _ => match self.tab {
                 Tab::Data => return self.act_data(action),
                 Tab::Train => return self.act_train(action),
+                Tab::Runs => return self.act_runs(action),
                 _ => {}
             },
+        }
+        Vec::new()
+    }
+
+    /// Switches to `tab`; opening the Runs tab rescans the runs directory.
+    fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
+        let opened = tab != self.tab;
+        self.tab = tab;
+        if opened && tab == Tab::Runs {
+            self.scan_runs_effect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn scan_runs_effect(&mut self) -> Vec<Effect> {
+        self.runs.scanning = true;
+        vec![Effect::ScanRuns {
+            out_dir: PathBuf::from(&self.config.train.out_dir),
+        }]
+    }
+
+    fn act_runs(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Down => self.runs.move_cursor(1),
+            Action::Up => self.runs.move_cursor(-1),
+            Action::Mark => self.runs.toggle_mark(),
+            Action::Refresh => return self.scan_runs_effect(),
+            _ => {}
         }
         Vec::new()
     }
@@ -479,7 +530,7 @@ impl App {
         match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) if layout.tabs.contains(at) => {
                 if let Some(tab) = panes::tab_at(layout.tabs, at.x) {
-                    self.tab = tab;
+                    return self.open_tab(tab);
                 }
             }
             MouseEventKind::Down(MouseButton::Left) => match self.tab {
@@ -720,6 +771,29 @@ pub(crate) mod tests {
         let rows = panes::data::gene_rows(app.body());
         app.update(click(rows.x + 1, rows.y + 4));
         assert_eq!(app.data.gene_cursor, 4);
+    }
+
+    #[test]
+    fn runs_tab_scans_when_opened_and_on_refresh_and_marks_runs() {
+        let mut app = loaded_app();
+        let scan = Effect::ScanRuns {
+            out_dir: "runs".into(),
+        };
+        assert_eq!(press(&mut app, '6'), std::slice::from_ref(&scan));
+        assert!(app.runs.scanning);
+        // Pressing the tab's key again does not rescan; leaving and coming back does.
+        assert!(press(&mut app, '6').is_empty());
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        assert!(!app.runs.scanning);
+        press_code(&mut app, KeyCode::Down);
+        press(&mut app, ' ');
+        assert_eq!(app.runs.marked, ["run-b-byol"]);
+        assert_eq!(press(&mut app, 'r'), std::slice::from_ref(&scan));
+        press_code(&mut app, KeyCode::Tab);
+        assert_eq!(app.tab, Tab::Data);
+        assert_eq!(press_code(&mut app, KeyCode::BackTab), [scan]);
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub enum Action {
     ToggleLogY,
     ToggleSmoothing,
     ToggleWindow,
+    Refresh,
+    Mark,
     Confirm,
     Cancel,
 }
@@ -118,6 +120,7 @@ pub enum Scope {
     Global,
     Data,
     Train,
+    Runs,
     Help,
     QuitPrompt,
     TextInput,
@@ -125,14 +128,20 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the help screen lists them.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Global,
         Scope::Data,
         Scope::Train,
+        Scope::Runs,
         Scope::Help,
         Scope::QuitPrompt,
         Scope::TextInput,
     ];
+
+    /// Whether this is a pane's table (consulted together with the global one).
+    pub fn is_pane(self) -> bool {
+        matches!(self, Scope::Data | Scope::Train | Scope::Runs)
+    }
 
     /// The heading of this scope in the help screen.
     pub fn title(self) -> &'static str {
@@ -140,6 +149,7 @@ impl Scope {
             Scope::Global => "Everywhere",
             Scope::Data => "Data pane",
             Scope::Train => "Train pane",
+            Scope::Runs => "Runs pane",
             Scope::Help => "Help screen",
             Scope::QuitPrompt => "Quit prompt",
             Scope::TextInput => "Search, field edit and : palette",
@@ -396,6 +406,33 @@ const TRAIN: &[Binding] = &[
     ),
 ];
 
+const RUNS: &[Binding] = &[
+    b(
+        &[Key::char('r')],
+        Action::Refresh,
+        "refresh",
+        "rescan the runs directory",
+    ),
+    b(
+        &[Key::char(' ')],
+        Action::Mark,
+        "compare",
+        "mark / unmark the run for comparison (two at most)",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next run",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous run",
+    ),
+];
+
 const HELP: &[Binding] = &[
     b(
         &[Key::code(KeyCode::Esc), Key::char('?'), Key::char('q')],
@@ -453,6 +490,7 @@ pub fn bindings(scope: Scope) -> &'static [Binding] {
         Scope::Global => GLOBAL,
         Scope::Data => DATA,
         Scope::Train => TRAIN,
+        Scope::Runs => RUNS,
         Scope::Help => HELP,
         Scope::QuitPrompt => QUIT_PROMPT,
         Scope::TextInput => TEXT_INPUT,
@@ -506,7 +544,7 @@ mod tests {
     fn no_key_is_bound_twice_in_a_pane_or_shadows_a_global_key() {
         for scope in Scope::ALL {
             let mut seen = HashSet::new();
-            let global = if matches!(scope, Scope::Data | Scope::Train) {
+            let global = if scope.is_pane() {
                 bindings(Scope::Global)
             } else {
                 &[]
@@ -521,7 +559,7 @@ mod tests {
 
     #[test]
     fn palette_command_names_are_unique_per_pane() {
-        for scope in [Scope::Data, Scope::Train] {
+        for scope in [Scope::Data, Scope::Train, Scope::Runs] {
             let mut seen = HashSet::new();
             for b in bindings(scope).iter().chain(bindings(Scope::Global)) {
                 assert!(seen.insert(b.command), "{scope:?}: {} twice", b.command);

@@ -8,6 +8,7 @@ pub mod keymap;
 pub mod logging;
 pub mod panes;
 pub mod runner;
+pub mod runs_state;
 pub mod terminal;
 pub mod theme;
 pub mod train_state;

@@ -77,6 +77,7 @@ where
                     }
                 }
                 Effect::Command(command) => work.command(command),
+                Effect::ScanRuns { out_dir } => work.scan_runs(out_dir, to_app.clone()),
             }
             dirty = true;
         }

@@ -1,5 +1,5 @@
-//! The UI's two integration points with the layers below: loading a dataset view (data layer) and
-//! driving a training worker (train layer). Both run off the UI thread and report as `Msg`s.
+//! The UI's integration points with the layers below: loading a dataset view (data layer), driving
+//! a training worker and scanning run directories (train layer), all off the UI thread, as `Msg`s.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,13 @@ pub trait Work {
     fn command(&mut self, command: TrainCommand);
     /// Waits up to `timeout` for a stopping worker to checkpoint and end.
     fn shutdown(&mut self, timeout: Duration);
+    /// Scans the run directories under `out_dir` off the UI thread, sending `RunsScanned`.
+    fn scan_runs(&mut self, out_dir: PathBuf, to_app: UnboundedSender<Msg>) {
+        tokio::task::spawn_blocking(move || {
+            let runs = crate::train::catalog::scan_runs(&out_dir);
+            let _ = to_app.send(Msg::RunsScanned(runs));
+        });
+    }
 }
 
 /// A running training worker as the UI sees it.

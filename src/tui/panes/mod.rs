@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod placeholder;
+pub mod runs;
 pub mod train;
 
 use ratatui::Frame;
@@ -66,6 +67,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     match app.tab {
         Tab::Data => data::draw(frame, app, layout.body),
         Tab::Train => train::draw(frame, app, layout.body),
+        Tab::Runs => runs::draw(frame, app, layout.body),
         tab => placeholder::draw(frame, &app.theme, tab, layout.body),
     }
     draw_status(frame, app, layout.status);
@@ -108,7 +110,7 @@ fn hints(scope: Scope) -> Vec<(String, &'static str)> {
         .iter()
         .filter(|b| !movement(b.action))
         .map(|b| (b.keys[0].label(), b.command));
-    let global = matches!(scope, Scope::Data | Scope::Train | Scope::Global).then(|| {
+    let global = (scope.is_pane() || scope == Scope::Global).then(|| {
         keymap::bindings(Scope::Global)
             .iter()
             .filter(|b| matches!(b.action, Action::Help | Action::Quit))

@@ -1,4 +1,4 @@
-//! The panes later issues fill (Embeddings, Genes, Transfer, Runs): until then each says what will
+//! The panes later issues fill (Embeddings, Genes, Transfer): until then each says what will
 //! appear there and which headless command produces the same numbers today.
 
 use ratatui::Frame;
@@ -28,12 +28,7 @@ fn description(tab: Tab) -> (&'static str, &'static str) {
              zero-shot kNN, macro-F1 as mean ± sd over seeds, with the gene overlap report.",
             "cellscope transfer RUN TARGET.h5ad --label COLUMN",
         ),
-        Tab::Runs => (
-            "Every run under the runs directory with its method, epochs and best validation loss; \
-             compare runs, attach to runs that keep going without the UI, stop them.",
-            "cellscope train --detach   ·   cellscope stop RUN",
-        ),
-        Tab::Data | Tab::Train => ("", ""),
+        Tab::Data | Tab::Train | Tab::Runs => ("", ""),
     }
 }
 

@@ -8,6 +8,7 @@ use ratatui::backend::TestBackend;
 use crate::train::TrainEvent;
 use crate::tui::app::tests::{loaded_app, press, press_code, test_app};
 use crate::tui::app::{App, Msg};
+use crate::tui::runs_state::tests::scripted_runs;
 use crate::tui::train_state::tests::scripted_run;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
@@ -106,12 +107,7 @@ fn train_pane_paused_then_finished_and_failed() {
 #[test]
 fn later_panes_say_what_will_appear_and_how_to_get_it() {
     let mut app = loaded_app();
-    for (key, name) in [
-        ('3', "embeddings"),
-        ('4', "genes"),
-        ('5', "transfer"),
-        ('6', "runs"),
-    ] {
+    for (key, name) in [('3', "embeddings"), ('4', "genes"), ('5', "transfer")] {
         press(&mut app, key);
         snapshot(&format!("placeholder_{name}"), &mut app);
     }
@@ -154,4 +150,34 @@ fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
             }
         }
     }
+}
+
+fn runs_app() -> App {
+    let mut app = loaded_app();
+    press(&mut app, '6');
+    app.update(Msg::RunsScanned(scripted_runs()));
+    app
+}
+
+#[test]
+fn runs_pane_table_with_the_selected_run_in_detail() {
+    snapshot("runs_details", &mut runs_app());
+}
+
+#[test]
+fn runs_pane_scanning_and_empty() {
+    let mut app = loaded_app();
+    press(&mut app, '6');
+    snapshot("runs_scanning", &mut app);
+    app.update(Msg::RunsScanned(Vec::new()));
+    snapshot("runs_empty", &mut app);
+}
+
+#[test]
+fn runs_pane_compares_two_marked_runs() {
+    let mut app = runs_app();
+    press(&mut app, ' ');
+    press(&mut app, 'j');
+    press(&mut app, ' ');
+    snapshot("runs_compare", &mut app);
 }

@@ -1,0 +1,177 @@
+//! The Runs pane's state: the scanned run catalogue, the selected row and up to two runs marked
+//! for comparison (remembered by directory name, so they survive a rescan).
+
+use crate::train::catalog::RunInfo;
+
+/// Runs marked for comparison at most at once.
+pub const MAX_MARKED: usize = 2;
+
+/// Metric names (last part of the key) preferred as a run's headline, best first.
+const HEADLINE_PREFERENCE: [&str; 4] = ["ari", "nmi", "asw", "macro_f1"];
+
+/// What the Runs pane shows.
+#[derive(Debug, Clone, Default)]
+pub struct RunsState {
+    pub runs: Vec<RunInfo>,
+    pub cursor: usize,
+    /// Names of the marked runs, oldest mark first.
+    pub marked: Vec<String>,
+    /// True while a scan is under way.
+    pub scanning: bool,
+    /// True once a scan has arrived.
+    pub scanned: bool,
+}
+
+impl RunsState {
+    /// Replaces the catalogue with a fresh scan, keeping the selection and marks that still exist.
+    pub fn set_runs(&mut self, runs: Vec<RunInfo>) {
+        let selected = self.selected().map(|r| r.name.clone());
+        self.runs = runs;
+        self.marked
+            .retain(|name| self.runs.iter().any(|r| r.name == *name));
+        self.cursor = selected
+            .and_then(|name| self.runs.iter().position(|r| r.name == name))
+            .unwrap_or(0)
+            .min(self.runs.len().saturating_sub(1));
+        self.scanning = false;
+        self.scanned = true;
+    }
+
+    /// Moves the selection by `by` rows, clamped to the list.
+    pub fn move_cursor(&mut self, by: isize) {
+        let last = self.runs.len().saturating_sub(1) as isize;
+        self.cursor = (self.cursor as isize + by).clamp(0, last) as usize;
+    }
+
+    /// The selected run.
+    pub fn selected(&self) -> Option<&RunInfo> {
+        self.runs.get(self.cursor)
+    }
+
+    /// Marks or unmarks the selected run; a third mark replaces the oldest.
+    pub fn toggle_mark(&mut self) {
+        let Some(name) = self.selected().map(|r| r.name.clone()) else {
+            return;
+        };
+        if let Some(i) = self.marked.iter().position(|m| *m == name) {
+            self.marked.remove(i);
+        } else {
+            if self.marked.len() == MAX_MARKED {
+                self.marked.remove(0);
+            }
+            self.marked.push(name);
+        }
+    }
+
+    /// Whether the run called `name` is marked.
+    pub fn is_marked(&self, name: &str) -> bool {
+        self.marked.iter().any(|m| m == name)
+    }
+
+    /// The two marked runs, in marking order, once two are marked.
+    pub fn compared(&self) -> Option<[&RunInfo; 2]> {
+        let find = |name: &String| self.runs.iter().find(|r| r.name == *name);
+        match self.marked.as_slice() {
+            [a, b] => Some([find(a)?, find(b)?]),
+            _ => None,
+        }
+    }
+}
+
+/// The metric shown in the table for a run: a preferred eval/transfer figure, else its first.
+pub fn headline(run: &RunInfo) -> Option<&(String, f64)> {
+    HEADLINE_PREFERENCE
+        .iter()
+        .find_map(|want| {
+            run.metrics
+                .iter()
+                .find(|(k, _)| k.rsplit('.').next() == Some(*want))
+        })
+        .or_else(|| run.metrics.first())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::train::detached::RunStatus;
+
+    /// A scripted catalogue entry: fixed names, no real paths or times.
+    pub fn scripted_info(
+        name: &str,
+        status: RunStatus,
+        curve: &[f32],
+        metrics: &[(&str, f64)],
+    ) -> RunInfo {
+        RunInfo {
+            dir: format!("runs/{name}").into(),
+            name: name.into(),
+            method: name.rsplit('-').next().unwrap_or("").into(),
+            dataset: "demo_immune.h5ad".into(),
+            status,
+            epochs_done: curve.len(),
+            epochs: 10,
+            best_val_loss: curve.iter().copied().min_by(f32::total_cmp),
+            val_curve: curve.to_vec(),
+            metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    /// Three runs: a finished masked run with eval figures, a live byol run, a died vime run.
+    pub fn scripted_runs() -> Vec<RunInfo> {
+        vec![
+            scripted_info(
+                "run-c-masked",
+                RunStatus::Finished,
+                &[1.2, 0.9, 0.7, 0.62, 0.58, 0.55, 0.54, 0.53, 0.53, 0.52],
+                &[
+                    ("eval.asw", 0.41),
+                    ("eval.ari", 0.63),
+                    ("transfer.macro_f1", 0.78),
+                ],
+            ),
+            scripted_info(
+                "run-b-byol",
+                RunStatus::Running,
+                &[2.0, 1.4, 1.1, 0.95, 0.9],
+                &[],
+            ),
+            scripted_info("run-a-vime", RunStatus::Died, &[1.5], &[("eval.asw", 0.2)]),
+        ]
+    }
+
+    #[test]
+    fn marks_hold_two_at_most_and_survive_a_rescan() {
+        let mut s = RunsState::default();
+        s.set_runs(scripted_runs());
+        s.toggle_mark();
+        s.move_cursor(1);
+        s.toggle_mark();
+        assert_eq!(s.compared().unwrap()[1].name, "run-b-byol");
+        s.move_cursor(5);
+        assert_eq!(s.cursor, 2);
+        s.toggle_mark();
+        assert_eq!(s.marked, ["run-b-byol", "run-a-vime"]);
+        s.toggle_mark();
+        assert!(s.compared().is_none());
+        // The selected run keeps its selection when the order changes; vanished marks go.
+        let mut rescanned = scripted_runs();
+        rescanned.rotate_left(1);
+        rescanned.pop();
+        s.set_runs(rescanned);
+        assert_eq!(s.selected().unwrap().name, "run-a-vime");
+        assert_eq!(s.marked, ["run-b-byol"]);
+        s.set_runs(Vec::new());
+        assert!(s.selected().is_none() && s.marked.is_empty());
+        s.toggle_mark();
+        s.move_cursor(-1);
+        assert_eq!(s.cursor, 0);
+    }
+
+    #[test]
+    fn headline_prefers_clustering_agreement() {
+        let runs = scripted_runs();
+        assert_eq!(headline(&runs[0]).unwrap().0, "eval.ari");
+        assert!(headline(&runs[1]).is_none());
+        assert_eq!(headline(&runs[2]).unwrap().0, "eval.asw");
+    }
+}
