@@ -36,6 +36,11 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
         String::from_utf8_lossy(&eval.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let saved = std::fs::read_to_string(std::path::Path::new(run).join("eval.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&saved).unwrap(),
+        v
+    );
     for side in ["ssl", "pca"] {
         for m in [
             "knn_macro_f1",

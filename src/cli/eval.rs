@@ -25,8 +25,14 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
     let input = EvalInput::load(&args.run, args.data.as_deref())?;
     let report = evaluate(&input, args.label.as_deref(), &mut |_, _| {})?;
+    let json = serde_json::to_string_pretty(&report)?;
+    // Saved beside the run so the Runs pane (and later sessions) can show the figures.
+    crate::train::checkpoint::write_atomic(
+        &args.run.join(crate::train::rundir::EVAL_FILE),
+        json.as_bytes(),
+    )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{json}");
     } else {
         print!("{}", render(&report));
     }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use crate::train::TrainEvent;
 use crate::train::detached::{RunStatus, read_events, run_alive, status_of};
-use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, METRICS_FILE};
+use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, TRANSFER_FILE};
 
 /// Figures files other commands write into a run directory, read leniently.
-pub const METRIC_FILES: [(&str, &str); 2] = [("eval", "eval.json"), ("transfer", "transfer.json")];
+pub const METRIC_FILES: [(&str, &str); 2] = [("eval", EVAL_FILE), ("transfer", TRANSFER_FILE)];
 
 /// One run directory, as the Runs pane lists it.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,9 @@ pub const GENES_FILE: &str = "genes.txt";
 pub const DATASET_FILE: &str = "dataset.txt";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Written by `cellscope eval` and `cellscope transfer`; read by the run catalogue.
+pub const EVAL_FILE: &str = "eval.json";
+pub const TRANSFER_FILE: &str = "transfer.json";
 pub const LAST_CHECKPOINT: &str = "last.safetensors";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
 /// The id of the process training the run.

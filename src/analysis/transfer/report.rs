@@ -8,7 +8,7 @@ use crate::analysis::metrics::{
 };
 
 /// File name of the result in the run directory.
-pub const TRANSFER_FILE: &str = "transfer.json";
+pub use crate::train::rundir::TRANSFER_FILE;
 /// File name of the saved reference/query split in the run directory.
 pub const SPLIT_FILE: &str = "transfer_split.json";
 
