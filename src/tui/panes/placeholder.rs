@@ -26,7 +26,7 @@ fn description(tab: Tab) -> (&'static str, &'static str) {
         Tab::Transfer => (
             "Fine-tuning on a labelled target dataset: pretrained vs trained from scratch vs \
              zero-shot kNN, macro-F1 as mean ± sd over seeds, with the gene overlap report.",
-            "cellscope transfer RUN TARGET.h5ad --label COLUMN",
+            "cellscope transfer RUN --target TARGET.h5ad --label COLUMN",
         ),
         Tab::Data | Tab::Train | Tab::Runs => ("", ""),
     }
