@@ -397,6 +397,22 @@ fn validate_block(block: &CsrMatrix, start: usize, path: &Path) -> Result<(), Da
 mod tests {
     use super::*;
 
+    /// `prepare` on a two-cell, two-gene dataset, keeping every gene.
+    fn prepare_all_genes(x: CsrMatrix) -> Prepared {
+        let ds = Dataset {
+            path: "t".into(),
+            x,
+            obs_names: vec!["a".into(), "b".into()],
+            var_names: vec!["g1".into(), "g2".into()],
+            obs: vec![],
+        };
+        let cfg = PreprocessConfig {
+            n_top_genes: 0,
+            ..PreprocessConfig::default()
+        };
+        prepare(&ds, &cfg, None).unwrap()
+    }
+
     fn m(rows: &[&[f32]]) -> CsrMatrix {
         let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
         CsrMatrix::from_dense(rows.len(), rows[0].len(), &flat)
@@ -412,18 +428,7 @@ mod tests {
 
     #[test]
     fn zero_count_cells_stay_zero_through_prepare() {
-        let ds = Dataset {
-            path: "t".into(),
-            x: m(&[&[0.0, 0.0], &[2.0, 6.0]]),
-            obs_names: vec!["a".into(), "b".into()],
-            var_names: vec!["g1".into(), "g2".into()],
-            obs: vec![],
-        };
-        let cfg = PreprocessConfig {
-            n_top_genes: 0,
-            ..PreprocessConfig::default()
-        };
-        let p = prepare(&ds, &cfg, None).unwrap();
+        let p = prepare_all_genes(m(&[&[0.0, 0.0], &[2.0, 6.0]]));
         assert!(p.x.data.iter().all(|v| v.is_finite()), "{:?}", p.x.data);
         assert_eq!(p.x.row(0).1.len(), 0, "an empty cell stays empty");
         let mut dense = vec![1.0; 2];
@@ -504,18 +509,7 @@ mod tests {
         let mut x = m(&[&[1.0, 3.0], &[2.0, 2.0]]);
         normalize_total(&mut x, 1e4);
         log1p(&mut x);
-        let ds = Dataset {
-            path: "t".into(),
-            x: x.clone(),
-            obs_names: vec!["a".into(), "b".into()],
-            var_names: vec!["g1".into(), "g2".into()],
-            obs: vec![],
-        };
-        let cfg = PreprocessConfig {
-            n_top_genes: 0,
-            ..PreprocessConfig::default()
-        };
-        let p = prepare(&ds, &cfg, None).unwrap();
+        let p = prepare_all_genes(x.clone());
         assert_eq!(p.x, x);
         assert!(
             p.notes.iter().any(|n| n.contains("log1p skipped")),
