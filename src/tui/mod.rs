@@ -3,6 +3,9 @@
 
 pub mod app;
 pub mod data_state;
+pub mod embeddings_state;
+pub mod explore;
+pub mod genes_state;
 pub mod history;
 pub mod keymap;
 pub mod logging;

@@ -78,6 +78,11 @@ where
                 }
                 Effect::Command(command) => work.command(command),
                 Effect::ScanRuns { out_dir } => work.scan_runs(out_dir, to_app.clone()),
+                Effect::Analyse {
+                    job,
+                    run_dir,
+                    label,
+                } => work.analyse(job, run_dir, label, to_app.clone()),
             }
             dirty = true;
         }

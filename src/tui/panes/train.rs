@@ -89,7 +89,11 @@ fn status_style(status: &RunStatus, theme: &Theme) -> ratatui::style::Style {
 }
 
 fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
-    let block = Block::bordered().title(Span::styled(" Run ", theme.accent()));
+    let mut block = Block::bordered().title(Span::styled(" Run ", theme.accent()));
+    if matches!(t.status, RunStatus::Finished { .. }) {
+        block =
+            block.title_bottom(Line::styled(" o explore embeddings ", theme.key()).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 {
