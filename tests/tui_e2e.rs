@@ -163,7 +163,7 @@ fn shell_tabs_help_and_quit_leave_the_terminal_restored() {
     t.keys(&["Escape"]);
     t.wait_for("help closed", 5, |s| !s.contains("Help: keys"));
     t.keys(&["3"]);
-    t.wait_text("Not built yet", 5);
+    t.wait_text("No run open", 5);
     // The Runs tab scans the runs directory in the background and shows the outcome.
     t.keys(&["6"]);
     t.wait_for("runs scanned", 5, |s| {

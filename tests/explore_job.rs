@@ -1,0 +1,66 @@
+//! The analysis job behind the Embeddings and Genes panes, end to end: a tiny masked run on the
+//! bundled demo, then `tui::explore::analyse` (what the UI runs on its background thread).
+
+use std::process::Command;
+
+use cellscope::tui::explore::{Step, analyse};
+
+#[test]
+fn the_job_embeds_lays_out_clusters_scores_and_reconstructs_a_run() {
+    let bin = env!("CARGO_BIN_EXE_cellscope");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[preprocess]\nn_top_genes = 200\n[model]\nhidden = [32]\nlatent = 8\n\
+         [train]\nbatch_size = 64\nepochs = 1\n[analysis]\nlayout_max_cells = 200\n",
+    )
+    .unwrap();
+    let out = dir.path().join("runs");
+    let train = Command::new(bin)
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&train.stdout);
+    assert!(train.status.success(), "{stdout}");
+    let run = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run directory: "))
+        .unwrap();
+
+    let (mut stages, mut embedded) = (Vec::new(), (0, 0));
+    let mut report = |step: Step| match step {
+        Step::Stage(s) => stages.push(s),
+        Step::Embedded(done, total) => embedded = (done, total),
+    };
+    let a = analyse(run.as_ref(), None, &mut report, &|| true).unwrap();
+    let n = a.n_cells();
+    assert!(n > 100, "{n} cells");
+    assert_eq!(embedded, (n, n), "progress reaches every cell");
+    assert_eq!(stages.first(), Some(&"loading the run and its data"));
+    assert_eq!((a.tsne.len(), a.pca.len()), (n, n));
+    assert!(a.tsne.iter().chain(&a.pca).flatten().all(|v| v.is_finite()));
+    assert_eq!(a.groupings[0].name, "k-means");
+    assert_eq!(a.groupings[1].name, "Leiden");
+    for g in &a.groupings {
+        assert_eq!(
+            g.counts.iter().sum::<usize>(),
+            g.codes.iter().flatten().count()
+        );
+        assert_eq!(g.markers.len(), g.names.len());
+    }
+    let scores = a.scores.as_ref().unwrap();
+    assert_eq!(scores.label, "cell_type");
+    assert!(a.groupings.iter().any(|g| g.name == "cell_type"));
+    let f1 = scores.ssl.knn_macro_f1.unwrap();
+    assert!((0.0..=1.0).contains(&f1), "{f1}");
+    let recon = a.recon.as_ref().unwrap();
+    assert_eq!(recon.genes.len(), a.genes.len());
+    assert!(recon.ev_weighted <= 1.0);
+    // The colouring data covers the genes: the most expressed gene has cells.
+    assert!((0..a.genes.len()).any(|g| !a.expression.column(g).0.is_empty()));
+    // A superseded job stops at its next step with a clear error.
+    let e = analyse(run.as_ref(), None, &mut |_| {}, &|| false).unwrap_err();
+    assert!(e.to_string().contains("superseded"), "{e}");
+}
