@@ -34,10 +34,7 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
         BenchKind::Train => bench_train(args.json, config),
         BenchKind::Ui => ui(args.json, config),
         BenchKind::Analysis => {
-            println!(
-                "{}",
-                crate::analysis::bench::run(&config.analysis, args.json)?
-            );
+            println!("{}", crate::analysis::bench::run(config, args.json)?);
             Ok(())
         }
         BenchKind::Scale => {
@@ -114,6 +111,17 @@ fn ui(json: bool, config: &Config) -> anyhow::Result<()> {
         "Train pane, {} loss points at {}x{}: frame median {:.2} ms, p95 {:.2} ms (target < 5 ms); \
          folding the points in took {:.1} ms",
         r.loss_points, r.width, r.height, r.frame_median_ms, r.frame_p95_ms, r.ingest_ms
+    );
+    println!(
+        "Embeddings pane, {} points at {}x{}: frame median {:.2} ms, p95 {:.2} ms; re-binning after \
+         a zoom/pan/colour key median {:.2} ms, p95 {:.2} ms",
+        r.scatter_points,
+        r.width,
+        r.height,
+        r.scatter_frame_median_ms,
+        r.scatter_frame_p95_ms,
+        r.scatter_rebin_median_ms,
+        r.scatter_rebin_p95_ms
     );
     println!(
         "key-to-screen over {} keys while a scripted run sends {} steps and {} threads spin: \
