@@ -138,7 +138,8 @@ fn write_small_config(dir: &Path) -> PathBuf {
     std::fs::write(
         &path,
         "[train]\nepochs = 2\nbatch_size = 64\n\n[preprocess]\nn_top_genes = 200\n\n\
-         [model]\nhidden = [32]\nlatent = 8\n\n[ui]\nmarker = \"dot\"\n",
+         [model]\nhidden = [32]\nlatent = 8\n\n[analysis]\nlayout_max_cells = 200\n\n\
+         [ui]\nmarker = \"dot\"\n",
     )
     .unwrap();
     path
@@ -217,6 +218,13 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.wait_for("run stopped", 30, |s| {
         s.contains("stopped") || s.contains("finished")
     });
+    // The finished run opens into the Embeddings pane: analysed in the background, then drawn.
+    t.wait_text("o explore embeddings", 10);
+    t.keys(&["o"]);
+    let screen = t.wait_text("Legend", 90);
+    assert!(screen.contains("Scores vs cell_type"), "{screen}");
+    t.keys(&["4"]);
+    t.wait_text("Reconstruction of held-out cells", 5);
     t.keys(&["q"]);
     t.assert_restored();
 }

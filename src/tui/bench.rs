@@ -187,7 +187,8 @@ fn scatter_times(config: &Config) -> anyhow::Result<[f64; 4]> {
     let mut frames = Vec::with_capacity(FRAMES);
     let mut rebins = Vec::with_capacity(FRAMES);
     for i in 0..FRAMES {
-        let key = ['+', 'L', 'K', '-', 'c', 'j', ' '][i % 7];
+        // Each of these keys changes the binned grid: zoom, pan, colour, highlight.
+        let key = ['+', 'L', 'K', '-', 'c', ' '][i % 6];
         let start = Instant::now();
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char(key),
