@@ -122,6 +122,9 @@ pub enum Action {
     /// Move the view by (x, y) steps; y up.
     Pan(i8, i8),
     ReverseSort,
+    StartDetached,
+    Detach,
+    Attach,
     Confirm,
     Cancel,
 }
@@ -431,6 +434,18 @@ const TRAIN: &[Binding] = &[
         "more",
         "increase setting / next method",
     ),
+    b(
+        &[Key::char('S')],
+        Action::StartDetached,
+        "start-detached",
+        "start as its own process: it outlives the UI",
+    ),
+    b(
+        &[Key::char('d')],
+        Action::Detach,
+        "detach",
+        "stop following a detached run (it goes on)",
+    ),
 ];
 
 const RUNS: &[Binding] = &[
@@ -451,6 +466,12 @@ const RUNS: &[Binding] = &[
         Action::Open,
         "open",
         "open the run in Embeddings and Genes (embeds, clusters, scores)",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::Attach,
+        "attach",
+        "follow the run in the Train tab (live: pause/stop)",
     ),
     b(
         &[Key::char('j'), Key::code(KeyCode::Down)],

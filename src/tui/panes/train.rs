@@ -89,7 +89,12 @@ fn status_style(status: &RunStatus, theme: &Theme) -> ratatui::style::Style {
 }
 
 fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
-    let mut block = Block::bordered().title(Span::styled(" Run ", theme.accent()));
+    let title = if t.attached.is_some() {
+        " Run · own process · d detach "
+    } else {
+        " Run "
+    };
+    let mut block = Block::bordered().title(Span::styled(title, theme.accent()));
     if matches!(t.status, RunStatus::Finished { .. }) {
         block =
             block.title_bottom(Line::styled(" o explore embeddings ", theme.key()).right_aligned());
