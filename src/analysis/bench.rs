@@ -56,7 +56,7 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<String> {
         );
         for step in &report.steps {
             out += &format!(
-                "{:<44} {:>8.3} s   {}\n",
+                "{:<54} {:>8.3} s   {}\n",
                 step.name, step.seconds, step.result
             );
         }
