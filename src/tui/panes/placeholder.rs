@@ -1,5 +1,5 @@
-//! The panes later issues fill (Embeddings, Genes, Transfer): until then each says what will
-//! appear there and which headless command produces the same numbers today.
+//! The panes later issues fill (Transfer): until then each says what will appear there and which
+//! headless command produces the same numbers today.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -12,23 +12,12 @@ use crate::tui::theme::Theme;
 /// What a later pane will show, and the command that produces it.
 fn description(tab: Tab) -> (&'static str, &'static str) {
     match tab {
-        Tab::Embeddings => (
-            "The embedding of every cell from a run's best checkpoint, beside a PCA baseline, laid \
-             out in 2-D and coloured by cluster, by the label column chosen in Data, or by one \
-             gene's expression; with a legend, zoom and clustering metrics.",
-            "cellscope embed RUN --out cells.h5ad   ·   cellscope eval RUN",
-        ),
-        Tab::Genes => (
-            "Per-gene reconstruction quality of a masked autoencoder run: which genes and gene \
-             programmes the model predicts well from the unmasked rest.",
-            "cellscope eval RUN",
-        ),
         Tab::Transfer => (
             "Fine-tuning on a labelled target dataset: pretrained vs trained from scratch vs \
              zero-shot kNN, macro-F1 as mean ± sd over seeds, with the gene overlap report.",
             "cellscope transfer RUN --target TARGET.h5ad --label COLUMN",
         ),
-        Tab::Data | Tab::Train | Tab::Runs => ("", ""),
+        Tab::Data | Tab::Train | Tab::Runs | Tab::Embeddings | Tab::Genes => ("", ""),
     }
 }
 
