@@ -249,11 +249,10 @@ impl MetricsFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rundir::event_json;
     use std::io::Write;
 
     fn line(e: &TrainEvent) -> String {
-        event_json(e).unwrap().to_string() + "\n"
+        serde_json::to_string(e).unwrap() + "\n"
     }
 
     fn finished(stopped: bool) -> TrainEvent {

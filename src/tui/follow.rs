@@ -125,7 +125,7 @@ fn follow(run_dir: &Path, stop: &AtomicBool, to_app: &UnboundedSender<Msg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rundir::{CONTROL_FILE, event_json};
+    use crate::train::rundir::CONTROL_FILE;
     use std::io::Write;
 
     fn append(dir: &Path, event: &TrainEvent) {
@@ -134,7 +134,7 @@ mod tests {
             .append(true)
             .open(dir.join(METRICS_FILE))
             .unwrap();
-        writeln!(f, "{}", event_json(event).unwrap()).unwrap();
+        writeln!(f, "{}", serde_json::to_string(event).unwrap()).unwrap();
     }
 
     fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) -> TrainEvent {
