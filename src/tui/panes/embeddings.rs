@@ -285,3 +285,64 @@ fn draw_scores(
     ];
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::{Color, Modifier};
+
+    use crate::tui::app::Msg;
+    use crate::tui::app::tests::{explored_app, press, press_code};
+    use crate::tui::theme::Theme;
+
+    /// The styles of the scatter's drawn cells at 120x40 with `theme`.
+    fn scatter_styles(theme: Theme, highlight: bool) -> Vec<ratatui::style::Style> {
+        let mut app = explored_app(600);
+        app.theme = theme;
+        app.update(Msg::Resize(120, 40));
+        if highlight {
+            press_code(&mut app, crossterm::event::KeyCode::Enter);
+        }
+        press(&mut app, '3');
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal
+            .draw(|f| crate::tui::panes::draw(f, &mut app))
+            .unwrap();
+        let plot = super::plot_area(app.body());
+        let buf = terminal.backend().buffer();
+        (plot.y..plot.bottom())
+            .flat_map(|y| (plot.x..plot.right()).map(move |x| (x, y)))
+            .map(|(x, y)| &buf[(x, y)])
+            .filter(|c| c.symbol() != " ")
+            .map(|c| c.style())
+            .collect()
+    }
+
+    #[test]
+    fn scatter_uses_named_colours_and_no_colour_at_all_under_no_color() {
+        let braille = ratatui::symbols::Marker::Braille;
+        let coloured = scatter_styles(Theme::new(true, braille), false);
+        assert!(!coloured.is_empty());
+        let colours: std::collections::HashSet<Color> =
+            coloured.iter().map(|s| s.fg.unwrap()).collect();
+        assert_eq!(colours.len(), 3, "one colour per cell type: {colours:?}");
+        assert!(
+            colours
+                .iter()
+                .all(|c| !matches!(c, Color::Rgb(..) | Color::Indexed(_)))
+        );
+        let plain = scatter_styles(Theme::new(false, braille), true);
+        // A buffer cell without a colour holds the terminal default.
+        let uncoloured = |c: Option<Color>| matches!(c, None | Some(Color::Reset));
+        assert!(plain.iter().all(|s| uncoloured(s.fg) && uncoloured(s.bg)));
+        let dim = plain
+            .iter()
+            .filter(|s| s.add_modifier.contains(Modifier::DIM))
+            .count();
+        assert!(
+            dim > 0 && dim < plain.len(),
+            "the highlighted group stays plain, the rest dims"
+        );
+    }
+}
