@@ -732,6 +732,13 @@ impl App {
                         }
                     }
                 }
+                Tab::Embeddings => {
+                    let e = &mut self.embeddings;
+                    if let Some(i) = panes::embeddings::legend_row_at(layout.body, e, at.x, at.y) {
+                        e.cursor = i;
+                        e.toggle_highlight();
+                    }
+                }
                 Tab::Train => {
                     let rows = panes::train::form_rows(layout.body);
                     if rows.contains(at) {
@@ -1240,5 +1247,18 @@ pub(crate) mod tests {
         );
         app.update(wheel(MouseEventKind::ScrollDown));
         assert_eq!(app.embeddings.zoom, 0);
+        // A click on a legend row highlights that group; a second click clears it.
+        let body = app.body();
+        let (x, y) = (body.right() - 10, body.y + 2);
+        let click = Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        });
+        app.update(click.clone());
+        assert_eq!(app.embeddings.highlight, Some(1));
+        app.update(click);
+        assert_eq!(app.embeddings.highlight, None);
     }
 }

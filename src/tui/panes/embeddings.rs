@@ -32,6 +32,32 @@ pub fn plot_area(body: Rect) -> Rect {
     Block::bordered().inner(layout(body)[0])
 }
 
+/// The side column's legend, markers (when a group is highlighted) and scores boxes.
+fn side_boxes(side: Rect, with_markers: bool) -> [Rect; 3] {
+    let markers = if with_markers { MARKER_ROWS + 2 } else { 0 };
+    let scores = SCORES_HEIGHT.min(side.height.saturating_sub(3 + markers));
+    Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(markers),
+        Constraint::Length(scores),
+    ])
+    .areas(side)
+}
+
+/// The legend row under (x, y), for mouse selection (the table scrolls to keep the cursor shown).
+pub fn legend_row_at(body: Rect, s: &EmbeddingsState, x: u16, y: u16) -> Option<usize> {
+    let legend = side_boxes(layout(body)[1], s.selected_markers().is_some())[0];
+    let rows = Block::bordered().inner(legend);
+    if !rows.contains(ratatui::layout::Position::new(x, y)) {
+        return None;
+    }
+    let offset = s
+        .cursor
+        .saturating_sub(usize::from(rows.height).saturating_sub(1));
+    let i = offset + usize::from(y - rows.y);
+    (i < s.legend.len()).then_some(i)
+}
+
 /// The style of an ink.
 fn ink_style(ink: Ink, theme: &Theme) -> Style {
     match ink {
@@ -66,18 +92,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         .title_bottom(Line::styled(" +/- zoom · HJKL pan · 0 whole ", theme.dim()).right_aligned());
     frame.render_widget(block, plot);
     draw_scatter(frame, &s.grid, theme, plot_area(body));
-    let markers = if s.selected_markers().is_some() {
-        MARKER_ROWS + 2
-    } else {
-        0
-    };
-    let scores = SCORES_HEIGHT.min(side.height.saturating_sub(3 + markers));
-    let [legend, marker_box, scores_box] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(markers),
-        Constraint::Length(scores),
-    ])
-    .areas(side);
+    let [legend, marker_box, scores_box] = side_boxes(side, s.selected_markers().is_some());
     draw_legend(frame, s, theme, legend);
     draw_markers(frame, s, theme, marker_box);
     draw_scores(frame, &a.scores, a.latent, theme, scores_box);
