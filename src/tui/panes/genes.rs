@@ -142,7 +142,7 @@ fn draw_table(frame: &mut Frame, g: &GenesState, theme: &Theme, area: Rect) {
         ),
     ]);
     let hint = if g.query.is_empty() {
-        " s sort · o reverse · / search · Enter colour ".to_string()
+        " s sort · o reverse · Enter colour ".to_string()
     } else {
         format!(" search: {} ", truncate(&g.query, 20))
     };
