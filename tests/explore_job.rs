@@ -1,40 +1,35 @@
 //! The analysis job behind the Embeddings and Genes panes, end to end: a tiny masked run on the
 //! bundled demo, then `tui::explore::analyse` (what the UI runs on its background thread).
 
-use std::process::Command;
+mod common;
 
 use cellscope::tui::explore::{Step, analyse};
+use common::{cellscope, ok, run_dir, tiny_config};
 
 #[test]
 fn the_job_embeds_lays_out_clusters_scores_and_reconstructs_a_run() {
-    let bin = env!("CARGO_BIN_EXE_cellscope");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("small.toml");
-    std::fs::write(
-        &cfg,
-        "[preprocess]\nn_top_genes = 200\n[model]\nhidden = [32]\nlatent = 8\n\
-         [train]\nbatch_size = 64\nepochs = 1\n[analysis]\nlayout_max_cells = 200\n",
-    )
-    .unwrap();
+    let cfg = tiny_config(
+        dir.path(),
+        "small.toml",
+        "[train]\nbatch_size = 64\nepochs = 1\n[analysis]\nlayout_max_cells = 200\n",
+    );
     let out = dir.path().join("runs");
-    let train = Command::new(bin)
-        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&train.stdout);
-    assert!(train.status.success(), "{stdout}");
-    let run = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run directory: "))
-        .unwrap();
+    let trained = cellscope(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let run = run_dir(&ok(&trained));
 
     let (mut stages, mut embedded) = (Vec::new(), (0, 0));
     let mut report = |step: Step| match step {
         Step::Stage(s) => stages.push(s),
         Step::Embedded(done, total) => embedded = (done, total),
     };
-    let a = analyse(run.as_ref(), None, &mut report, &|| true).unwrap();
+    let a = analyse(&run, None, &mut report, &|| true).unwrap();
     let n = a.n_cells();
     assert!(n > 100, "{n} cells");
     assert_eq!(embedded, (n, n), "progress reaches every cell");
@@ -61,6 +56,6 @@ fn the_job_embeds_lays_out_clusters_scores_and_reconstructs_a_run() {
     // The colouring data covers the genes: the most expressed gene has cells.
     assert!((0..a.genes.len()).any(|g| !a.expression.column(g).0.is_empty()));
     // A superseded job stops at its next step with a clear error.
-    let e = analyse(run.as_ref(), None, &mut |_| {}, &|| false).unwrap_err();
+    let e = analyse(&run, None, &mut |_| {}, &|| false).unwrap_err();
     assert!(e.to_string().contains("superseded"), "{e}");
 }

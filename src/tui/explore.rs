@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::embed::{
-    EmbeddingScores, EvalInput, ReconSummary, cluster, label_column, load_autoencoder,
-    pca_baseline, reconstruct, score, views_2d,
+    EmbeddingScores, EvalInput, ReconSummary, cluster, label_column, load_autoencoder, score,
+    views_2d,
 };
 use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
 use crate::data::{Column, CsrMatrix};
@@ -232,7 +232,8 @@ pub fn analyse(
     let input = EvalInput::load(run_dir, None)?;
     anyhow::ensure!(
         input.data.stream.is_none(),
-        "the dataset exceeds data.memory_budget_mb: analyse it with `cellscope embed`"
+        "the dataset exceeds data.memory_budget_mb (the panes colour and test markers from it in \
+         memory): analyse it with `cellscope eval` / `cellscope embed`"
     );
     let (x, config) = (&input.data.x, &input.run.config);
     stage("embedding cells", report)?;
@@ -258,7 +259,7 @@ pub fn analyse(
     let recon = match load_autoencoder(&input.run)? {
         Some(ae) => input
             .split()
-            .and_then(|split| reconstruct(&ae, x, &split.val))
+            .and_then(|split| input.reconstruction(&ae, &split))
             .map(|r| ReconSummary::new(&r, &input.data.genes))
             .map_err(|e| format!("{e:#}")),
         None => Err(format!(
@@ -306,7 +307,7 @@ fn label_scores(
         .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
     let split = input.split()?;
     let ssl = score(z.view(), clusters, &labels, &split, config)?;
-    let p = pca_baseline(&input.data.x, input.run.encoder.latent)?;
+    let p = input.pca_baseline()?;
     let pca_clusters = cluster(p.view(), config, config.train.seed)?;
     let pca = score(p.view(), &pca_clusters, &labels, &split, config)?;
     Ok(LabelScores {
