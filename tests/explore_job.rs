@@ -53,6 +53,11 @@ fn the_job_embeds_lays_out_clusters_scores_and_reconstructs_a_run() {
     let recon = a.recon.as_ref().unwrap();
     assert_eq!(recon.genes.len(), a.genes.len());
     assert!(recon.ev_weighted <= 1.0);
+    // Per-cell errors of held-out cells, one per gene, for colouring by a gene's error.
+    let errors = a.errors.as_ref().unwrap();
+    assert!(!errors.cells.is_empty());
+    assert_eq!(errors.values.len(), errors.cells.len() * a.genes.len());
+    assert!(errors.values.iter().all(|v| v.is_finite() && *v >= 0.0));
     // The colouring data covers the genes: the most expressed gene has cells.
     assert!((0..a.genes.len()).any(|g| !a.expression.column(g).0.is_empty()));
     // A superseded job stops at its next step with a clear error.

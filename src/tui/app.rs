@@ -496,6 +496,14 @@ impl App {
                     return self.open_tab(Tab::Embeddings);
                 }
             }
+            Action::ColourByError => {
+                if let Some(gene) = g.selected() {
+                    if self.embeddings.colour_by_error(gene) {
+                        return self.open_tab(Tab::Embeddings);
+                    }
+                    self.notice = Some("this run has no per-cell reconstruction errors".into());
+                }
+            }
             _ => {}
         }
         Vec::new()
@@ -1206,6 +1214,15 @@ pub(crate) mod tests {
             app.embeddings.colour,
             crate::tui::embeddings_state::ColourBy::Gene(gene)
         );
+        press(&mut app, '4');
+        press(&mut app, 'e');
+        assert_eq!(app.tab, Tab::Embeddings);
+        assert_eq!(
+            app.embeddings.colour,
+            crate::tui::embeddings_state::ColourBy::GeneError(gene)
+        );
+        press(&mut app, '4');
+        press_code(&mut app, KeyCode::Enter);
         // `/` in Embeddings picks a gene by name; an unknown name leaves the colour alone.
         press(&mut app, '/');
         press(&mut app, 'q');

@@ -167,6 +167,7 @@ fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
         expression: GeneColumns::default(),
         scores: Err("synthetic points: no labels".into()),
         recon: Err("synthetic points: no reconstruction".into()),
+        errors: None,
     })
 }
 

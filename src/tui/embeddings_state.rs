@@ -58,6 +58,8 @@ pub enum ColourBy {
     Group(usize),
     /// One gene's expression, by gene index.
     Gene(usize),
+    /// One gene's squared reconstruction error in held-out cells, by gene index.
+    GeneError(usize),
 }
 
 /// How a point or plot cell is coloured; the pane maps inks to theme styles.
@@ -229,6 +231,9 @@ impl EmbeddingsState {
                 .get(i)
                 .map_or_else(String::new, |g| g.name.clone()),
             ColourBy::Gene(g) => format!("gene {}", a.genes.get(g).map_or("?", |s| s.as_str())),
+            ColourBy::GeneError(g) => {
+                format!("error of {}", a.genes.get(g).map_or("?", |s| s.as_str()))
+            }
         }
     }
 
@@ -250,7 +255,7 @@ impl EmbeddingsState {
         }
         self.colour = match self.colour {
             ColourBy::Group(i) => ColourBy::Group((i + 1) % n),
-            ColourBy::Gene(_) => ColourBy::Group(0),
+            ColourBy::Gene(_) | ColourBy::GeneError(_) => ColourBy::Group(0),
         };
         self.recolour();
     }
@@ -259,6 +264,17 @@ impl EmbeddingsState {
     pub fn colour_by_gene(&mut self, g: usize) {
         self.colour = ColourBy::Gene(g);
         self.recolour();
+    }
+
+    /// Colours held-out cells by gene `g`'s squared reconstruction error; false when the run
+    /// has no per-cell errors (contrastive runs).
+    pub fn colour_by_error(&mut self, g: usize) -> bool {
+        if self.analysis.as_ref().is_none_or(|a| a.errors.is_none()) {
+            return false;
+        }
+        self.colour = ColourBy::GeneError(g);
+        self.recolour();
+        true
     }
 
     /// The gene best matching `query`: exact (any case), else the first starting with it, else the
@@ -304,7 +320,7 @@ impl EmbeddingsState {
                 let g = a.groupings.get(i)?;
                 Some((g.names.get(h)?.as_str(), g.markers.get(h)?.as_slice()))
             }
-            ColourBy::Gene(_) => None,
+            ColourBy::Gene(_) | ColourBy::GeneError(_) => None,
         }
     }
 
@@ -409,17 +425,37 @@ impl EmbeddingsState {
                 }
                 None => Vec::new(),
             },
-            ColourBy::Gene(g) => self.ramp_legend(&a, g),
+            ColourBy::Gene(g) => {
+                let (cells, values) = a.expression.column(g);
+                let values: Vec<(u32, f32)> =
+                    cells.iter().copied().zip(values.iter().copied()).collect();
+                self.ramp_legend(&values, "not detected", Ink::Ramp(0), true)
+            }
+            ColourBy::GeneError(g) => {
+                let values = a.errors.as_ref().map_or_else(Vec::new, |e| e.gene(g));
+                self.ramp_legend(&values, "not held out", Ink::Faded, false)
+            }
         };
         self.cursor = self.cursor.min(self.legend.len().saturating_sub(1));
         self.highlight = None;
         self.reorder();
     }
 
-    /// Expression levels of gene `g`: not detected, then the quartiles of the detected values.
-    fn ramp_legend(&mut self, a: &RunAnalysis, g: usize) -> Vec<LegendEntry> {
-        let (cells, values) = a.expression.column(g);
-        let mut sorted: Vec<f32> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    /// Levels of a per-cell value: the first row for cells without one (`rest`, drawn with
+    /// `rest_ink`), then the quartiles of the values (`positive_only`: zeros count as without).
+    fn ramp_legend(
+        &mut self,
+        values: &[(u32, f32)],
+        rest: &str,
+        rest_ink: Ink,
+        positive_only: bool,
+    ) -> Vec<LegendEntry> {
+        let has_value = |v: f32| !positive_only || v > 0.0;
+        let mut sorted: Vec<f32> = values
+            .iter()
+            .map(|&(_, v)| v)
+            .filter(|&v| has_value(v))
+            .collect();
         sorted.sort_by(f32::total_cmp);
         let quantile = |q: f64| {
             sorted
@@ -432,13 +468,10 @@ impl EmbeddingsState {
             .collect();
         let mut counts = [0usize; RAMP_LEVELS + 1];
         self.point_entry.iter_mut().for_each(|p| *p = 0);
-        for (&c, &v) in cells.iter().zip(values) {
-            let level = if v > 0.0 {
-                1 + cuts.iter().filter(|&&t| v > t).count()
-            } else {
-                0
-            };
-            self.point_entry[c as usize] = level as u32;
+        for &(c, v) in values {
+            if has_value(v) {
+                self.point_entry[c as usize] = (1 + cuts.iter().filter(|&&t| v > t).count()) as u32;
+            }
         }
         for &p in &self.point_entry {
             counts[p as usize] += 1;
@@ -447,12 +480,16 @@ impl EmbeddingsState {
         (0..=RAMP_LEVELS)
             .map(|level| LegendEntry {
                 name: match level {
-                    0 => "not detected".to_string(),
+                    0 => rest.to_string(),
                     l if l == RAMP_LEVELS => format!("≤ {max:.2}"),
                     l => format!("≤ {:.2}", cuts[l - 1]),
                 },
                 count: counts[level],
-                ink: Ink::Ramp(level as u8),
+                ink: if level == 0 {
+                    rest_ink
+                } else {
+                    Ink::Ramp(level as u8)
+                },
             })
             .collect()
     }
@@ -470,7 +507,7 @@ impl EmbeddingsState {
         let mut rank: Vec<usize> = (0..rows).collect();
         match self.colour {
             ColourBy::Group(_) => rank.sort_by_key(|&e| std::cmp::Reverse(self.legend[e].count)),
-            ColourBy::Gene(_) => {}
+            ColourBy::Gene(_) | ColourBy::GeneError(_) => {}
         }
         if let Some(h) = self.highlight {
             rank.retain(|&e| e != h);
@@ -555,7 +592,7 @@ pub(crate) mod tests {
     use crate::analysis::embed::{EmbeddingScores, GeneRecon, ReconSummary};
     use crate::analysis::markers::MarkerGene;
     use crate::data::CsrMatrix;
-    use crate::tui::explore::{GeneColumns, Grouping, LabelScores};
+    use crate::tui::explore::{CellErrors, GeneColumns, Grouping, LabelScores};
 
     fn scores(f1: f64) -> EmbeddingScores {
         EmbeddingScores {
@@ -665,6 +702,13 @@ pub(crate) mod tests {
                 pca: scores(0.72),
             }),
             recon: Ok(recon),
+            errors: Some(CellErrors {
+                cells: (0..n as u32).step_by(10).collect(),
+                n_genes: 6,
+                values: (0..n.div_ceil(10) * 6)
+                    .map(|i| (i % 13) as f32 / 4.0)
+                    .collect(),
+            }),
         }
     }
 
@@ -804,6 +848,14 @@ pub(crate) mod tests {
             "only the B-cell blob expresses CD79A"
         );
         assert_eq!(s.legend.iter().map(|e| e.count).sum::<usize>(), 300);
+        assert!(s.colour_by_error(1));
+        assert_eq!(s.colour_name(), "error of CD79A");
+        assert_eq!(
+            (s.legend[0].name.as_str(), s.legend[0].ink),
+            ("not held out", Ink::Faded)
+        );
+        assert_eq!(s.legend[0].count, 270);
+        assert_eq!(s.legend[1..].iter().map(|e| e.count).sum::<usize>(), 30);
         s.toggle_view();
         assert_eq!(s.view, View2d::Pca);
         s.cycle_colour();

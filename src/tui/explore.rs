@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::embed::{
-    EmbeddingScores, EvalInput, ReconSummary, cluster, label_column, load_autoencoder, score,
-    views_2d,
+    EmbeddingScores, EvalInput, ReconSummary, cluster, for_each_reconstruction, label_column,
+    load_autoencoder, score, views_2d,
 };
+use crate::analysis::knn::subsample_indices;
 use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
 use crate::data::{Column, CsrMatrix};
 
@@ -20,6 +21,8 @@ use super::app::Msg;
 pub const MAX_GROUPS: usize = 64;
 /// Marker genes kept per group.
 pub const N_MARKERS: usize = 12;
+/// Held-out cells whose per-gene reconstruction errors are kept for colouring (bounds memory).
+pub const ERROR_CELLS: usize = 3000;
 
 /// What the analysis job reports, tagged with the job it belongs to (older jobs are ignored).
 #[derive(Debug, Clone)]
@@ -131,6 +134,30 @@ impl GeneColumns {
     }
 }
 
+/// Squared reconstruction error of every gene in a sample of held-out cells, for colouring.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CellErrors {
+    /// The held-out cells (ascending).
+    pub cells: Vec<u32>,
+    pub n_genes: usize,
+    /// Cells x genes, row-major.
+    pub values: Vec<f32>,
+}
+
+impl CellErrors {
+    /// Gene `g`'s error in every sampled cell, as (cell, error).
+    pub fn gene(&self, g: usize) -> Vec<(u32, f32)> {
+        if g >= self.n_genes {
+            return Vec::new();
+        }
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, self.values[i * self.n_genes + g]))
+            .collect()
+    }
+}
+
 /// The SSL embedding's and the PCA baseline's label metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelScores {
@@ -157,6 +184,8 @@ pub struct RunAnalysis {
     pub scores: Result<LabelScores, String>,
     /// Held-out reconstruction, or why there is none (contrastive runs).
     pub recon: Result<ReconSummary, String>,
+    /// Per-cell errors of held-out cells (masked runs).
+    pub errors: Option<CellErrors>,
 }
 
 impl RunAnalysis {
@@ -256,16 +285,22 @@ pub fn analyse(
         }
     }
     stage("held-out reconstruction", report)?;
-    let recon = match load_autoencoder(&input.run)? {
-        Some(ae) => input
-            .split()
-            .and_then(|split| input.reconstruction(&ae, &split))
-            .map(|r| ReconSummary::new(&r, &input.data.genes))
-            .map_err(|e| format!("{e:#}")),
-        None => Err(format!(
-            "reconstruction does not apply: {} is a contrastive method (no decoder)",
-            config.train.method
-        )),
+    let (recon, errors) = match load_autoencoder(&input.run)? {
+        Some(ae) => {
+            let split = input.split()?;
+            let recon = input
+                .reconstruction(&ae, &split)
+                .map(|r| ReconSummary::new(&r, &input.data.genes))
+                .map_err(|e| format!("{e:#}"));
+            (recon, Some(cell_errors(&ae, x, &split.val, seed)?))
+        }
+        None => (
+            Err(format!(
+                "reconstruction does not apply: {} is a contrastive method (no decoder)",
+                config.train.method
+            )),
+            None,
+        ),
     };
     let points = |a: &ndarray::Array2<f32>| a.rows().into_iter().map(|r| [r[0], r[1]]).collect();
     Ok(RunAnalysis {
@@ -280,6 +315,31 @@ pub fn analyse(
         expression: GeneColumns::from_csr(x),
         scores,
         recon,
+        errors,
+    })
+}
+
+/// Squared per-gene errors of up to `ERROR_CELLS` held-out cells (a seeded sample).
+fn cell_errors(
+    ae: &crate::model::Autoencoder,
+    x: &CsrMatrix,
+    held_out: &[usize],
+    seed: u64,
+) -> anyhow::Result<CellErrors> {
+    let mut cells: Vec<usize> = subsample_indices(held_out.len(), ERROR_CELLS, seed)
+        .into_iter()
+        .map(|i| held_out[i])
+        .collect();
+    cells.sort_unstable();
+    let mut values = Vec::with_capacity(cells.len() * x.n_cols);
+    for_each_reconstruction(ae, x, &cells, &mut |_, y, yhat| {
+        values.extend(y.iter().zip(yhat).map(|(a, b)| (a - b) * (a - b)));
+        Ok(())
+    })?;
+    Ok(CellErrors {
+        cells: cells.iter().map(|&c| c as u32).collect(),
+        n_genes: x.n_cols,
+        values,
     })
 }
 

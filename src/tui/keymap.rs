@@ -122,6 +122,8 @@ pub enum Action {
     /// Move the view by (x, y) steps; y up.
     Pan(i8, i8),
     ReverseSort,
+    /// Colour the embedding by the selected gene's reconstruction error.
+    ColourByError,
     StartDetached,
     Detach,
     Attach,
@@ -564,6 +566,12 @@ const GENES: &[Binding] = &[
         Action::Select,
         "colour-by",
         "colour the embedding by this gene (opens Embeddings)",
+    ),
+    b(
+        &[Key::char('e')],
+        Action::ColourByError,
+        "error-by",
+        "colour held-out cells by this gene's reconstruction error",
     ),
     b(
         &[Key::char('/')],

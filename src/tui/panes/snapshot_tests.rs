@@ -241,6 +241,14 @@ fn embeddings_pane_coloured_by_a_gene() {
 }
 
 #[test]
+fn embeddings_pane_coloured_by_a_gene_reconstruction_error() {
+    let mut app = explored_app(600);
+    press(&mut app, '4');
+    press(&mut app, 'e');
+    snapshot("embeddings_gene_error", &mut app);
+}
+
+#[test]
 fn genes_pane_table_summary_and_histogram() {
     let mut app = explored_app(600);
     press(&mut app, '4');
@@ -257,6 +265,7 @@ fn genes_pane_table_summary_and_histogram() {
 fn genes_pane_says_reconstruction_does_not_apply_to_contrastive_runs() {
     let mut app = explored_app_with(600, |a| {
         a.method = "byol".into();
+        a.errors = None;
         a.recon =
             Err("reconstruction does not apply: byol is a contrastive method (no decoder)".into());
     });
