@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::knn::{knn_predict, select_rows};
 use crate::analysis::metrics::{balanced_class_weights, macro_f1};
-use crate::config::Config;
-use crate::data::CsrMatrix;
+use crate::config::{Config, PreprocessConfig};
+use crate::data::{CsrMatrix, Dataset};
 use crate::model::random::mix;
 use crate::model::{Classifier, Encoder};
 use crate::train::LoadedRun;
@@ -58,7 +58,19 @@ pub fn prepare_target(
     config: &Config,
 ) -> anyhow::Result<PreparedTarget> {
     let dataset = crate::data::read_dataset(&req.target, &run.config.data.matrix)?;
-    let prepared = crate::data::prepare(&dataset, &run.config.preprocess, Some(&run.genes))?;
+    prepare_dataset(&dataset, &run.genes, &run.config.preprocess, req, config)
+}
+
+/// `prepare_target` on a dataset already read: aligned to `genes` (the model's order),
+/// preprocessed with `preprocess`, labelled and split.
+pub fn prepare_dataset(
+    dataset: &Dataset,
+    genes: &[String],
+    preprocess: &PreprocessConfig,
+    req: &TransferRequest,
+    config: &Config,
+) -> anyhow::Result<PreparedTarget> {
+    let prepared = crate::data::prepare(dataset, preprocess, Some(genes))?;
     let a = prepared
         .alignment
         .ok_or_else(|| anyhow::anyhow!("the target was not aligned to the model's genes"))?;
@@ -66,7 +78,7 @@ pub fn prepare_target(
         a.matched > 0,
         "{}: none of the model's {} genes are in the target",
         req.target.display(),
-        run.genes.len()
+        genes.len()
     );
     let column = dataset.obs_column(&req.label).ok_or_else(|| {
         anyhow::anyhow!("{}: no obs column {:?}", req.target.display(), req.label)
@@ -102,7 +114,7 @@ pub fn prepare_target(
         classes: labels.names,
         unmapped: labels.unmapped,
         genes: GeneOverlap {
-            model_genes: run.genes.len(),
+            model_genes: genes.len(),
             target_genes: dataset.n_genes(),
             matched: a.matched,
             missing: a.missing,
@@ -277,4 +289,106 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()>
     let text = serde_json::to_string_pretty(value)?;
     write_atomic(path, text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Column, ColumnValues};
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A six-gene model and a five-gene target sharing three genes (one in another case):
+    /// model A B C D E F, target x c A y E (C matched case-insensitively).
+    fn constructed_pair() -> (Vec<String>, Dataset) {
+        let model = names(&["A", "B", "C", "D", "E", "F"]);
+        let counts: Vec<f32> = (0..8)
+            .flat_map(|i| {
+                let i = i as f32;
+                [1.0 + i, 2.0, 3.0 + i, 4.0, 5.0 * (i + 1.0)]
+            })
+            .collect();
+        let dataset = Dataset {
+            path: "target.h5ad".into(),
+            x: CsrMatrix::from_dense(8, 5, &counts),
+            obs_names: (0..8).map(|i| format!("cell{i}")).collect(),
+            var_names: names(&["x", "c", "A", "y", "E"]),
+            obs: vec![Column {
+                name: "cell_type".into(),
+                values: ColumnValues::Str(names(&["t", "b", "t", "b", "t", "b", "t", "b"])),
+            }],
+        };
+        (model, dataset)
+    }
+
+    fn request() -> TransferRequest {
+        TransferRequest {
+            target: "target.h5ad".into(),
+            label: "cell_type".into(),
+            label_map: None,
+            seeds: None,
+        }
+    }
+
+    #[test]
+    fn target_genes_land_in_the_models_columns_with_the_overlap_counted() {
+        let (model, dataset) = constructed_pair();
+        let pre = PreprocessConfig {
+            target_sum: 100.0,
+            log1p: false,
+            n_top_genes: 0,
+        };
+        let t = prepare_dataset(&dataset, &model, &pre, &request(), &Config::default()).unwrap();
+        assert_eq!(
+            t.genes,
+            GeneOverlap {
+                model_genes: 6,
+                target_genes: 5,
+                matched: 3,
+                missing: 3,
+                extra: 2,
+            }
+        );
+        assert_eq!((t.x.n_rows, t.x.n_cols), (8, 6));
+        let mut dense = vec![0f32; 8 * 6];
+        t.x.densify_rows(&(0..8).collect::<Vec<_>>(), &mut dense);
+        for (i, row) in dense.chunks(6).enumerate() {
+            // Model columns A, C, E hold target columns 2, 1, 4; the library size counts only
+            // the matched genes (alignment comes before normalize_total).
+            let f = i as f32;
+            let (a, c, e) = (3.0 + f, 2.0, 5.0 * (f + 1.0));
+            let total = a + c + e;
+            let want = [
+                a / total * 100.0,
+                0.0,
+                c / total * 100.0,
+                0.0,
+                e / total * 100.0,
+                0.0,
+            ];
+            for (got, want) in row.iter().zip(want) {
+                assert!((got - want).abs() < 1e-4, "cell {i}: {row:?} vs {want:?}");
+            }
+        }
+        assert_eq!(t.classes, ["b", "t"]);
+        assert_eq!(t.split.reference.len() + t.split.query.len(), 8);
+    }
+
+    #[test]
+    fn a_target_sharing_no_gene_is_refused() {
+        let (_, dataset) = constructed_pair();
+        let model = names(&["P", "Q"]);
+        let e = prepare_dataset(
+            &dataset,
+            &model,
+            &PreprocessConfig::default(),
+            &request(),
+            &Config::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("none of the model's 2 genes"), "{e}");
+    }
 }
