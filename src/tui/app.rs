@@ -16,6 +16,8 @@ use super::panes;
 use super::runs_state::RunsState;
 use super::theme::Theme;
 use super::train_state::{Field, RunStatus, TrainState};
+use super::transfer_state::{self, TransferMsg, TransferState};
+use crate::analysis::transfer::TransferRequest;
 
 /// The tabs of the shell, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,7 @@ impl Tab {
             Tab::Data => Some(Scope::Data),
             Tab::Train => Some(Scope::Train),
             Tab::Runs => Some(Scope::Runs),
+            Tab::Transfer => Some(Scope::Transfer),
             _ => None,
         }
     }
@@ -85,6 +88,8 @@ pub enum Msg {
     Train(TrainEvent),
     /// A scan of the runs directory finished.
     RunsScanned(Vec<RunInfo>),
+    /// Background work of the Transfer pane reported.
+    Transfer(TransferMsg),
 }
 
 /// Work the event loop does on the app's behalf.
@@ -105,6 +110,20 @@ pub enum Effect {
     ScanRuns {
         out_dir: PathBuf,
     },
+    /// Read a transfer target's label columns off the UI thread.
+    LoadTargetColumns {
+        path: PathBuf,
+    },
+    /// Read a run's saved transfer.json off the UI thread.
+    LoadSavedTransfer {
+        run: PathBuf,
+    },
+    /// Run a transfer of `run` on a background thread.
+    StartTransfer {
+        run: PathBuf,
+        request: TransferRequest,
+        config: Box<Config>,
+    },
 }
 
 /// What the text input is for.
@@ -112,6 +131,7 @@ pub enum Effect {
 pub enum InputPurpose {
     Search,
     Edit(Field),
+    EditTransfer(transfer_state::Field),
     Palette,
 }
 
@@ -137,6 +157,7 @@ pub struct App {
     pub data: DataState,
     pub train: TrainState,
     pub runs: RunsState,
+    pub transfer: TransferState,
     pub config: Config,
     pub dataset: PathBuf,
     pub mouse: bool,
@@ -158,6 +179,7 @@ impl App {
             data: DataState::new(&config.data.matrix, &config.data.label),
             train: TrainState::new(&config),
             runs: RunsState::default(),
+            transfer: TransferState::new(&config, &dataset),
             mouse: config.ui.mouse,
             config,
             dataset,
@@ -239,6 +261,10 @@ impl App {
             }
             Msg::RunsScanned(runs) => {
                 self.runs.set_runs(runs);
+                Vec::new()
+            }
+            Msg::Transfer(msg) => {
+                self.transfer.apply(msg);
                 Vec::new()
             }
         }
@@ -326,6 +352,7 @@ impl App {
                 Tab::Data => return self.act_data(action),
                 Tab::Train => return self.act_train(action),
                 Tab::Runs => return self.act_runs(action),
+                Tab::Transfer => return self.act_transfer(action),
                 _ => {}
             },
         }
@@ -336,11 +363,88 @@ impl App {
     fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
         let opened = tab != self.tab;
         self.tab = tab;
-        if opened && tab == Tab::Runs {
-            self.scan_runs_effect()
-        } else {
-            Vec::new()
+        match tab {
+            Tab::Runs if opened => self.scan_runs_effect(),
+            Tab::Transfer if opened => self.open_transfer(),
+            _ => Vec::new(),
         }
+    }
+
+    /// The run later panes work on: the Runs pane's selection, else the run the Train pane
+    /// started in this session.
+    pub fn current_run(&self) -> Option<PathBuf> {
+        self.runs.selected().map(|r| r.dir.clone()).or_else(|| {
+            let name = self.train.run_name.as_ref()?;
+            Some(PathBuf::from(&self.config.train.out_dir).join(name))
+        })
+    }
+
+    /// Opening the Transfer tab: follow the current run (and look up its saved report) and
+    /// read the target's label columns if not yet known.
+    fn open_transfer(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.transfer.set_run(self.current_run())
+            && let Some(run) = &self.transfer.run
+        {
+            effects.push(Effect::LoadSavedTransfer { run: run.clone() });
+        }
+        if self.transfer.columns == transfer_state::Columns::Unknown {
+            effects.extend(self.target_columns_effect());
+        }
+        effects
+    }
+
+    fn target_columns_effect(&mut self) -> Vec<Effect> {
+        self.transfer.columns = transfer_state::Columns::Loading;
+        vec![Effect::LoadTargetColumns {
+            path: PathBuf::from(&self.transfer.target),
+        }]
+    }
+
+    fn act_transfer(&mut self, action: Action) -> Vec<Effect> {
+        let t = &mut self.transfer;
+        let field = t.current_field();
+        match action {
+            Action::Down => t.move_field(1),
+            Action::Up => t.move_field(-1),
+            Action::Decrease | Action::Increase => {
+                if field == transfer_state::Field::Label
+                    && !matches!(t.columns, transfer_state::Columns::Loaded(_))
+                {
+                    self.notice = Some("the target's columns are not loaded".into());
+                }
+                t.adjust(field, action == Action::Increase);
+            }
+            Action::Edit if field == transfer_state::Field::Label => {
+                self.notice = Some("choose the label column with h / l".into());
+            }
+            Action::Edit => {
+                let value = t.value(field);
+                self.open_input(InputPurpose::EditTransfer(field), value);
+            }
+            Action::NextArm => t.next_arm(),
+            Action::Refresh => {
+                let mut effects = self.target_columns_effect();
+                if let Some(run) = &self.transfer.run {
+                    effects.push(Effect::LoadSavedTransfer { run: run.clone() });
+                }
+                return effects;
+            }
+            Action::Start => match (t.request(), t.run.clone()) {
+                (Ok(request), Some(run)) => {
+                    t.start();
+                    return vec![Effect::StartTransfer {
+                        run,
+                        request,
+                        config: Box::new(self.config.clone()),
+                    }];
+                }
+                (Err(e), _) => self.notice = Some(e),
+                (Ok(_), None) => {}
+            },
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn scan_runs_effect(&mut self) -> Vec<Effect> {
@@ -381,6 +485,11 @@ impl App {
                     self.notice = Some(e);
                 }
             }
+            (InputPurpose::EditTransfer(field), true) => match self.transfer.set(field, &buffer) {
+                Ok(true) => return self.target_columns_effect(),
+                Ok(false) => {}
+                Err(e) => self.notice = Some(e),
+            },
             (InputPurpose::Palette, true) => {
                 return match keymap::by_command(self.tab.scope(), &buffer) {
                     Some(binding) => self.act(binding.action),
@@ -794,6 +903,65 @@ pub(crate) mod tests {
         press_code(&mut app, KeyCode::Tab);
         assert_eq!(app.tab, Tab::Data);
         assert_eq!(press_code(&mut app, KeyCode::BackTab), [scan]);
+    }
+
+    #[test]
+    fn transfer_tab_follows_the_selected_run_reads_columns_and_starts() {
+        let mut app = loaded_app();
+        press(&mut app, '6');
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        let run = PathBuf::from("runs/run-c-masked");
+        let columns = Effect::LoadTargetColumns {
+            path: "/data/demo_immune.h5ad".into(),
+        };
+        assert_eq!(
+            press(&mut app, '5'),
+            [
+                Effect::LoadSavedTransfer { run: run.clone() },
+                columns.clone()
+            ]
+        );
+        assert!(press(&mut app, 's').is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("still loading"));
+        app.update(Msg::Transfer(TransferMsg::Columns {
+            path: "/data/demo_immune.h5ad".into(),
+            result: Ok(vec!["donor".into(), "cell_type".into()]),
+        }));
+        press(&mut app, 'j'); // label column
+        press(&mut app, 'l');
+        assert_eq!(app.transfer.label.as_deref(), Some("donor"));
+        press(&mut app, 'j');
+        press(&mut app, 'j'); // seeds
+        press(&mut app, 'h');
+        let effects = press(&mut app, 's');
+        let [
+            Effect::StartTransfer {
+                run: r, request, ..
+            },
+        ] = effects.as_slice()
+        else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(r, &run);
+        assert_eq!((request.label.as_str(), request.seeds), ("donor", Some(2)));
+        assert!(press(&mut app, 's').is_empty(), "one transfer at a time");
+        // Typing a new target asks for its columns.
+        press(&mut app, 'j');
+        press_code(&mut app, KeyCode::Enter);
+        for _ in 0.."/data/demo_immune.h5ad".len() {
+            press_code(&mut app, KeyCode::Backspace);
+        }
+        for c in "t.h5ad".chars() {
+            press(&mut app, c);
+        }
+        assert_eq!(
+            press_code(&mut app, KeyCode::Enter),
+            [Effect::LoadTargetColumns {
+                path: "t.h5ad".into()
+            }]
+        );
     }
 
     #[test]

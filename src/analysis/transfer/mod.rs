@@ -18,7 +18,7 @@ use crate::train::checkpoint::write_atomic;
 use crate::train::finetune::{FinetuneOptions, finetune, predict};
 pub use labels::{Labels, parse_label_map, read_label_map, target_labels};
 pub use report::{
-    ArmResult, GeneOverlap, SPLIT_FILE, SeedResult, Stat, TRANSFER_FILE, TransferReport,
+    ArmResult, GeneOverlap, SPLIT_FILE, SeedResult, Stat, TRANSFER_FILE, TransferReport, fmt_stat,
 };
 pub use split::{TransferSplit, stratified_split, transfer_split};
 
@@ -27,8 +27,70 @@ pub const KNN_K: usize = 5;
 /// Rows per batch when embedding or predicting.
 const EVAL_BATCH: usize = 512;
 
+/// One step of a transfer, for progress displays (`Display` gives the CLI's line).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferProgress {
+    /// How the target's genes met the model's.
+    Genes(GeneOverlap),
+    /// Cells dropped because the label map does not name their label.
+    Unmapped(usize),
+    /// The zero-shot kNN of the pretrained embedding is being scored.
+    ZeroShot,
+    /// A trained arm starts one seed (1-based).
+    Arm {
+        arm: String,
+        seed: usize,
+        n_seeds: usize,
+    },
+    /// A trained arm finished an epoch (NaN validation loss when there are no validation cells).
+    Epoch {
+        arm: String,
+        seed: usize,
+        n_seeds: usize,
+        epoch: usize,
+        epochs: usize,
+        val_loss: f64,
+    },
+}
+
+impl std::fmt::Display for TransferProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Genes(g) => write!(
+                f,
+                "genes: {} of the model's {} matched, {} missing (zero-filled), {} target genes dropped",
+                g.matched, g.model_genes, g.missing, g.extra
+            ),
+            Self::Unmapped(n) => write!(f, "{n} cells dropped: label not in the label map"),
+            Self::ZeroShot => write!(
+                f,
+                "zero_shot: kNN (k = {KNN_K}) on the pretrained embedding"
+            ),
+            Self::Arm { arm, seed, n_seeds } => write!(f, "{arm} seed {seed}/{n_seeds}"),
+            Self::Epoch {
+                arm,
+                seed,
+                n_seeds,
+                epoch,
+                epochs,
+                val_loss,
+            } => {
+                write!(
+                    f,
+                    "{arm} seed {seed}/{n_seeds}: epoch {epoch}/{epochs} val loss "
+                )?;
+                if val_loss.is_finite() {
+                    write!(f, "{val_loss:.4}")
+                } else {
+                    write!(f, "n/a (no validation cells)")
+                }
+            }
+        }
+    }
+}
+
 /// What to transfer to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TransferRequest {
     pub target: PathBuf,
     /// obs column with the cell labels.
@@ -150,7 +212,7 @@ fn train_and_score(
     config: &Config,
     seed: u64,
     freeze_encoder: bool,
-    progress: &mut dyn FnMut(String),
+    progress: &mut dyn FnMut(usize, usize, f64),
 ) -> anyhow::Result<SeedResult> {
     let n_classes = t.classes.len();
     let ref_labels: Vec<Option<usize>> = t.split.reference.iter().map(|&i| t.labels[i]).collect();
@@ -180,14 +242,7 @@ fn train_and_score(
         (&fit, &val),
         &weights,
         &opts,
-        &mut |e, loss| {
-            let loss = if loss.is_finite() {
-                format!("{loss:.4}")
-            } else {
-                "n/a (no validation cells)".into()
-            };
-            progress(format!("epoch {e}/{} val loss {loss}", tc.epochs))
-        },
+        &mut |e, loss| progress(e, tc.epochs, loss),
     )?;
     let truth = class_of(&t.labels, &t.split.query);
     let pred = predict(model, &t.x, &t.split.query, EVAL_BATCH)?;
@@ -203,11 +258,12 @@ pub fn run_arms(
     t: &PreparedTarget,
     config: &Config,
     n_seeds: usize,
-    progress: &mut dyn FnMut(String),
+    progress: &mut dyn FnMut(TransferProgress),
 ) -> anyhow::Result<Vec<ArmResult>> {
     let n_classes = t.classes.len();
     let n_genes = run.genes.len();
     let truth = class_of(&t.labels, &t.split.query);
+    progress(TransferProgress::ZeroShot);
     let zero = SeedResult::score(0, &truth, &knn_on_embedding(&run.encoder, t)?, n_classes);
     let mut zero_shot = Vec::new();
     let mut arms: Vec<(&str, Vec<SeedResult>)> = vec![("fine_tuned", vec![]), ("scratch", vec![])];
@@ -220,12 +276,26 @@ pub fn run_arms(
         z.knn_macro_f1 = Some(z.macro_f1);
         zero_shot.push(z);
         for (name, results) in arms.iter_mut() {
-            progress(format!("{name} seed {}/{n_seeds}", s + 1));
+            let seed = s as usize + 1;
+            progress(TransferProgress::Arm {
+                arm: name.to_string(),
+                seed,
+                n_seeds,
+            });
             let model = match *name {
                 "scratch" => Classifier::new(&run.config.model, n_genes, n_classes, s)?,
                 _ => run.classifier(n_classes, s)?,
             };
-            let mut inner = |m: String| progress(format!("{name} seed {}/{n_seeds}: {m}", s + 1));
+            let mut inner = |epoch, epochs, val_loss| {
+                progress(TransferProgress::Epoch {
+                    arm: name.to_string(),
+                    seed,
+                    n_seeds,
+                    epoch,
+                    epochs,
+                    val_loss,
+                })
+            };
             results.push(train_and_score(
                 &model,
                 t,
@@ -242,25 +312,18 @@ pub fn run_arms(
 }
 
 /// The whole transfer: prepare the target, save the split, run the arms, write `transfer.json`
-/// into the run directory. `progress` receives one line per step.
+/// into the run directory. `progress` receives every step.
 pub fn run_transfer(
     run: &LoadedRun,
     req: &TransferRequest,
     config: &Config,
-    progress: &mut dyn FnMut(String),
+    progress: &mut dyn FnMut(TransferProgress),
 ) -> anyhow::Result<TransferReport> {
     let n_seeds = req.seeds.unwrap_or(config.transfer.seeds).max(1);
     let t = prepare_target(run, req, config)?;
-    let g = &t.genes;
-    progress(format!(
-        "genes: {} of the model's {} matched, {} missing (zero-filled), {} target genes dropped",
-        g.matched, g.model_genes, g.missing, g.extra
-    ));
+    progress(TransferProgress::Genes(t.genes.clone()));
     if t.unmapped > 0 {
-        progress(format!(
-            "{} cells dropped: label not in the label map",
-            t.unmapped
-        ));
+        progress(TransferProgress::Unmapped(t.unmapped));
     }
     write_json(&run.dir.join(SPLIT_FILE), &t.split)?;
     let arms = run_arms(run, &t, config, n_seeds, progress)?;
