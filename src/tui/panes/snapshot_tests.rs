@@ -240,3 +240,22 @@ fn transfer_pane_results_table_bars_and_confusion() {
     press(&mut app, 'a');
     snapshot("transfer_done_zero_shot", &mut app);
 }
+
+#[test]
+fn transfer_results_draw_at_tiny_and_odd_sizes_without_panicking() {
+    let mut app = transfer_app();
+    let mut report = scripted_report();
+    report.arms[0].confusion.pop(); // a hand-edited transfer.json must not crash the pane
+    app.update(Msg::Transfer(TransferMsg::Saved {
+        run: "runs/run-c-masked".into(),
+        report: Some(Box::new(report)),
+    }));
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (79, 23), (200, 60)] {
+        for _ in 0..3 {
+            press(&mut app, 'a');
+            app.update(Msg::Resize(w, h));
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| super::draw(f, &mut app)).unwrap();
+        }
+    }
+}

@@ -471,7 +471,7 @@ fn draw_confusion(
     let hit = theme.ok().add_modifier(Modifier::BOLD);
     let miss = theme.error().remove_modifier(Modifier::BOLD);
     lines.extend(fit_rows(n, rows, |i| {
-        let row = &arm.confusion[i];
+        let row = arm.confusion.get(i).map_or(&[][..], Vec::as_slice);
         let total: u64 = row.iter().sum();
         let mut spans = vec![Span::styled(
             format!(
