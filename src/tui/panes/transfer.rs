@@ -420,6 +420,15 @@ fn fit_rows<'a>(n: usize, rows: usize, line: impl Fn(usize) -> Line<'a>) -> Vec<
     lines
 }
 
+/// The one-character code of class `i` in the heatmap: 1-9, then a-z, then +.
+fn class_code(i: usize) -> char {
+    match i {
+        0..9 => char::from(b'1' + i as u8),
+        9..35 => char::from(b'a' + (i - 9) as u8),
+        _ => '+',
+    }
+}
+
 /// The shade of a cell holding `share` of its row (None = empty).
 fn shade(share: f64) -> Option<char> {
     if share <= 0.0 || !share.is_finite() {
@@ -454,7 +463,7 @@ fn draw_confusion(
     let name_w = name_width(&report.classes)
         .min(usize::from(inner.width).saturating_sub(4 + n))
         .max(1);
-    let label_w = name_w + 3;
+    let label_w = name_w + 2;
     let room = usize::from(inner.width).saturating_sub(label_w);
     let cell_w = if room >= 3 * n {
         3
@@ -462,7 +471,9 @@ fn draw_confusion(
         2.min(room / n.max(1)).max(1)
     };
     let cols = (room / cell_w).min(n);
-    let header: String = (0..cols).map(|j| format!("{:>cell_w$}", j + 1)).collect();
+    let header: String = (0..cols)
+        .map(|j| format!("{:>cell_w$}", class_code(j)))
+        .collect();
     let mut lines = vec![Line::styled(
         format!("{:label_w$}{header}", ""),
         theme.dim(),
@@ -475,8 +486,8 @@ fn draw_confusion(
         let total: u64 = row.iter().sum();
         let mut spans = vec![Span::styled(
             format!(
-                "{:>2} {:<name_w$}",
-                i + 1,
+                "{} {:<name_w$}",
+                class_code(i),
                 truncate(&report.classes[i], name_w)
             ),
             theme.text(),
@@ -489,7 +500,10 @@ fn draw_confusion(
             };
             let (text, style) = match shade(share) {
                 Some(s) => (
-                    format!("{:>cell_w$}", s.to_string().repeat(cell_w.min(2))),
+                    format!(
+                        "{:>cell_w$}",
+                        s.to_string().repeat(cell_w.saturating_sub(1).max(1))
+                    ),
                     if i == j { hit } else { miss },
                 ),
                 None => (format!("{:>cell_w$}", "·"), theme.dim()),
@@ -514,5 +528,7 @@ mod tests {
         assert_eq!(shade(0.5), Some('▓'));
         assert_eq!(shade(1.0), Some('█'));
         assert_eq!(arm_title("fine_tuned"), "fine-tuned");
+        let codes: String = [0, 8, 9, 34, 35].map(class_code).iter().collect();
+        assert_eq!(codes, "19az+");
     }
 }
