@@ -111,6 +111,9 @@ pub enum Action {
     Refresh,
     Mark,
     NextArm,
+    StartDetached,
+    Detach,
+    Attach,
     Confirm,
     Cancel,
 }
@@ -411,6 +414,18 @@ const TRAIN: &[Binding] = &[
         "more",
         "increase setting / next method",
     ),
+    b(
+        &[Key::char('S')],
+        Action::StartDetached,
+        "start-detached",
+        "start as its own process: it outlives the UI",
+    ),
+    b(
+        &[Key::char('d')],
+        Action::Detach,
+        "detach",
+        "stop following a detached run (it goes on)",
+    ),
 ];
 
 const RUNS: &[Binding] = &[
@@ -425,6 +440,12 @@ const RUNS: &[Binding] = &[
         Action::Mark,
         "compare",
         "mark / unmark the run for comparison (two at most)",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::Attach,
+        "attach",
+        "follow the run in the Train tab (live: pause/stop)",
     ),
     b(
         &[Key::char('j'), Key::code(KeyCode::Down)],
