@@ -399,12 +399,15 @@ impl App {
     }
 
     /// The run later panes work on: the Runs pane's selection, else the run the Train pane
-    /// started in this session.
+    /// follows or started in this session.
     pub fn current_run(&self) -> Option<PathBuf> {
-        self.runs.selected().map(|r| r.dir.clone()).or_else(|| {
-            let name = self.train.run_name.as_ref()?;
-            Some(PathBuf::from(&self.config.train.out_dir).join(name))
-        })
+        let selected = self.runs.selected().map(|r| r.dir.clone());
+        selected
+            .or_else(|| self.train.attached.clone())
+            .or_else(|| {
+                let name = self.train.run_name.as_ref()?;
+                Some(PathBuf::from(&self.config.train.out_dir).join(name))
+            })
     }
 
     /// Opening the Transfer tab: follow the current run (and look up its saved report) and
@@ -1062,6 +1065,21 @@ pub(crate) mod tests {
             modifiers: KeyModifiers::NONE,
         }));
         assert_eq!(app.runs.cursor, 1);
+    }
+
+    #[test]
+    fn current_run_is_the_runs_selection_else_the_trained_run() {
+        let mut app = loaded_app();
+        assert_eq!(app.current_run(), None);
+        app.train.run_name = Some("20261123-1-masked".into());
+        assert_eq!(
+            app.current_run(),
+            Some(PathBuf::from("runs/20261123-1-masked"))
+        );
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        assert_eq!(app.current_run(), Some(PathBuf::from("runs/run-c-masked")));
     }
 
     #[test]
