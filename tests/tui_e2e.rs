@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use cellscope::train::detached::{pid_alive, run_pid};
+
 /// A private tmux server (its own socket) running one shell session; killed on drop.
 struct Tmux {
     socket: String,
@@ -221,20 +223,6 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.assert_restored();
 }
 
-/// The process id recorded in a run directory's pid file.
-fn run_pid(run: &Path) -> Option<i32> {
-    std::fs::read_to_string(run.join("pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
-
 /// Kills the run's process when the test ends, however it ends.
 struct KillRun(PathBuf);
 
@@ -242,7 +230,7 @@ impl Drop for KillRun {
     fn drop(&mut self) {
         if let Some(pid) = run_pid(&self.0) {
             // SAFETY: signalling the run this test started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
         }
     }
 }
@@ -285,7 +273,7 @@ fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying(
     // Detach: the pane lets go, the run goes on.
     t.keys(&["d"]);
     t.wait_text("detached from", 5);
-    assert!(alive(pid), "detaching stopped the run");
+    assert!(pid_alive(pid), "detaching stopped the run");
 
     // Re-attach from the Runs tab: the history is replayed from the first line.
     t.keys(&["6"]);
@@ -310,7 +298,7 @@ fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying(
         assert!(Instant::now() < deadline, "the run stopped writing metrics");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(alive(pid), "the run died with the UI");
+    assert!(pid_alive(pid), "the run died with the UI");
 }
 
 #[test]
