@@ -2,27 +2,12 @@
 //! fixture, then transfer to labelled cells with two seeds (plain labels and a coarse label map):
 //! transfer.json and the saved split are written, parse, and hold three arms with sane scores.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{cellscope, fixture, ok, run_dir};
 use serde_json::Value;
-
-fn cellscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellscope"))
-        .args(args)
-        .output()
-        .expect("run cellscope")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -89,7 +74,7 @@ fn check_report(v: &Value, run: &Path, seeds: usize) {
 #[test]
 fn transfer_of_a_tiny_run_writes_three_arms_and_the_split() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scanpy/counts.h5ad");
+    let data = fixture("scanpy/counts.h5ad");
     let cfg = dir.path().join("small.toml");
     std::fs::write(
         &cfg,
@@ -107,11 +92,9 @@ fn transfer_of_a_tiny_run_writes_three_arms_and_the_split() {
         "--out",
         runs.to_str().unwrap(),
     ]));
-    let run = train
-        .lines()
-        .find_map(|l| l.strip_prefix("run directory: "))
-        .unwrap_or_else(|| panic!("no run directory in:\n{train}"));
-    let run_path = Path::new(run);
+    let run_path = run_dir(&train);
+    let run_path = run_path.as_path();
+    let run = run_path.to_str().unwrap();
 
     let base = [
         "transfer",

@@ -2,25 +2,22 @@
 //! written by make_expected.py): confusion matrix, per-class F1 and support, macro-F1, accuracy
 //! as `SeedResult::score` records them in transfer.json, and the balanced class weights.
 
-use std::path::Path;
+mod common;
 
 use cellscope::analysis::metrics::balanced_class_weights;
 use cellscope::analysis::transfer::SeedResult;
+use common::{fixture, floats};
 use serde_json::Value;
 
 const TOL: f64 = 1e-6;
 
 fn cases() -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transfer/expected.json");
+    let path = fixture("transfer/expected.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
 
 fn usizes(v: &Value) -> Vec<usize> {
-    serde_json::from_value(v.clone()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
     serde_json::from_value(v.clone()).unwrap()
 }
 

@@ -1,6 +1,8 @@
 //! End-to-end: the real binary in a tmux pane. Opens on the demo, switches tabs, opens help,
 //! (once the data layer and worker are merged) trains, then quits and checks the terminal is back.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -321,7 +323,7 @@ fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
     let Some(t) = Tmux::start("transfer") else {
         return;
     };
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scanpy/counts.h5ad");
+    let data = common::fixture("scanpy/counts.h5ad");
     let runs = t.home().join("runs");
     let config = t.home().join("transfer.toml");
     std::fs::write(
