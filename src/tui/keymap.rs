@@ -110,6 +110,7 @@ pub enum Action {
     ToggleWindow,
     Refresh,
     Mark,
+    NextArm,
     /// Open the selected or finished run in the Embeddings and Genes panes.
     Open,
     ToggleView,
@@ -140,6 +141,7 @@ pub enum Scope {
     Runs,
     Embeddings,
     Genes,
+    Transfer,
     Help,
     QuitPrompt,
     TextInput,
@@ -147,13 +149,14 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the help screen lists them.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::Global,
         Scope::Data,
         Scope::Train,
         Scope::Embeddings,
         Scope::Genes,
         Scope::Runs,
+        Scope::Transfer,
         Scope::Help,
         Scope::QuitPrompt,
         Scope::TextInput,
@@ -163,7 +166,12 @@ impl Scope {
     pub fn is_pane(self) -> bool {
         matches!(
             self,
-            Scope::Data | Scope::Train | Scope::Runs | Scope::Embeddings | Scope::Genes
+            Scope::Data
+                | Scope::Train
+                | Scope::Runs
+                | Scope::Embeddings
+                | Scope::Genes
+                | Scope::Transfer
         )
     }
 
@@ -176,6 +184,7 @@ impl Scope {
             Scope::Runs => "Runs pane",
             Scope::Embeddings => "Embeddings pane",
             Scope::Genes => "Genes pane",
+            Scope::Transfer => "Transfer pane",
             Scope::Help => "Help screen",
             Scope::QuitPrompt => "Quit prompt",
             Scope::TextInput => "Search, field edit and : palette",
@@ -629,6 +638,57 @@ const GENES: &[Binding] = &[
     ),
 ];
 
+const TRANSFER: &[Binding] = &[
+    b(
+        &[Key::char('s')],
+        Action::Start,
+        "start",
+        "start the transfer (zero-shot, fine-tuned, scratch) on the current run",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::NextArm,
+        "arm",
+        "next arm for the confusion matrix",
+    ),
+    b(
+        &[Key::char('r')],
+        Action::Refresh,
+        "reload",
+        "reread the target's columns and the run's transfer.json",
+    ),
+    b(
+        &[Key::code(KeyCode::Enter), Key::char('e')],
+        Action::Edit,
+        "edit",
+        "type the target, label map or seeds",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next field",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous field",
+    ),
+    b(
+        &[Key::char('h'), Key::code(KeyCode::Left)],
+        Action::Decrease,
+        "less",
+        "previous label column / fewer seeds",
+    ),
+    b(
+        &[Key::char('l'), Key::code(KeyCode::Right)],
+        Action::Increase,
+        "more",
+        "next label column / more seeds",
+    ),
+];
+
 const HELP: &[Binding] = &[
     b(
         &[Key::code(KeyCode::Esc), Key::char('?'), Key::char('q')],
@@ -689,6 +749,7 @@ pub fn bindings(scope: Scope) -> &'static [Binding] {
         Scope::Runs => RUNS,
         Scope::Embeddings => EMBEDDINGS,
         Scope::Genes => GENES,
+        Scope::Transfer => TRANSFER,
         Scope::Help => HELP,
         Scope::QuitPrompt => QUIT_PROMPT,
         Scope::TextInput => TEXT_INPUT,
@@ -763,6 +824,7 @@ mod tests {
             Scope::Runs,
             Scope::Embeddings,
             Scope::Genes,
+            Scope::Transfer,
         ] {
             let mut seen = HashSet::new();
             for b in bindings(scope).iter().chain(bindings(Scope::Global)) {

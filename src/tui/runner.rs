@@ -95,6 +95,13 @@ where
                     run_dir,
                     label,
                 } => work.analyse(job, run_dir, label, to_app.clone()),
+                Effect::LoadTargetColumns { path } => work.target_columns(path, to_app.clone()),
+                Effect::LoadSavedTransfer { run } => work.saved_transfer(run, to_app.clone()),
+                Effect::StartTransfer {
+                    run,
+                    request,
+                    config,
+                } => work.start_transfer(run, request, *config, to_app.clone()),
             }
             dirty = true;
         }

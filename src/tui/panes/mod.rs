@@ -4,9 +4,9 @@
 pub mod data;
 pub mod embeddings;
 pub mod genes;
-pub mod placeholder;
 pub mod runs;
 pub mod train;
+pub mod transfer;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -72,7 +72,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Tab::Runs => runs::draw(frame, app, layout.body),
         Tab::Embeddings => embeddings::draw(frame, app, layout.body),
         Tab::Genes => genes::draw(frame, app, layout.body),
-        tab => placeholder::draw(frame, &app.theme, tab, layout.body),
+        Tab::Transfer => transfer::draw(frame, app, layout.body),
     }
     draw_status(frame, app, layout.status);
     match &app.modal {
@@ -133,6 +133,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             InputPurpose::Search => "search genes: ".to_string(),
             InputPurpose::Palette => ":".to_string(),
             InputPurpose::Edit(field) => format!("{}: ", field.label()),
+            InputPurpose::EditTransfer(field) => format!("{}: ", field.label()),
         };
         let line = Line::from(vec![
             Span::raw(format!(" {prompt}")),
