@@ -297,43 +297,53 @@ const GLOBAL: &[Binding] = &[
     ),
 ];
 
-const DATA: &[Binding] = &[
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next gene",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous gene",
-    ),
-    b(
-        &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
-        Action::PageDown,
-        "page-down",
-        "page down",
-    ),
-    b(
-        &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
-        Action::PageUp,
-        "page-up",
-        "page up",
-    ),
-    b(
-        &[Key::char('g'), Key::code(KeyCode::Home)],
-        Action::Top,
-        "top",
-        "first gene",
-    ),
-    b(
-        &[Key::char('G'), Key::code(KeyCode::End)],
-        Action::Bottom,
-        "bottom",
-        "last gene",
-    ),
+/// A gene table's bindings: the pane's own, then moving through the genes (shared by the Data
+/// and Genes panes).
+macro_rules! gene_table {
+    ($($own:expr),* $(,)?) => {
+        &[
+            $($own,)*
+            b(
+                &[Key::char('j'), Key::code(KeyCode::Down)],
+                Action::Down,
+                "down",
+                "next gene",
+            ),
+            b(
+                &[Key::char('k'), Key::code(KeyCode::Up)],
+                Action::Up,
+                "up",
+                "previous gene",
+            ),
+            b(
+                &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
+                Action::PageDown,
+                "page-down",
+                "page down",
+            ),
+            b(
+                &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
+                Action::PageUp,
+                "page-up",
+                "page up",
+            ),
+            b(
+                &[Key::char('g'), Key::code(KeyCode::Home)],
+                Action::Top,
+                "top",
+                "first gene",
+            ),
+            b(
+                &[Key::char('G'), Key::code(KeyCode::End)],
+                Action::Bottom,
+                "bottom",
+                "last gene",
+            ),
+        ]
+    };
+}
+
+const DATA: &[Binding] = gene_table![
     b(
         &[Key::char('/')],
         Action::Search,
@@ -569,7 +579,7 @@ const EMBEDDINGS: &[Binding] = &[
     ),
 ];
 
-const GENES: &[Binding] = &[
+const GENES: &[Binding] = gene_table![
     b(
         &[Key::code(KeyCode::Enter)],
         Action::Select,
@@ -599,42 +609,6 @@ const GENES: &[Binding] = &[
         Action::ReverseSort,
         "reverse",
         "reverse the sort order",
-    ),
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next gene",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous gene",
-    ),
-    b(
-        &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
-        Action::PageDown,
-        "page-down",
-        "page down",
-    ),
-    b(
-        &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
-        Action::PageUp,
-        "page-up",
-        "page up",
-    ),
-    b(
-        &[Key::char('g'), Key::code(KeyCode::Home)],
-        Action::Top,
-        "top",
-        "first gene",
-    ),
-    b(
-        &[Key::char('G'), Key::code(KeyCode::End)],
-        Action::Bottom,
-        "bottom",
-        "last gene",
     ),
 ];
 
