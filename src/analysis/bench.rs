@@ -50,21 +50,28 @@ pub fn run(config: &Config, json: bool) -> anyhow::Result<String> {
     Ok(if json {
         serde_json::to_string_pretty(&report)?
     } else {
-        let mut out = format!(
-            "analysis benchmark: {N_CELLS} cells x {DIM}-d, {N_TYPES} cell types, {} threads\n",
+        let title = format!(
+            "analysis benchmark: {N_CELLS} cells x {DIM}-d, {N_TYPES} cell types, {} threads",
             report.threads
         );
-        for step in &report.steps {
-            out += &format!(
-                "{:<54} {:>8.3} s   {}\n",
-                step.name, step.seconds, step.result
-            );
-        }
-        out
+        format_steps(&title, &report.steps)
     })
 }
 
-fn timed<T>(
+/// A title line, then one line per step: name, seconds, result.
+pub fn format_steps(title: &str, steps: &[Step]) -> String {
+    let mut out = format!("{title}\n");
+    for step in steps {
+        out += &format!(
+            "{:<54} {:>8.3} s   {}\n",
+            step.name, step.seconds, step.result
+        );
+    }
+    out
+}
+
+/// Runs `f`, records its time and a description of its result as a step.
+pub(crate) fn timed<T>(
     steps: &mut Vec<Step>,
     name: &str,
     f: impl FnOnce() -> T,
