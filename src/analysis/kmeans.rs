@@ -128,9 +128,12 @@ fn lloyd(x: ArrayView2<f32>, mut centroids: Array2<f32>, params: KMeansParams) -
                 .zip(row.iter())
                 .for_each(|(s, &v)| *s += f64::from(v));
         }
-        // An emptied cluster restarts at the cell farthest from its centroid.
-        let mut far: Vec<usize> = (0..x.nrows()).collect();
-        far.sort_by(|&a, &b| nearest.distances[b].total_cmp(&nearest.distances[a]));
+        // An emptied cluster restarts at the cell farthest from its centroid (sorted only then).
+        let mut far: Vec<usize> = Vec::new();
+        if counts.contains(&0) {
+            far = (0..x.nrows()).collect();
+            far.sort_by(|&a, &b| nearest.distances[b].total_cmp(&nearest.distances[a]));
+        }
         let mut far = far.into_iter();
         for ((mut centroid, sum), &count) in centroids
             .rows_mut()

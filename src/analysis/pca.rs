@@ -74,7 +74,7 @@ pub fn pca_sparse(x: &CsrMatrix, n_components: usize) -> Result<PcaFit, Analysis
 }
 
 /// Genes per side of a tile of the Gram matrix: a tile of f64 stays in the core's cache.
-const GRAM_TILE: usize = 192;
+const GRAM_TILE: usize = 128;
 
 /// Per-gene sums and the Gram matrix X^T X of a sparse matrix, in f64. The Gram matrix is built
 /// tile by tile (in parallel): each tile visits every row's non-zeros in its two gene ranges,
