@@ -163,6 +163,17 @@ fn draw_table(frame: &mut Frame, g: &GenesState, theme: &Theme, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// A histogram bin edge with three significant digits (0.123, 1.23, 12.3, 123).
+fn bin_edge(v: f64) -> String {
+    let decimals = match v.abs() {
+        a if a < 1.0 => 3,
+        a if a < 10.0 => 2,
+        a if a < 100.0 => 1,
+        _ => 0,
+    };
+    format!("{v:.decimals$}")
+}
+
 fn draw_histogram(frame: &mut Frame, g: &GenesState, theme: &Theme, area: Rect) {
     let block = Block::bordered().title(Span::styled(" Per-gene MSE ", theme.accent()));
     let inner = block.inner(area);
@@ -174,22 +185,21 @@ fn draw_histogram(frame: &mut Frame, g: &GenesState, theme: &Theme, area: Rect) 
         .max()
         .unwrap_or(0)
         .max(1);
-    let label_width = 13;
+    let labels: Vec<String> = g
+        .histogram
+        .iter()
+        .map(|b| format!("{}-{}", bin_edge(b.lo), bin_edge(b.hi)))
+        .collect();
+    let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 1;
     let bar_room = usize::from(inner.width).saturating_sub(label_width + 7);
     let lines: Vec<Line> = g
         .histogram
         .iter()
-        .map(|b| {
+        .zip(&labels)
+        .map(|(b, label)| {
             let bar = (b.count * bar_room).div_ceil(most);
             Line::from(vec![
-                Span::styled(
-                    format!(
-                        "{:<w$}",
-                        format!("{:.3}-{:.3}", b.lo, b.hi),
-                        w = label_width
-                    ),
-                    theme.dim(),
-                ),
+                Span::styled(format!("{label:<label_width$}"), theme.dim()),
                 Span::styled("█".repeat(bar), theme.bars()),
                 Span::raw(format!(" {}", fmt_count(b.count))),
             ])
