@@ -157,6 +157,50 @@ impl MatrixElement {
             (Node::Sparse(g), _) => read_compressed(g, range, n_cols),
         }
     }
+
+    /// Makes every kind of read a full read makes, cheaply for a large matrix, ignoring errors
+    /// (for the crash probe): walks each dataset's chunk index, reads indptr whole, and reads
+    /// all values when at most `budget` are stored, else `windows` evenly spaced windows of
+    /// the major axis holding about `budget` values in all.
+    pub fn sample_reads(&self, budget: usize, windows: usize) {
+        let datasets: Vec<Dataset> = match &self.node {
+            Node::Dense(ds) => vec![ds.clone()],
+            Node::Sparse(g) => ["indptr", "indices", "data"]
+                .iter()
+                .filter_map(|p| g.dataset(p).ok())
+                .collect(),
+        };
+        for ds in &datasets {
+            let _ = ds.storage_size();
+        }
+        let (n_rows, n_cols) = self.shape;
+        let (n_major, n_minor) = match self.encoding {
+            MatrixEncoding::Csc => (n_cols, n_rows),
+            _ => (n_rows, n_cols),
+        };
+        if let Node::Sparse(g) = &self.node
+            && let Ok(indptr) = g.dataset("indptr")
+        {
+            let _ = indptr.read_slice_1d::<i64, _>(0..indptr.size().min(n_major + 1));
+        }
+        let n_stored = self.n_stored();
+        if n_stored <= budget {
+            let _ = self.read_all();
+            return;
+        }
+        let windows = windows.max(2);
+        let per_window = (budget / windows) as u128;
+        let width = (n_major as u128 * per_window / n_stored as u128).max(1) as usize;
+        let width = width.min(n_major);
+        for k in 0..windows {
+            let start = (n_major - width) * k / (windows - 1);
+            let window = start..start + width;
+            let _ = match &self.node {
+                Node::Dense(ds) => read_dense_rows(ds, window, n_cols),
+                Node::Sparse(g) => read_compressed(g, window, n_minor),
+            };
+        }
+    }
 }
 
 fn numeric_dtype(name: &str, desc: &TypeDescriptor) -> Result<String, ElementError> {
