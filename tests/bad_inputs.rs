@@ -15,6 +15,22 @@ const BAD: &[(&str, &str)] = &[
         "indices (20) and data (19) differ",
     ),
     ("fixtures/bad/empty_file.h5ad", "not an HDF5 file"),
+    (
+        "fixtures/bad/hdf5_hang.h5ad",
+        "the file is corrupt: the HDF5 library did not finish reading it",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_global_heap.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_metadata_cache.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_page_buffer.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
     ("fixtures/bad/huge_declared_shape.h5ad", "100000000000"),
     (
         "fixtures/bad/index_out_of_range.h5ad",
@@ -60,9 +76,11 @@ fn tests_dir() -> PathBuf {
 }
 
 /// Runs cellscope and returns (exit code, stderr), asserting it was not killed by a signal.
+/// A file that hangs libhdf5 is given up on after 4 s (the crash probe's limit).
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cellscope"))
         .args(args)
+        .env("CELLSCOPE_PROBE_TIMEOUT", "4")
         .output()
         .expect("run cellscope");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -16,6 +16,10 @@ use super::{DataError, DataFormat, data_format, tenx};
 /// The hidden first argument that makes the `cellscope` binary run [`child_main`].
 pub const PROBE_COMMAND: &str = "__probe";
 
+/// Environment variable overriding the probe's time limit, in seconds (for tests, and for huge
+/// files on slow storage).
+pub const TIMEOUT_ENV: &str = "CELLSCOPE_PROBE_TIMEOUT";
+
 /// Address-space limit of the probe process, so a read that trusts a corrupt size fails fast.
 const PROBE_MEMORY: u64 = 4 << 30;
 /// Stored values read per matrix: all of a smaller matrix, evenly spaced windows of a larger one.
@@ -40,7 +44,7 @@ pub struct Prober {
 
 impl Prober {
     /// Re-runs this very executable (on Linux `/proc/self/exe`, which survives a rebuild of
-    /// the binary on disk) with `args` before the path.
+    /// the binary on disk) with `args` before the path; the time limit is [`TIMEOUT_ENV`] when set.
     pub fn this_executable(args: &[&str]) -> Self {
         let proc_exe = Path::new("/proc/self/exe");
         let program = if proc_exe.exists() {
@@ -51,7 +55,11 @@ impl Prober {
         Self {
             program,
             args: args.iter().map(OsString::from).collect(),
-            timeout: None,
+            timeout: std::env::var(TIMEOUT_ENV)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
         }
     }
 
