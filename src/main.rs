@@ -10,6 +10,12 @@ fn main() {
         std::process::exit(probe::child_main(&args[2..]));
     }
     probe::install(probe::Prober::this_executable(&[probe::PROBE_COMMAND]));
+    // Like other Unix tools, end quietly when a reader such as `head` closes the pipe
+    // (Rust ignores SIGPIPE, which turns a closed stdout into a panic in println!).
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cellscope::cli::Cli::parse();
     if let Err(err) = cellscope::cli::dispatch(cli) {
         eprintln!("error: {err:#}");

@@ -1,8 +1,11 @@
 //! Parity of cellscope's analysis figures with numpy / scikit-learn / scipy on committed fixtures
 //! (written by tests/fixtures/analysis/make_expected.py); every figure within 1e-6.
 
+mod common;
+
 use cellscope::analysis::{knn, markers, metrics, pca, recon};
 use cellscope::data::CsrMatrix;
+use common::floats;
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -21,14 +24,6 @@ fn labels(v: &Value) -> Vec<usize> {
         .unwrap()
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
         .collect()
 }
 

@@ -1,6 +1,8 @@
 //! Crash safety of `cellscope train`: SIGKILL at random moments leaves a readable run directory
 //! (complete last checkpoint, metrics.jsonl valid up to its last full line) that `--resume` finishes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,16 +11,11 @@ use cellscope::train::checkpoint::read_checkpoint;
 use cellscope::train::rundir::read_metrics;
 
 fn small_config(dir: &Path, epochs: usize) -> PathBuf {
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[preprocess]\nn_top_genes = 100\n[model]\nhidden = [16]\nlatent = 4\n\
-             [train]\nbatch_size = 64\nepochs = {epochs}\n"
-        ),
+    common::tiny_config(
+        dir,
+        "tiny.toml",
+        &format!("[train]\nbatch_size = 64\nepochs = {epochs}\n"),
     )
-    .unwrap();
-    path
 }
 
 /// The run directory under `out` (there is one).

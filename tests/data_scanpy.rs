@@ -1,6 +1,9 @@
 //! Preprocessing parity with scanpy/scikit-misc on a committed real-counts fixture
 //! (values written by tests/fixtures/make_fixtures.py).
 
+mod common;
+
+use common::floats;
 use std::path::PathBuf;
 
 use cellscope::data::preprocess::hvg::{rank_genes, seurat_v3_scores};
@@ -15,14 +18,6 @@ fn fixture_dir() -> PathBuf {
 fn expected() -> Value {
     let text = std::fs::read_to_string(fixture_dir().join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 fn assert_close(what: &str, got: &[f64], want: &[f64], rel: f64) {

@@ -2,38 +2,19 @@
 //! real counts fixture: undefined metrics print as "n/a" / JSON null, never NaN; transfer refuses
 //! with a clear reason.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn cellscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellscope"))
-        .args(args)
-        .output()
-        .expect("run cellscope")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+use common::{cellscope, fixture, ok, run_dir, tiny_config};
 
 #[test]
 fn degenerate_labels_never_print_nan() {
     let dir = tempfile::tempdir().unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/degenerate/degenerate_labels.h5ad");
-    let cfg = dir.path().join("small.toml");
-    std::fs::write(
-        &cfg,
-        "[preprocess]\nn_top_genes = 100\n[model]\nhidden = [16]\nlatent = 4\n\
-         [train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nprojector = [8, 8]\n",
-    )
-    .unwrap();
+    let data = fixture("degenerate/degenerate_labels.h5ad");
+    let cfg = tiny_config(
+        dir.path(),
+        "small.toml",
+        "[train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nprojector = [8, 8]\n",
+    );
     let runs = dir.path().join("runs");
     let (data_s, cfg_s) = (data.to_str().unwrap(), cfg.to_str().unwrap());
     let train = ok(&cellscope(&[
@@ -44,10 +25,8 @@ fn degenerate_labels_never_print_nan() {
         "--out",
         runs.to_str().unwrap(),
     ]));
-    let run = train
-        .lines()
-        .find_map(|l| l.strip_prefix("run directory: "))
-        .unwrap_or_else(|| panic!("no run directory in:\n{train}"));
+    let run = run_dir(&train);
+    let run = run.to_str().unwrap();
 
     for label in ["one_class", "cell_id"] {
         let text = ok(&cellscope(&["eval", run, "--label", label]));

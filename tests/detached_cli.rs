@@ -1,19 +1,15 @@
 //! Detached runs through the built binary: `train --detach` returns at once, the run keeps going
 //! in its own process, followers attach/detach/re-attach via metrics.jsonl, `stop` ends it cleanly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cellscope::train::TrainEvent;
 use cellscope::train::detached::{MetricsFollower, RunStatus, pid_alive, run_pid, run_status};
-
-fn cellscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellscope"))
-        .args(args)
-        .output()
-        .expect("run cellscope")
-}
+use common::{cellscope, tiny_config};
 
 /// Kills a detached run's process when the test ends, however it ends.
 struct KillOnDrop(PathBuf);
@@ -39,16 +35,11 @@ impl Drop for ChildGuard {
 
 /// A small, slow-enough configuration: many tiny batches so a stop lands mid-run.
 fn config(dir: &Path, epochs: usize) -> PathBuf {
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[preprocess]\nn_top_genes = 100\n[model]\nhidden = [16]\nlatent = 4\n\
-             [train]\nbatch_size = 8\nepochs = {epochs}\nthreads = 1\npatience = 0\n"
-        ),
+    tiny_config(
+        dir,
+        "tiny.toml",
+        &format!("[train]\nbatch_size = 8\nepochs = {epochs}\nthreads = 1\npatience = 0\n"),
     )
-    .unwrap();
-    path
 }
 
 fn start_detached(dir: &Path, epochs: usize) -> (PathBuf, KillOnDrop) {

@@ -1,7 +1,11 @@
 //! `cellscope eval` end to end: a tiny masked run on the bundled demo, then its metrics as JSON
 //! (finite, in range, SSL and PCA side by side, reconstruction present for a masked run).
 
+mod common;
+
 use std::process::Command;
+
+use common::{cellscope, fixture, ok, run_dir, tiny_config};
 
 #[test]
 fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
@@ -62,4 +66,56 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
     assert!(rec["ev_weighted"].as_f64().unwrap() <= 1.0);
     assert!(rec["mse"].as_f64().unwrap() >= 0.0);
     assert!(std::path::Path::new(run).join("embedding.bin").exists());
+}
+
+#[test]
+fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fixture("scanpy/counts.h5ad");
+    let eval_with_budget = |budget: &str| {
+        let cfg = tiny_config(
+            dir.path(),
+            &format!("budget{budget}.toml"),
+            &format!(
+                "[train]\nbatch_size = 32\nepochs = 2\n\
+                 [data]\nmemory_budget_mb = {budget}\nblock_rows = 64\n"
+            ),
+        );
+        let out = dir.path().join(format!("runs{budget}"));
+        let train = ok(&cellscope(&[
+            "train",
+            data.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let run = run_dir(&train);
+        let json = ok(&cellscope(&[
+            "eval",
+            run.to_str().unwrap(),
+            "--label",
+            "cell_type",
+            "--json",
+        ]));
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    };
+    // A budget of 0 MiB streams X block by block (training, embedding, PCA, reconstruction).
+    let (memory, streamed) = (eval_with_budget("4096"), eval_with_budget("0"));
+    assert_eq!(streamed["n_cells"], 300);
+    for key in ["n_query", "n_reference"] {
+        assert_eq!(memory[key], streamed[key], "{key}");
+    }
+    // Embedding in 64-row blocks instead of 1024-row batches changes float summation order only.
+    for side in ["ssl", "pca"] {
+        let (a, b) = (memory[side].as_object().unwrap(), &streamed[side]);
+        for (metric, x) in a {
+            match (x.as_f64(), b[metric].as_f64()) {
+                (Some(x), Some(y)) => assert!((x - y).abs() < 1e-6, "{side}.{metric}: {x} vs {y}"),
+                _ => assert_eq!(x, &b[metric], "{side}.{metric}"),
+            }
+        }
+    }
+    let ev = |v: &serde_json::Value| v["reconstruction"]["ev_weighted"].as_f64().unwrap();
+    assert!((ev(&memory) - ev(&streamed)).abs() < 1e-6);
 }

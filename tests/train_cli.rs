@@ -1,15 +1,12 @@
 //! `cellscope train` end to end through the built binary on the bundled demo dataset (real
 //! counts), with a small model so it stays fast: run directory contents, resume, bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn cellscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellscope"))
-        .args(args)
-        .output()
-        .expect("run cellscope")
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{cellscope, run_dir};
 
 fn small_config(dir: &Path) -> PathBuf {
     let path = dir.join("small.toml");
@@ -20,14 +17,6 @@ fn small_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn run_dir(stdout: &str) -> PathBuf {
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run directory: "))
-        .unwrap_or_else(|| panic!("no run directory in:\n{stdout}"));
-    PathBuf::from(line)
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use cellscope::train::detached::{pid_alive, run_pid};
+
 /// A private tmux server (its own socket) running one shell session; killed on drop.
 struct Tmux {
     socket: String,
@@ -219,6 +221,84 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     });
     t.keys(&["q"]);
     t.assert_restored();
+}
+
+/// Kills the run's process when the test ends, however it ends.
+struct KillRun(PathBuf);
+
+impl Drop for KillRun {
+    fn drop(&mut self) {
+        if let Some(pid) = run_pid(&self.0) {
+            // SAFETY: signalling the run this test started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying() {
+    let Some(t) = Tmux::start("attach") else {
+        return;
+    };
+    let runs = t.home().join("runs");
+    let config = t.home().join("slow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[train]\nepochs = 100000\nbatch_size = 8\nthreads = 1\npatience = 0\nout_dir = \"{}\"\n\n\
+             [preprocess]\nn_top_genes = 100\n\n[model]\nhidden = [16]\nlatent = 4\n\n\
+             [ui]\nmarker = \"dot\"\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    t.wait_text("PROMPT$", 5);
+    t.launch(&format!("--config {}", config.display()));
+    t.wait_text("6397/6397", 60);
+    t.keys(&["2"]);
+    t.wait_text("Settings", 5);
+    t.keys(&["S"]);
+    t.wait_for("the detached run training", 60, |s| {
+        s.contains("own process") && s.contains("training")
+    });
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .expect("a run directory");
+    let _kill = KillRun(run.clone());
+    let pid = run_pid(&run).expect("the run records its pid");
+    let name = run.file_name().unwrap().to_string_lossy().to_string();
+
+    // Detach: the pane lets go, the run goes on.
+    t.keys(&["d"]);
+    t.wait_text("detached from", 5);
+    assert!(pid_alive(pid), "detaching stopped the run");
+
+    // Re-attach from the Runs tab: the history is replayed from the first line.
+    t.keys(&["6"]);
+    t.wait_text("running", 20);
+    t.keys(&["a"]);
+    let prefix: String = name.chars().take(15).collect();
+    t.wait_for("the re-attached run", 20, |s| {
+        s.contains("own process") && s.contains(&prefix) && s.contains("training")
+    });
+    // Its whole loss history is back: the chart's step axis starts at 0 again.
+    t.wait_for("the replayed history", 20, |s| {
+        s.lines()
+            .any(|l| l.contains("│     0 ") || l.contains("│     0  "))
+    });
+
+    // The UI dies with its terminal (as over a dropped SSH link); the run keeps training.
+    let metrics = run.join("metrics.jsonl");
+    let before = std::fs::metadata(&metrics).unwrap().len();
+    t.tmux(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&metrics).unwrap().len() == before {
+        assert!(Instant::now() < deadline, "the run stopped writing metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pid_alive(pid), "the run died with the UI");
 }
 
 #[test]

@@ -23,6 +23,7 @@ use crate::model::Autoencoder;
 use crate::train::checkpoint::read_checkpoint;
 use crate::train::rundir::{BEST_CHECKPOINT, LAST_CHECKPOINT};
 use crate::train::split::{Split, split_cells};
+use crate::train::stream::{for_each_block, validation};
 use crate::train::{LoadedRun, Method, TrainData, load_run};
 
 /// File in the run directory caching the embedding of the run's dataset.
@@ -30,6 +31,8 @@ pub const EMBEDDING_CACHE: &str = "embedding.bin";
 const CACHE_MAGIC: &[u8; 8] = b"CSEMB01\n";
 /// Rows embedded per forward pass.
 const EMBED_BATCH: usize = 1024;
+/// Cells the PCA baseline of data larger than memory is fitted on.
+const PCA_FIT_CELLS: usize = 50_000;
 /// Most cells used for the silhouette (it is quadratic in cells).
 const ASW_MAX_CELLS: usize = 5000;
 
@@ -56,11 +59,57 @@ impl EvalInput {
         })
     }
 
+    /// Number of cells (in memory or streamed from the file).
+    pub fn n_cells(&self) -> usize {
+        self.data.n_cells()
+    }
+
     /// The held-out split the run trained with (validation cells), recomputed from its config.
     pub fn split(&self) -> anyhow::Result<Split> {
         let tc = &self.run.config.train;
         let by = self.data.obs.iter().find(|c| c.name == tc.split_by);
-        split_cells(self.data.x.n_rows, tc.val_fraction, by, tc.seed)
+        split_cells(self.n_cells(), tc.val_fraction, by, tc.seed)
+    }
+
+    /// The PCA baseline (see [`pca_baseline`]). Data larger than memory is fitted on a seeded
+    /// subsample of `PCA_FIT_CELLS` cells gathered in one pass, then projected block by block.
+    pub fn pca_baseline(&self) -> anyhow::Result<Array2<f32>> {
+        let latent = self.run.encoder.latent;
+        if self.data.stream.is_none() {
+            return pca_baseline(&self.data.x, latent);
+        }
+        let n = self.n_cells();
+        let mut fit_rows = vec![false; n];
+        for i in subsample_indices(n, PCA_FIT_CELLS, self.run.config.train.seed) {
+            fit_rows[i] = true;
+        }
+        let mut sample: Vec<CsrMatrix> = Vec::new();
+        for_each_block(&self.data, EMBED_BATCH, &mut |start, block| {
+            let rows: Vec<usize> = (0..block.n_rows).filter(|&i| fit_rows[start + i]).collect();
+            sample.push(block.select_rows(&rows));
+            Ok(())
+        })?;
+        let sample = CsrMatrix::vstack(&sample, self.data.genes.len());
+        let k = latent.min(sample.n_cols).min(sample.n_rows);
+        let pca = pca_sparse(&sample, k)?.pca;
+        let mut scores = Array2::<f32>::zeros((n, k));
+        for_each_block(&self.data, EMBED_BATCH, &mut |start, block| {
+            scores
+                .slice_mut(ndarray::s![start..start + block.n_rows, ..])
+                .assign(&pca.transform_sparse(block));
+            Ok(())
+        })?;
+        Ok(scores)
+    }
+
+    /// Per-gene reconstruction of the validation cells (read in one pass when streamed).
+    pub fn reconstruction(
+        &self,
+        ae: &Autoencoder,
+        split: &Split,
+    ) -> anyhow::Result<Reconstruction> {
+        let held_out = validation(&self.data, &split.train, &split.val)?;
+        reconstruct(ae, &held_out.x, &held_out.rows)
     }
 
     /// The embedding of every cell, from the cache when it is newer than the checkpoint.
@@ -68,12 +117,12 @@ impl EvalInput {
         let cache = self.run.dir.join(EMBEDDING_CACHE);
         if self.own_data
             && let Some(z) = read_cache(&cache, &checkpoint_path(&self.run.dir)?)
-            && z.dim() == (self.data.x.n_rows, self.run.encoder.latent)
+            && z.dim() == (self.n_cells(), self.run.encoder.latent)
         {
             progress(z.nrows(), z.nrows());
             return Ok(z);
         }
-        let z = embed_with_progress(&self.run, &self.data.x, progress)?;
+        let z = embed_with_progress(&self.run, &self.data, progress)?;
         if self.own_data
             && let Err(e) = write_cache(&cache, z.view())
         {
@@ -99,21 +148,22 @@ fn checkpoint_path(run_dir: &Path) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("{}: no checkpoint", run_dir.display()))
 }
 
-/// Embeds every cell in batches (eval mode), reporting (done, total) after each batch.
+/// Embeds every cell in batches (eval mode), block by block when the data is streamed,
+/// reporting (done, total) after each batch.
 pub fn embed_with_progress(
     run: &LoadedRun,
-    x: &CsrMatrix,
+    data: &TrainData,
     progress: &mut dyn FnMut(usize, usize),
 ) -> anyhow::Result<Array2<f32>> {
-    let latent = run.encoder.latent;
-    let mut z = Array2::<f32>::zeros((x.n_rows, latent));
-    let rows: Vec<usize> = (0..x.n_rows).collect();
-    for chunk in rows.chunks(EMBED_BATCH) {
-        let part = run.encoder.embed(&x.select_rows(chunk), EMBED_BATCH)?;
-        z.slice_mut(ndarray::s![chunk[0]..chunk[0] + chunk.len(), ..])
+    let n = data.n_cells();
+    let mut z = Array2::<f32>::zeros((n, run.encoder.latent));
+    for_each_block(data, EMBED_BATCH, &mut |start, block| {
+        let part = run.encoder.embed(block, EMBED_BATCH)?;
+        z.slice_mut(ndarray::s![start..start + block.n_rows, ..])
             .assign(&part);
-        progress(chunk[0] + chunk.len(), x.n_rows);
-    }
+        progress(start + block.n_rows, n);
+        Ok(())
+    })?;
     Ok(z)
 }
 
@@ -374,7 +424,7 @@ pub fn evaluate(
         .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
     let split = input.split()?;
     let z = input.embedding(progress)?;
-    let p = pca_baseline(&input.data.x, input.run.encoder.latent)?;
+    let p = input.pca_baseline()?;
     let seed = config.train.seed;
     let ssl = score(
         z.view(),
@@ -392,7 +442,7 @@ pub fn evaluate(
     )?;
     let (reconstruction, reconstruction_note) = match load_autoencoder(&input.run)? {
         Some(ae) => {
-            let r = reconstruct(&ae, &input.data.x, &split.val)?;
+            let r = input.reconstruction(&ae, &split)?;
             (Some(ReconSummary::new(&r, &input.data.genes)), None)
         }
         None => (
@@ -406,8 +456,8 @@ pub fn evaluate(
     Ok(EvalReport {
         run: input.run.dir.clone(),
         data: input.data.path.clone(),
-        n_cells: input.data.x.n_rows,
-        n_genes: input.data.x.n_cols,
+        n_cells: input.n_cells(),
+        n_genes: input.data.genes.len(),
         latent: input.run.encoder.latent,
         label: col.name.clone(),
         n_labels: names.len(),

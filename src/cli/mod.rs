@@ -17,7 +17,7 @@ use crate::config::Config;
 
 /// Self-supervised learning on single-cell RNA-seq, in the terminal.
 #[derive(Debug, Parser)]
-#[command(name = "cellscope", version, args_conflicts_with_subcommands = true)]
+#[command(name = "cellscope", version)]
 pub struct Cli {
     /// Dataset to open in the UI (.h5ad or Cell Ranger output); the bundled demo when omitted.
     pub file: Option<PathBuf>,
@@ -65,4 +65,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
 /// The dataset a command works on: the given file or the bundled demo.
 pub fn dataset_or_demo(file: Option<PathBuf>) -> PathBuf {
     file.unwrap_or_else(crate::demo_dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_goes_before_or_after_the_subcommand_and_a_file_opens_the_ui() {
+        for argv in [
+            ["cellscope", "--config", "c.toml", "train"],
+            ["cellscope", "train", "--config", "c.toml"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert!(matches!(cli.command, Some(Command::Train(_))), "{argv:?}");
+            assert_eq!(cli.config.as_deref(), Some(std::path::Path::new("c.toml")));
+        }
+        let cli = Cli::try_parse_from(["cellscope", "data.h5ad"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.file.as_deref(), Some(std::path::Path::new("data.h5ad")));
+    }
 }

@@ -1,18 +1,14 @@
 //! `cellscope train [FILE] --method ...`: headless pretraining with one log line per epoch.
 
-use anyhow::Context;
 use clap::Args;
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::config::Config;
-use crate::train::detached::{ControlPoller, clear_control};
-use crate::train::rundir::{LOG_FILE, METRICS_FILE, PID_FILE};
+use crate::train::detached::{ControlPoller, clear_control, spawn_detached};
+use crate::train::rundir::METRICS_FILE;
 use crate::train::{RunDir, TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
 
 #[derive(Debug, Args)]
@@ -160,37 +156,13 @@ fn detach(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?,
     };
-    clear_control(&dir);
-    let log_path = dir.join(LOG_FILE);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("{}: cannot open", log_path.display()))?;
     let mut argv: Vec<_> = std::env::args_os()
         .skip(1)
         .filter(|a| a != "--detach")
         .collect();
     argv.extend(["--run-dir".into(), dir.clone().into_os_string()]);
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(argv)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().context("cannot start the detached run")?;
-    std::fs::write(dir.join(PID_FILE), format!("{}\n", child.id()))
-        .with_context(|| format!("{}: cannot write pid", dir.display()))?;
-    println!("detached: pid {}", child.id());
+    let pid = spawn_detached(&dir, &argv)?;
+    println!("detached: pid {pid}");
     println!(
         "follow it with: tail -f {}",
         dir.join(METRICS_FILE).display()

@@ -141,6 +141,27 @@ impl CsrMatrix {
         }
     }
 
+    /// The rows of `parts` one after another (all with `n_cols` columns).
+    pub fn vstack(parts: &[CsrMatrix], n_cols: usize) -> Self {
+        let mut out = Self {
+            n_rows: 0,
+            n_cols,
+            indptr: vec![0],
+            indices: Vec::new(),
+            data: Vec::new(),
+        };
+        for part in parts {
+            debug_assert_eq!(part.n_cols, n_cols);
+            let (base, span) = (out.data.len(), part.indptr[0]..part.indptr[part.n_rows]);
+            out.indptr
+                .extend(part.indptr[1..].iter().map(|&p| base + p - span.start));
+            out.indices.extend_from_slice(&part.indices[span.clone()]);
+            out.data.extend_from_slice(&part.data[span]);
+            out.n_rows += part.n_rows;
+        }
+        out
+    }
+
     /// Bytes held by the three CSR buffers.
     pub fn heap_bytes(&self) -> usize {
         self.indptr.len() * std::mem::size_of::<usize>()

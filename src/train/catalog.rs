@@ -137,7 +137,6 @@ pub fn scan_runs(out_dir: &Path) -> Vec<RunInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rundir::event_json;
 
     fn write_run(out: &Path, name: &str, events: &[TrainEvent]) -> PathBuf {
         let dir = out.join(name);
@@ -150,7 +149,7 @@ mod tests {
         std::fs::write(dir.join(DATASET_FILE), "/data/pbmc.h5ad\n").unwrap();
         let lines: String = events
             .iter()
-            .map(|e| event_json(e).unwrap().to_string() + "\n")
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
             .collect();
         std::fs::write(dir.join(METRICS_FILE), lines).unwrap();
         dir

@@ -1,12 +1,15 @@
 //! Runs that live in their own process: status from metrics.jsonl + pid liveness, the control
 //! file a driver polls (stop/pause/resume), and following a run's metrics.jsonl as it grows.
 
-use std::fs::File;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::train::checkpoint::write_atomic;
-use crate::train::rundir::{CONTROL_FILE, METRICS_FILE, PID_FILE, parse_event_line};
+use crate::train::rundir::{CONTROL_FILE, LOG_FILE, METRICS_FILE, PID_FILE, parse_event_line};
 use crate::train::{TrainCommand, TrainError, TrainEvent};
 
 /// Where a run stands, as seen from outside its process.
@@ -129,6 +132,49 @@ pub fn clear_control(run_dir: &Path) {
     let _ = std::fs::remove_file(run_dir.join(CONTROL_FILE));
 }
 
+/// Starts this executable with `args` as its own session (immune to the terminal closing), with
+/// no stdin and its output appended to `run_dir/train.log`; records and returns its pid.
+pub fn spawn_detached(run_dir: &Path, args: &[OsString]) -> Result<u32, TrainError> {
+    let fail = |what: &str, e: std::io::Error| {
+        TrainError::Io(format!("{}: {what}: {e}", run_dir.display()))
+    };
+    clear_control(run_dir);
+    let log_path = run_dir.join(LOG_FILE);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| fail("cannot open the run log", e))?;
+    let exe =
+        std::env::current_exe().map_err(|e| fail("cannot find the cellscope executable", e))?;
+    let mut command = Command::new(exe);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| fail("cannot open the run log", e))?,
+        )
+        .stderr(log);
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| fail("cannot start the detached run", e))?;
+    write_atomic(
+        &run_dir.join(PID_FILE),
+        format!("{}\n", child.id()).as_bytes(),
+    )?;
+    Ok(child.id())
+}
+
 /// Watches a run's control file and reports each new command written to it.
 #[derive(Debug, Default)]
 pub struct ControlPoller {
@@ -203,11 +249,10 @@ impl MetricsFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rundir::event_json;
     use std::io::Write;
 
     fn line(e: &TrainEvent) -> String {
-        event_json(e).unwrap().to_string() + "\n"
+        serde_json::to_string(e).unwrap() + "\n"
     }
 
     fn finished(stopped: bool) -> TrainEvent {

@@ -1,7 +1,7 @@
 //! Run directories `runs/<YYYYmmdd-HHMMSS>-<method>/`: the exact config, gene order, dataset path,
 //! an append-only metrics.jsonl, checkpoints and a final summary; and loading a finished run.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -149,12 +149,12 @@ impl RunDir {
             .map_err(|e| io(&self.path.join(METRICS_FILE), "cannot append", e))
     }
 
-    /// Appends a training event (those worth keeping) to metrics.jsonl.
+    /// Appends a training event to metrics.jsonl (every kind is kept, so a follower sees what
+    /// the driver saw).
     pub fn log_event(&mut self, event: &TrainEvent) -> Result<(), TrainError> {
-        match event_json(event) {
-            Some(v) => self.log(&v),
-            None => Ok(()),
-        }
+        let value = serde_json::to_value(event)
+            .map_err(|e| io(&self.path.join(METRICS_FILE), "cannot encode an event", e))?;
+        self.log(&value)
     }
 
     /// Writes summary.json (atomically).
@@ -200,132 +200,10 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<Value>, TrainError> {
         .collect()
 }
 
-/// The metrics.jsonl form of an event (every kind is kept, so a follower sees what the driver saw).
-pub fn event_json(event: &TrainEvent) -> Option<Value> {
-    Some(match event {
-        TrainEvent::Started {
-            run_dir,
-            method,
-            epochs,
-            steps_per_epoch,
-            n_train,
-            n_val,
-            n_params,
-        } => json!({
-            "event": "started", "run_dir": run_dir, "method": method, "epochs": epochs,
-            "steps_per_epoch": steps_per_epoch, "n_train": n_train, "n_val": n_val, "n_params": n_params,
-        }),
-        TrainEvent::Step {
-            epoch,
-            step,
-            global_step,
-            loss,
-            lr,
-            cells_per_sec,
-        } => json!({
-            "event": "step", "epoch": epoch, "step": step, "global_step": global_step,
-            "loss": loss, "lr": lr, "cells_per_sec": cells_per_sec,
-        }),
-        TrainEvent::EpochEnd {
-            epoch,
-            train_loss,
-            val_loss,
-            lr,
-            cells_per_sec,
-            elapsed_secs,
-            eta_secs,
-        } => json!({
-            "event": "epoch", "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-            "cells_per_sec": cells_per_sec, "elapsed_secs": elapsed_secs, "eta_secs": eta_secs,
-        }),
-        TrainEvent::CheckpointSaved {
-            path,
-            epoch,
-            val_loss,
-            best,
-        } => json!({
-            "event": "checkpoint", "path": path, "epoch": epoch, "val_loss": val_loss, "best": best,
-        }),
-        TrainEvent::Log(message) => json!({ "event": "log", "message": message }),
-        TrainEvent::Finished {
-            run_dir,
-            best_val_loss,
-            epochs_done,
-            stopped,
-        } => json!({
-            "event": "finished", "run_dir": run_dir, "best_val_loss": best_val_loss,
-            "epochs_done": epochs_done, "stopped": stopped,
-        }),
-        TrainEvent::Failed { message } => json!({ "event": "failed", "message": message }),
-        TrainEvent::Paused => json!({ "event": "paused" }),
-        TrainEvent::Resumed => json!({ "event": "resumed" }),
-    })
-}
-
-/// The event a metrics.jsonl line encodes (the inverse of [`event_json`]); `None` for lines
-/// that are not events (hand-written notes, a torn last line, an unknown kind).
-pub fn parse_event(value: &Value) -> Option<TrainEvent> {
-    let usize_of = |k: &str| value.get(k)?.as_u64().map(|v| v as usize);
-    // serde_json writes non-finite floats as null: read them back as NaN.
-    let f64_of = |k: &str| match value.get(k)? {
-        Value::Null => Some(f64::NAN),
-        v => v.as_f64(),
-    };
-    let f32_of = |k: &str| f64_of(k).map(|v| v as f32);
-    let str_of = |k: &str| value.get(k)?.as_str().map(String::from);
-    let path_of = |k: &str| str_of(k).map(PathBuf::from);
-    Some(match value.get("event")?.as_str()? {
-        "started" => TrainEvent::Started {
-            run_dir: path_of("run_dir")?,
-            method: str_of("method")?,
-            epochs: usize_of("epochs")?,
-            steps_per_epoch: usize_of("steps_per_epoch")?,
-            n_train: usize_of("n_train")?,
-            n_val: usize_of("n_val")?,
-            n_params: usize_of("n_params")?,
-        },
-        "step" => TrainEvent::Step {
-            epoch: usize_of("epoch")?,
-            step: usize_of("step")?,
-            global_step: usize_of("global_step")?,
-            loss: f32_of("loss")?,
-            lr: f64_of("lr")?,
-            cells_per_sec: f64_of("cells_per_sec")?,
-        },
-        "epoch" => TrainEvent::EpochEnd {
-            epoch: usize_of("epoch")?,
-            train_loss: f32_of("train_loss")?,
-            val_loss: f32_of("val_loss")?,
-            lr: f64_of("lr")?,
-            cells_per_sec: f64_of("cells_per_sec")?,
-            elapsed_secs: f64_of("elapsed_secs")?,
-            eta_secs: value.get("eta_secs").and_then(Value::as_f64),
-        },
-        "checkpoint" => TrainEvent::CheckpointSaved {
-            path: path_of("path")?,
-            epoch: usize_of("epoch")?,
-            val_loss: f32_of("val_loss")?,
-            best: value.get("best")?.as_bool()?,
-        },
-        "log" => TrainEvent::Log(str_of("message")?),
-        "paused" => TrainEvent::Paused,
-        "resumed" => TrainEvent::Resumed,
-        "finished" => TrainEvent::Finished {
-            run_dir: path_of("run_dir")?,
-            best_val_loss: f32_of("best_val_loss")?,
-            epochs_done: usize_of("epochs_done")?,
-            stopped: value.get("stopped")?.as_bool()?,
-        },
-        "failed" => TrainEvent::Failed {
-            message: str_of("message")?,
-        },
-        _ => return None,
-    })
-}
-
-/// Parses one line of metrics.jsonl into an event (see [`parse_event`]).
+/// Parses one line of metrics.jsonl into an event; `None` for lines that are not events
+/// (hand-written notes, a torn last line, an unknown kind).
 pub fn parse_event_line(line: &str) -> Option<TrainEvent> {
-    parse_event(&serde_json::from_str(line).ok()?)
+    serde_json::from_str(line).ok()
 }
 
 /// A trained run, loaded for embedding, evaluation or fine-tuning.
@@ -460,9 +338,30 @@ mod tests {
     #[test]
     fn every_event_kind_round_trips_through_a_metrics_line() {
         for event in every_event() {
-            let line = event_json(&event).unwrap().to_string();
+            let line = serde_json::to_string(&event).unwrap();
             assert_eq!(parse_event_line(&line), Some(event), "{line}");
         }
+    }
+
+    #[test]
+    fn metrics_lines_keep_their_documented_field_names() {
+        let line = r#"{"event":"epoch","epoch":3,"train_loss":0.5,"val_loss":null,"lr":0.001,"cells_per_sec":10.0,"elapsed_secs":1.5,"eta_secs":null}"#;
+        match parse_event_line(line) {
+            Some(TrainEvent::EpochEnd {
+                epoch: 3,
+                val_loss,
+                eta_secs: None,
+                ..
+            }) => assert!(val_loss.is_nan()),
+            other => panic!("{other:?}"),
+        }
+        let log = TrainEvent::Log("hello".into());
+        assert_eq!(
+            serde_json::to_string(&log).unwrap(),
+            r#"{"event":"log","message":"hello"}"#
+        );
+        let checkpoint = serde_json::to_value(&every_event()[4]).unwrap();
+        assert_eq!(checkpoint["event"], "checkpoint", "{checkpoint}");
     }
 
     #[test]
@@ -476,7 +375,7 @@ mod tests {
             epochs_done: 0,
             stopped: true,
         };
-        let line = event_json(&nan).unwrap().to_string();
+        let line = serde_json::to_string(&nan).unwrap();
         match parse_event_line(&line) {
             Some(TrainEvent::Finished { best_val_loss, .. }) => assert!(best_val_loss.is_nan()),
             other => panic!("{other:?} from {line}"),

@@ -78,6 +78,42 @@ pub fn load_streamed(
     })
 }
 
+/// Visits the preprocessed data in row blocks, in row order: the streamed file's blocks (read
+/// ahead on another thread), or slices of `block_rows` of the in-memory matrix.
+pub fn for_each_block(
+    data: &TrainData,
+    block_rows: usize,
+    f: &mut dyn FnMut(usize, &CsrMatrix) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let Some(s) = &data.stream else {
+        for range in block_ranges(data.x.n_rows, block_rows) {
+            let start = range.start;
+            f(start, &data.x.select_rows(&range.collect::<Vec<_>>()))?;
+        }
+        return Ok(());
+    };
+    let file = H5adFile::open(&data.path)?;
+    let plan = s.plan.clone();
+    let mut failure = None;
+    let read = H5adBlocks::new(&file, s.block_rows).for_each_mapped(
+        Arc::new(move |b| plan.apply(&b)),
+        &mut |start, block| {
+            f(start, block).map_err(|e| {
+                let what = format!("{e:#}");
+                failure = Some(e);
+                crate::data::DataError::Invalid {
+                    path: data.path.clone(),
+                    what,
+                }
+            })
+        },
+    );
+    match (failure, read) {
+        (Some(e), _) => Err(e),
+        (None, read) => Ok(read?),
+    }
+}
+
 /// The training rows of one epoch: blocks of `block_rows` in a seeded shuffled order, rows
 /// shuffled within each block (`train` ascending).
 pub fn epoch_order(train: &[usize], n_rows: usize, block_rows: usize, seed: u64) -> Vec<usize> {

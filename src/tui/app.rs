@@ -85,6 +85,8 @@ pub enum Msg {
     Train(TrainEvent),
     /// A scan of the runs directory finished.
     RunsScanned(Vec<RunInfo>),
+    /// Following a run in another process began (its directory) or could not.
+    Attached(Result<PathBuf, String>),
 }
 
 /// Work the event loop does on the app's behalf.
@@ -105,6 +107,17 @@ pub enum Effect {
     ScanRuns {
         out_dir: PathBuf,
     },
+    /// Start a run in its own process, then follow it.
+    StartDetached {
+        path: PathBuf,
+        config: Box<Config>,
+    },
+    /// Follow a run that trains in another process.
+    Attach {
+        run_dir: PathBuf,
+    },
+    /// Stop following it (the run goes on).
+    Detach,
 }
 
 /// What the text input is for.
@@ -241,6 +254,19 @@ impl App {
                 self.runs.set_runs(runs);
                 Vec::new()
             }
+            Msg::Attached(Ok(dir)) => {
+                self.notice = Some(format!(
+                    "following {}: q leaves it running · d detaches",
+                    dir.display()
+                ));
+                self.train.attached = Some(dir);
+                Vec::new()
+            }
+            Msg::Attached(Err(message)) => {
+                self.train.status = RunStatus::Failed(message.clone());
+                self.notice = Some(message);
+                Vec::new()
+            }
         }
     }
 
@@ -285,7 +311,7 @@ impl App {
         match (&mut self.modal, action) {
             (_, Action::ForceQuit) => {
                 let mut effects = Vec::new();
-                if self.train.status.is_active() {
+                if self.train.status.is_active() && self.train.attached.is_none() {
                     effects.push(Effect::Command(TrainCommand::Stop));
                 }
                 effects.push(Effect::Quit);
@@ -306,7 +332,9 @@ impl App {
 
     fn act_normal(&mut self, action: Action) -> Vec<Effect> {
         match action {
-            Action::Quit if self.train.status.is_active() => self.modal = Modal::QuitPrompt,
+            Action::Quit if self.train.status.is_active() && self.train.attached.is_none() => {
+                self.modal = Modal::QuitPrompt;
+            }
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.modal = Modal::Help { scroll: 0 },
             Action::NextTab => return self.open_tab(self.tab.offset(1)),
@@ -356,9 +384,25 @@ impl App {
             Action::Up => self.runs.move_cursor(-1),
             Action::Mark => self.runs.toggle_mark(),
             Action::Refresh => return self.scan_runs_effect(),
+            Action::Attach => return self.attach_selected(),
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Follows the selected run in the Train tab (unless this UI is training in-process).
+    fn attach_selected(&mut self) -> Vec<Effect> {
+        let Some(run) = self.runs.selected() else {
+            return Vec::new();
+        };
+        if self.train.status.is_active() && self.train.attached.is_none() {
+            self.notice = Some("a run is training in this UI: stop it first".into());
+            return Vec::new();
+        }
+        let run_dir = run.dir.clone();
+        self.train.reset_run();
+        self.tab = Tab::Train;
+        vec![Effect::Detach, Effect::Attach { run_dir }]
     }
 
     fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
@@ -479,22 +523,39 @@ impl App {
             Action::Decrease | Action::Increase | Action::Edit => {
                 self.notice = Some("settings are fixed while a run is going".into());
             }
-            Action::Start if t.status.is_active() => {
+            Action::Start | Action::StartDetached if t.status.is_active() => {
                 self.notice = Some("a run is already going".into());
             }
-            Action::Start if self.data.view().is_none() => {
+            Action::Start | Action::StartDetached if self.data.view().is_none() => {
                 self.notice = Some("no dataset loaded yet".into());
             }
-            Action::Start => {
+            Action::Start | Action::StartDetached => {
+                let detached = t.attached.take().is_some();
                 t.reset_run();
                 let mut config = t.form.apply(&self.config);
                 config.data.matrix = self.data.matrix.clone();
                 config.data.label = self.data.label.clone().unwrap_or_default();
-                return vec![Effect::StartTraining {
-                    path: self.dataset.clone(),
-                    config: Box::new(config),
-                }];
+                let (path, config) = (self.dataset.clone(), Box::new(config));
+                let start = if action == Action::Start {
+                    Effect::StartTraining { path, config }
+                } else {
+                    Effect::StartDetached { path, config }
+                };
+                return if detached {
+                    vec![Effect::Detach, start]
+                } else {
+                    vec![start]
+                };
             }
+            Action::Detach => match t.attached.take() {
+                Some(dir) => {
+                    t.reset_run();
+                    t.status = RunStatus::Idle;
+                    t.log(format!("detached from {}: it goes on", dir.display()));
+                    return vec![Effect::Detach];
+                }
+                None => self.notice = Some("not following a detached run".into()),
+            },
             Action::PauseResume => {
                 let command = match t.status {
                     RunStatus::Running => TrainCommand::Pause,
@@ -549,10 +610,21 @@ impl App {
                         self.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
                     }
                 }
+                Tab::Runs => {
+                    let (rows, first) = panes::runs::run_rows(layout.body, &self.runs);
+                    if rows.contains(at) {
+                        let i = first + usize::from(at.y - rows.y);
+                        if i < self.runs.runs.len() {
+                            self.runs.cursor = i;
+                        }
+                    }
+                }
                 _ => {}
             },
             MouseEventKind::ScrollDown if self.tab == Tab::Data => self.data.move_gene(3),
             MouseEventKind::ScrollUp if self.tab == Tab::Data => self.data.move_gene(-3),
+            MouseEventKind::ScrollDown if self.tab == Tab::Runs => self.runs.move_cursor(1),
+            MouseEventKind::ScrollUp if self.tab == Tab::Runs => self.runs.move_cursor(-1),
             _ => {}
         }
         Vec::new()
@@ -794,6 +866,93 @@ pub(crate) mod tests {
         press_code(&mut app, KeyCode::Tab);
         assert_eq!(app.tab, Tab::Data);
         assert_eq!(press_code(&mut app, KeyCode::BackTab), [scan]);
+    }
+
+    /// The app on the Runs tab with the scripted runs listed.
+    fn app_with_runs() -> App {
+        let mut app = loaded_app();
+        press(&mut app, '6');
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        app
+    }
+
+    #[test]
+    fn attaching_follows_a_run_and_quitting_or_detaching_leaves_it_going() {
+        let mut app = app_with_runs();
+        press_code(&mut app, KeyCode::Down);
+        let run_dir = app.runs.selected().unwrap().dir.clone();
+        let attach = Effect::Attach {
+            run_dir: run_dir.clone(),
+        };
+        assert_eq!(press(&mut app, 'a'), [Effect::Detach, attach]);
+        assert_eq!(app.tab, Tab::Train);
+        app.update(Msg::Attached(Ok(run_dir.clone())));
+        for event in scripted_run(2, 3).into_iter().take(4) {
+            app.update(Msg::Train(event));
+        }
+        assert_eq!(app.train.status, RunStatus::Running);
+        assert_eq!(app.train.attached.as_ref(), Some(&run_dir));
+        // Commands go to the followed run; quitting does not stop it and does not ask.
+        assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
+        app.train.status = RunStatus::Running;
+        assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(app.update(Msg::Key(ctrl_c)), [Effect::Quit]);
+        assert_eq!(press(&mut app, 'd'), [Effect::Detach]);
+        assert_eq!(app.train.attached, None);
+        assert_eq!(app.train.status, RunStatus::Idle);
+        assert!(press(&mut app, 'd').is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("not following"));
+    }
+
+    #[test]
+    fn a_failed_attach_says_why_and_an_in_process_run_blocks_attaching() {
+        let mut app = app_with_runs();
+        press(&mut app, 'a');
+        app.update(Msg::Attached(Err("runs/x: not a run directory".into())));
+        assert!(matches!(app.train.status, RunStatus::Failed(_)));
+        assert_eq!(app.train.attached, None);
+        let mut app = app_with_runs();
+        app.train.status = RunStatus::Running;
+        assert!(press(&mut app, 'a').is_empty());
+        assert_eq!(app.tab, Tab::Runs);
+    }
+
+    #[test]
+    fn start_detached_asks_for_a_process_of_its_own() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        match press(&mut app, 'S').as_slice() {
+            [Effect::StartDetached { path, config }] => {
+                assert_eq!(path, &app.dataset);
+                assert_eq!(config.train.method, app.train.form.method);
+            }
+            other => panic!("unexpected effects {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clicking_and_scrolling_select_runs() {
+        let mut app = app_with_runs();
+        app.update(Msg::Resize(80, 24));
+        let (rows, first) = panes::runs::run_rows(app.body(), &app.runs);
+        assert_eq!(first, 0);
+        app.update(Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: rows.x + 2,
+            row: rows.y + 2,
+            modifiers: KeyModifiers::NONE,
+        }));
+        assert_eq!(app.runs.cursor, 2);
+        app.update(Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollUp,
+            column: rows.x + 2,
+            row: rows.y,
+            modifiers: KeyModifiers::NONE,
+        }));
+        assert_eq!(app.runs.cursor, 1);
     }
 
     #[test]

@@ -185,6 +185,12 @@ impl Work for ScriptedWork {
 
     fn command(&mut self, _command: TrainCommand) {}
 
+    fn attach(&mut self, _run_dir: PathBuf, _to_app: UnboundedSender<Msg>) -> Result<(), String> {
+        Err("the benchmark has no detached runs".into())
+    }
+
+    fn detach(&mut self) {}
+
     fn shutdown(&mut self, _timeout: Duration) {}
 }
 

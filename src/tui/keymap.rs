@@ -110,6 +110,9 @@ pub enum Action {
     ToggleWindow,
     Refresh,
     Mark,
+    StartDetached,
+    Detach,
+    Attach,
     Confirm,
     Cancel,
 }
@@ -404,6 +407,18 @@ const TRAIN: &[Binding] = &[
         "more",
         "increase setting / next method",
     ),
+    b(
+        &[Key::char('S')],
+        Action::StartDetached,
+        "start-detached",
+        "start as its own process: it outlives the UI",
+    ),
+    b(
+        &[Key::char('d')],
+        Action::Detach,
+        "detach",
+        "stop following a detached run (it goes on)",
+    ),
 ];
 
 const RUNS: &[Binding] = &[
@@ -418,6 +433,12 @@ const RUNS: &[Binding] = &[
         Action::Mark,
         "compare",
         "mark / unmark the run for comparison (two at most)",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::Attach,
+        "attach",
+        "follow the run in the Train tab (live: pause/stop)",
     ),
     b(
         &[Key::char('j'), Key::code(KeyCode::Down)],

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod data_state;
+pub mod follow;
 pub mod history;
 pub mod keymap;
 pub mod logging;

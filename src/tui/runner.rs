@@ -77,6 +77,18 @@ where
                     }
                 }
                 Effect::Command(command) => work.command(command),
+                Effect::Attach { run_dir } => {
+                    let attached = work.attach(run_dir.clone(), to_app.clone());
+                    app.update(Msg::Attached(attached.map(|()| run_dir)));
+                }
+                Effect::StartDetached { path, config } => {
+                    let attached = work.start_detached(path, *config).and_then(|dir| {
+                        work.attach(dir.clone(), to_app.clone())?;
+                        Ok(dir)
+                    });
+                    app.update(Msg::Attached(attached));
+                }
+                Effect::Detach => work.detach(),
                 Effect::ScanRuns { out_dir } => work.scan_runs(out_dir, to_app.clone()),
             }
             dirty = true;

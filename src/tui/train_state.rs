@@ -2,6 +2,7 @@
 //! folded in from `TrainEvent`s as they arrive (histories downsample on insert, never in draw).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::train::TrainEvent;
@@ -234,6 +235,8 @@ pub struct TrainState {
     pub log_y: bool,
     pub smooth: bool,
     pub recent: bool,
+    /// The run directory of a run followed in another process (commands go to its control file).
+    pub attached: Option<PathBuf>,
 }
 
 impl TrainState {
@@ -265,6 +268,7 @@ impl TrainState {
             log_y: false,
             smooth: false,
             recent: false,
+            attached: None,
         }
     }
 
@@ -439,7 +443,6 @@ impl TrainState {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     /// A scripted run: start, `epochs` epochs of `steps` steps with a decaying loss, checkpoints.
     pub fn scripted_run(epochs: usize, steps: usize) -> Vec<TrainEvent> {

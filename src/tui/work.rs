@@ -13,6 +13,7 @@ use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
 
 use super::app::Msg;
 use super::data_state::DataView;
+use super::follow::Attached;
 
 /// Background work the event loop starts on the app's behalf.
 pub trait Work {
@@ -29,6 +30,15 @@ pub trait Work {
     fn command(&mut self, command: TrainCommand);
     /// Waits up to `timeout` for a stopping worker to checkpoint and end.
     fn shutdown(&mut self, timeout: Duration);
+    /// Follows a run training in another process (replacing any earlier attachment); its
+    /// events arrive as `Msg::Train` and commands go to its control file.
+    fn attach(&mut self, run_dir: PathBuf, to_app: UnboundedSender<Msg>) -> Result<(), String>;
+    /// Stops following the attached run; the run goes on.
+    fn detach(&mut self);
+    /// Starts a run on `path` in its own process (it outlives the UI); returns its directory.
+    fn start_detached(&mut self, path: PathBuf, config: Config) -> Result<PathBuf, String> {
+        start_detached(&path, &config).map_err(|e| format!("{e:#}"))
+    }
     /// Scans the run directories under `out_dir` off the UI thread, sending `RunsScanned`.
     fn scan_runs(&mut self, out_dir: PathBuf, to_app: UnboundedSender<Msg>) {
         tokio::task::spawn_blocking(move || {
@@ -50,6 +60,7 @@ pub trait TrainControl: Send {
 #[derive(Default)]
 pub struct LiveWork {
     training: Option<Box<dyn TrainControl>>,
+    attached: Option<Attached>,
 }
 
 impl Work for LiveWork {
@@ -89,13 +100,32 @@ impl Work for LiveWork {
         Ok(())
     }
 
+    fn attach(&mut self, run_dir: PathBuf, to_app: UnboundedSender<Msg>) -> Result<(), String> {
+        self.attached = None;
+        let attached = Attached::start(run_dir, to_app)?;
+        tracing::info!(run = %attached.run_dir().display(), "attached");
+        self.attached = Some(attached);
+        Ok(())
+    }
+
+    fn detach(&mut self) {
+        if let Some(a) = self.attached.take() {
+            tracing::info!(run = %a.run_dir().display(), "detached");
+        }
+    }
+
     fn command(&mut self, command: TrainCommand) {
-        if let Some(t) = &self.training {
+        if let Some(a) = &self.attached {
+            if let Err(e) = a.send(command) {
+                tracing::warn!("{e}");
+            }
+        } else if let Some(t) = &self.training {
             t.send(command);
         }
     }
 
     fn shutdown(&mut self, timeout: Duration) {
+        self.detach();
         let Some(t) = &self.training else { return };
         let deadline = Instant::now() + timeout;
         while !t.is_finished() && Instant::now() < deadline {
@@ -105,6 +135,26 @@ impl Work for LiveWork {
             tracing::warn!("training worker still running after {timeout:?}; leaving it");
         }
     }
+}
+
+/// Starts `cellscope train` on `path` as a detached process: the settings go into the reserved
+/// run directory's config.toml, which the process reads back.
+fn start_detached(path: &Path, config: &Config) -> anyhow::Result<PathBuf> {
+    crate::train::Method::parse(&config.train.method)?;
+    let dir =
+        crate::train::RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?;
+    let settings = dir.join(crate::train::rundir::CONFIG_FILE);
+    crate::train::checkpoint::write_atomic(&settings, toml::to_string(config)?.as_bytes())?;
+    let args = [
+        "train".into(),
+        std::path::absolute(path)?.into_os_string(),
+        "--config".into(),
+        settings.into_os_string(),
+        "--run-dir".into(),
+        dir.clone().into_os_string(),
+    ];
+    crate::train::detached::spawn_detached(&dir, &args)?;
+    Ok(dir)
 }
 
 /// Reads a dataset's summary, the chosen matrix and per-gene statistics into the UI's view.

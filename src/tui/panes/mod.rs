@@ -91,9 +91,10 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Line::from(spans), area);
 }
 
-/// The short hints of a scope: its non-movement bindings, then help and quit.
+/// The short hints of a scope: its bindings except movement and detaching (the Run box says
+/// when `d` applies), then help and quit; the status bar shows those that fit.
 fn hints(scope: Scope) -> Vec<(String, &'static str)> {
-    let movement = |a: Action| {
+    let quiet = |a: Action| {
         matches!(
             a,
             Action::Down
@@ -104,11 +105,12 @@ fn hints(scope: Scope) -> Vec<(String, &'static str)> {
                 | Action::Bottom
                 | Action::Decrease
                 | Action::Increase
+                | Action::Detach
         )
     };
     let own = keymap::bindings(scope)
         .iter()
-        .filter(|b| !movement(b.action))
+        .filter(|b| !quiet(b.action))
         .map(|b| (b.keys[0].label(), b.command));
     let global = (scope.is_pane() || scope == Scope::Global).then(|| {
         keymap::bindings(Scope::Global)
@@ -169,7 +171,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             for (key, command) in hints(app.scope()) {
                 let w = key.chars().count() + command.len() + 2;
                 if width + w > room {
-                    break;
+                    continue;
                 }
                 width += w;
                 right.push(Span::styled(key, t.status_bar().patch(t.key())));

@@ -23,6 +23,24 @@ fn layout(body: Rect) -> [Rect; 2] {
     Layout::vertical([Constraint::Min(0), Constraint::Length(panel)]).areas(body)
 }
 
+/// The rows of the run table (inside its border, below the header) and the index of the first
+/// run shown there, as the table scrolls to keep the selection visible.
+pub fn run_rows(body: Rect, s: &RunsState) -> (Rect, usize) {
+    let table = if s.runs.is_empty() {
+        body
+    } else {
+        layout(body)[0]
+    };
+    let inner = Block::bordered().inner(table);
+    let rows = Rect {
+        y: inner.y.saturating_add(1),
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    let first = s.cursor.saturating_sub(usize::from(rows.height.max(1)) - 1);
+    (rows, first)
+}
+
 /// Draws the pane.
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;

@@ -89,7 +89,12 @@ fn status_style(status: &RunStatus, theme: &Theme) -> ratatui::style::Style {
 }
 
 fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
-    let block = Block::bordered().title(Span::styled(" Run ", theme.accent()));
+    let title = if t.attached.is_some() {
+        " Run · own process · d detach "
+    } else {
+        " Run "
+    };
+    let block = Block::bordered().title(Span::styled(title, theme.accent()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 {
