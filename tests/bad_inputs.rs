@@ -1,5 +1,8 @@
 //! Every malformed input in tests/fixtures/bad (and the structural mutants of the fuzz corpus)
-//! through `cellscope info` and `cellscope train`: exit code 2, one clear line naming the file.
+//! through `cellscope info` and `cellscope train` (files that crash libhdf5 also through embed, eval
+//! and transfer): exit code 2, one clear line naming the file.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -186,5 +189,34 @@ fn bad_gene_sets_and_configs_fail_with_a_clear_line() {
         }
         args.extend(["--epochs", "1", "--out", out]);
         check(&args, file, expected);
+    }
+}
+
+#[test]
+fn a_file_that_crashes_libhdf5_fails_embed_eval_and_transfer_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::tiny_config(dir.path(), "tiny.toml", "[train]\nepochs = 1\n");
+    let out = dir.path().join("runs");
+    let train = common::ok(&common::cellscope(&[
+        "train",
+        common::fixture("scanpy/counts.h5ad").to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let run = common::run_dir(&train);
+    let run = run.to_str().unwrap();
+    let file = "fixtures/bad/hdf5_segfault_metadata_cache.h5ad";
+    let bad = tests_dir().join(file);
+    let bad = bad.to_str().unwrap();
+    let copy = dir.path().join("embedded.h5ad");
+    let commands: [&[&str]; 3] = [
+        &["embed", run, "--data", bad, "--out", copy.to_str().unwrap()],
+        &["eval", run, "--data", bad],
+        &["transfer", run, "--target", bad, "--label", "cell_type"],
+    ];
+    for args in commands {
+        check(args, file, "the file is corrupt: the HDF5 library crashed");
     }
 }
