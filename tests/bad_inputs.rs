@@ -1,6 +1,5 @@
-//! Every malformed input in tests/fixtures/bad (and the structural mutants of the fuzz corpus)
-//! through `cellscope info` and `cellscope train` (files that crash libhdf5 also through embed, eval
-//! and transfer): exit code 2, one clear line naming the file.
+//! Every malformed input in tests/fixtures/bad and the fuzz corpus's structural mutants through
+//! info and train (those crashing libhdf5 also embed/eval/transfer): exit 2, one line naming the file.
 
 mod common;
 
