@@ -1,5 +1,5 @@
 //! Every malformed input in tests/fixtures/bad and the fuzz corpus's structural mutants through
-//! info and train (those crashing libhdf5 also embed/eval/transfer): exit 2, one line naming the file.
+//! info and train (those crashing libhdf5 also embed/eval/transfer): exit 2, one line naming it.
 
 mod common;
 
