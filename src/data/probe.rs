@@ -72,7 +72,8 @@ impl Prober {
 
 static PROBER: OnceLock<Prober> = OnceLock::new();
 
-/// Verdicts per file version: Ok, or why the probe failed.
+/// Verdicts per file version: Ok, or why the probe failed (a time-out is not kept: it may pass
+/// on a less busy machine).
 static VERDICTS: Mutex<Option<HashMap<FileKey, Result<(), String>>>> = Mutex::new(None);
 
 /// Sends every later HDF5 open in this process through `prober` first (`main` installs the
@@ -111,8 +112,8 @@ pub(crate) fn guard(path: &Path) -> Result<(), DataError> {
     let verdict = match cached {
         Some(v) => v,
         None => {
-            let v = probe(prober, path, prober.timeout_for(key.len));
-            if let Ok(mut verdicts) = VERDICTS.lock() {
+            let (v, timed_out) = probe(prober, path, prober.timeout_for(key.len));
+            if let (false, Ok(mut verdicts)) = (timed_out, VERDICTS.lock()) {
                 verdicts
                     .get_or_insert_with(HashMap::new)
                     .insert(key, v.clone());
@@ -126,8 +127,9 @@ pub(crate) fn guard(path: &Path) -> Result<(), DataError> {
     })
 }
 
-/// Runs `prober` on `path` and judges how it ended: Ok when it exited 0.
-fn probe(prober: &Prober, path: &Path, timeout: Duration) -> Result<(), String> {
+/// Runs `prober` on `path` and judges how it ended (Ok when it exited 0), and whether it was
+/// stopped at the time limit.
+fn probe(prober: &Prober, path: &Path, timeout: Duration) -> (Result<(), String>, bool) {
     let started = Instant::now();
     let child = Command::new(&prober.program)
         .args(&prober.args)
@@ -144,7 +146,7 @@ fn probe(prober: &Prober, path: &Path, timeout: Duration) -> Result<(), String> 
                 prober.program.display(),
                 path.display()
             );
-            return Ok(());
+            return (Ok(()), false);
         }
     };
     let stderr = child.stderr.take().map(|mut err| {
@@ -162,11 +164,14 @@ fn probe(prober: &Prober, path: &Path, timeout: Duration) -> Result<(), String> 
         started.elapsed()
     );
     match status {
-        Some(status) => judge(status, &stderr),
-        None => Err(format!(
-            "the HDF5 library did not finish reading it within {} s (it hangs on this file)",
-            timeout.as_secs()
-        )),
+        Some(status) => (judge(status, &stderr), false),
+        None => (
+            Err(format!(
+                "the HDF5 library did not finish reading it within {:.0} s (it hangs on this file)",
+                timeout.as_secs_f64()
+            )),
+            true,
+        ),
     }
 }
 
@@ -292,7 +297,7 @@ mod tests {
     }
 
     fn run(prober: &Prober) -> Result<(), String> {
-        probe(prober, Path::new("/dev/null"), prober.timeout.unwrap())
+        probe(prober, Path::new("/dev/null"), prober.timeout.unwrap()).0
     }
 
     #[test]
@@ -308,8 +313,10 @@ mod tests {
     #[test]
     fn a_hang_is_killed_at_the_deadline() {
         let started = Instant::now();
-        let hang = run(&shell("exec sleep 20")).unwrap_err();
-        assert!(hang.contains("did not finish"), "{hang}");
+        let prober = shell("exec sleep 20");
+        let (hang, timed_out) = probe(&prober, Path::new("/dev/null"), prober.timeout.unwrap());
+        let hang = hang.unwrap_err();
+        assert!(hang.contains("did not finish") && timed_out, "{hang}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 
