@@ -1,6 +1,8 @@
 //! End-to-end: the real binary in a tmux pane. Opens on the demo, switches tabs, opens help,
 //! (once the data layer and worker are merged) trains, then quits and checks the terminal is back.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -317,13 +319,61 @@ fn without_a_terminal_the_ui_points_to_the_headless_commands() {
 }
 
 #[test]
+fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
+    let Some(t) = Tmux::start("transfer") else {
+        return;
+    };
+    let data = common::fixture("scanpy/counts.h5ad");
+    let runs = t.home().join("runs");
+    let config = t.home().join("transfer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[train]\nepochs = 2\nbatch_size = 64\nout_dir = \"{}\"\n\n[preprocess]\n\
+             n_top_genes = 200\n\n[model]\nhidden = [32]\nlatent = 8\n\n\
+             [transfer]\nepochs = 3\nseeds = 2\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    let train = Command::new(env!("CARGO_BIN_EXE_cellscope"))
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{train:?}");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .expect("a run directory");
+    t.wait_text("PROMPT$", 5);
+    t.launch(&format!("{} --config {}", data.display(), config.display()));
+    t.wait_text("1 Data │ 2 Train", 10);
+    t.keys(&["6"]);
+    t.wait_text("best val", 10);
+    // The Transfer tab works on the selected run and reads the target's label columns.
+    t.keys(&["5"]);
+    t.wait_text("cell_type  (1 of 1)", 10);
+    t.keys(&["s"]);
+    let done = t.wait_text("fine-tuned − scratch", 60);
+    assert!(
+        done.contains("zero-shot") && done.contains("confusion"),
+        "{done}"
+    );
+    assert!(run.join("transfer.json").is_file());
+    t.keys(&["q"]);
+    t.assert_restored();
+}
+
+#[test]
 fn a_file_that_crashes_libhdf5_shows_an_error_in_the_ui_instead_of_killing_it() {
     let Some(t) = Tmux::start("corrupt") else {
         return;
     };
     t.wait_text("PROMPT$", 5);
-    let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bad/hdf5_segfault_global_heap.h5ad");
+    let bad = common::fixture("bad/hdf5_segfault_global_heap.h5ad");
     t.launch(&bad.display().to_string());
     let screen = t.wait_text("corrupt", 20);
     assert!(screen.contains("1 Data"), "the UI is still up:\n{screen}");

@@ -1,8 +1,7 @@
 //! Principal component analysis from the covariance matrix (linfa-linalg `eigh`, which stays
 //! robust on clustered data where linfa's `Pca` panics), for dense embeddings and sparse genes.
 
-use linfa_linalg::eigh::{EigValsh, Eigh};
-use linfa_linalg::qr::QR;
+use linfa_linalg::eigh::Eigh;
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 use rayon::prelude::*;
 
@@ -54,45 +53,12 @@ pub fn pca_dense(x: ArrayView2<f32>, n_components: usize) -> Result<PcaFit, Anal
     Ok(PcaFit { pca, scores })
 }
 
-/// Fits PCA on a sparse cells x genes matrix without densifying it: the gene covariance is
-/// accumulated from each row's non-zero pairs, then the scores are projected row by row.
+/// Fits PCA on a sparse cells x genes matrix without densifying it: the gene covariance comes
+/// from each row's non-zero pairs ([`sparse_gram`]), then the scores are projected row by row.
 pub fn pca_sparse(x: &CsrMatrix, n_components: usize) -> Result<PcaFit, AnalysisError> {
     check_shape(x.n_rows, x.n_cols, n_components)?;
     let (n, d) = (x.n_rows, x.n_cols);
-    // One d x d accumulator per thread: more chunks would multiply the memory.
-    let chunks = rayon::current_num_threads().max(1);
-    let rows_per = n.div_ceil(chunks);
-    let (sums, mut gram) = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let mut sums = vec![0.0f64; d];
-            let mut gram = Array2::<f64>::zeros((d, d));
-            for i in (c * rows_per)..((c + 1) * rows_per).min(n) {
-                let (idx, val) = x.row(i);
-                for (a, (&ja, &va)) in idx.iter().zip(val).enumerate() {
-                    let va = f64::from(va);
-                    sums[ja as usize] += va;
-                    let mut row = gram.row_mut(ja as usize);
-                    for (&jb, &vb) in idx[a..].iter().zip(&val[a..]) {
-                        row[jb as usize] += va * f64::from(vb);
-                    }
-                }
-            }
-            (sums, gram)
-        })
-        .reduce_with(|(mut s1, g1), (s2, g2)| {
-            s1.iter_mut().zip(&s2).for_each(|(a, b)| *a += b);
-            (s1, g1 + g2)
-        })
-        .expect("chunks > 0");
-    // Rows are not sorted by column in general: fold the lower triangle onto the upper one.
-    for a in 0..d {
-        for b in 0..a {
-            let lower = gram[[a, b]];
-            gram[[b, a]] += lower;
-            gram[[a, b]] = 0.0;
-        }
-    }
+    let (sums, gram) = sparse_gram(x);
     let mean = Array1::from(sums) / n as f64;
     let mut cov = Array2::<f64>::zeros((d, d));
     for a in 0..d {
@@ -105,6 +71,74 @@ pub fn pca_sparse(x: &CsrMatrix, n_components: usize) -> Result<PcaFit, Analysis
     let pca = from_covariance(cov, mean, n_components)?;
     let scores = pca.transform_sparse(x);
     Ok(PcaFit { pca, scores })
+}
+
+/// Genes per side of a tile of the Gram matrix: a tile of f64 stays in the core's cache.
+const GRAM_TILE: usize = 192;
+
+/// Per-gene sums and the Gram matrix X^T X of a sparse matrix, in f64. The Gram matrix is built
+/// tile by tile (in parallel): each tile visits every row's non-zeros in its two gene ranges,
+/// so its accumulator stays in cache instead of scattering over the whole d x d matrix.
+fn sparse_gram(x: &CsrMatrix) -> (Vec<f64>, Array2<f64>) {
+    let d = x.n_cols;
+    let sorted;
+    let x = if (0..x.n_rows).all(|i| x.row(i).0.is_sorted()) {
+        x
+    } else {
+        sorted = x.with_sorted_rows();
+        &sorted
+    };
+    let mut sums = vec![0.0f64; d];
+    for (&j, &v) in x.indices.iter().zip(&x.data) {
+        sums[j as usize] += f64::from(v);
+    }
+    let n_tiles = d.div_ceil(GRAM_TILE);
+    // bounds[i * (n_tiles + 1) + t]: where row i's entries of tile t start.
+    let bounds: Vec<usize> = (0..x.n_rows)
+        .flat_map(|i| {
+            let (idx, _) = x.row(i);
+            let start = x.indptr[i];
+            (0..=n_tiles)
+                .map(move |t| start + idx.partition_point(|&j| (j as usize) < t * GRAM_TILE))
+        })
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..n_tiles)
+        .flat_map(|a| (a..n_tiles).map(move |b| (a, b)))
+        .collect();
+    let tiles: Vec<Vec<f64>> = pairs
+        .par_iter()
+        .map(|&(ta, tb)| {
+            let mut tile = vec![0.0f64; GRAM_TILE * GRAM_TILE];
+            let (a0, b0) = (ta * GRAM_TILE, tb * GRAM_TILE);
+            for i in 0..x.n_rows {
+                let row = &bounds[i * (n_tiles + 1)..(i + 1) * (n_tiles + 1)];
+                let (sa, sb) = (row[ta]..row[ta + 1], row[tb]..row[tb + 1]);
+                if sa.is_empty() || sb.is_empty() {
+                    continue;
+                }
+                let (ib, vb) = (&x.indices[sb.clone()], &x.data[sb]);
+                for (&ja, &va) in x.indices[sa.clone()].iter().zip(&x.data[sa]) {
+                    let va = f64::from(va);
+                    let out = &mut tile[(ja as usize - a0) * GRAM_TILE..][..GRAM_TILE];
+                    for (&jb, &vb) in ib.iter().zip(vb) {
+                        out[jb as usize - b0] += va * f64::from(vb);
+                    }
+                }
+            }
+            tile
+        })
+        .collect();
+    let mut gram = Array2::<f64>::zeros((d, d));
+    for (&(ta, tb), tile) in pairs.iter().zip(&tiles) {
+        for r in 0..GRAM_TILE.min(d - ta * GRAM_TILE) {
+            for c in 0..GRAM_TILE.min(d - tb * GRAM_TILE) {
+                let v = tile[r * GRAM_TILE + c];
+                gram[[ta * GRAM_TILE + r, tb * GRAM_TILE + c]] = v;
+                gram[[tb * GRAM_TILE + c, ta * GRAM_TILE + r]] = v;
+            }
+        }
+    }
+    (sums, gram)
 }
 
 impl Pca {
@@ -205,9 +239,13 @@ fn from_covariance(cov: Array2<f64>, mean: Array1<f64>, k: usize) -> Result<Pca,
     })
 }
 
-/// Above this many features, the leading eigenpairs come from subspace iteration: linfa-linalg's
+/// Above this many features, the leading eigenpairs come from Lanczos iteration: linfa-linalg's
 /// full eigendecomposition (O(d^3), single-threaded) takes minutes at 2,000 genes.
 const FULL_EIGH_MAX: usize = 128;
+/// Most Lanczos steps: the tridiagonal problem stays small for the dense solver.
+const LANCZOS_MAX_STEPS: usize = 640;
+/// A Ritz pair has converged when its residual is under this fraction of the largest eigenvalue.
+const LANCZOS_TOL: f64 = 1e-10;
 
 /// The `k` largest eigenvalues (descending) and their eigenvectors (columns) of a symmetric
 /// positive semi-definite matrix.
@@ -216,59 +254,126 @@ fn leading_eigenpairs(
     k: usize,
 ) -> Result<(Vec<f64>, Array2<f64>), AnalysisError> {
     let d = cov.nrows();
-    let failed = |e: linfa_linalg::LinalgError| {
-        AnalysisError::Invalid(format!("PCA eigen-decomposition failed: {e}"))
-    };
-    let sorted = |values: Array1<f64>, vectors: Array2<f64>, k: usize| {
-        let mut order: Vec<usize> = (0..values.len()).collect();
-        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
-        order.truncate(k);
-        (
-            order.iter().map(|&i| values[i]).collect::<Vec<_>>(),
-            vectors.select(Axis(1), &order),
-        )
-    };
-    let block = (2 * k).max(k + 16).min(d);
-    if d <= FULL_EIGH_MAX || block == d {
-        let (values, vectors) = cov.eigh().map_err(failed)?;
-        return Ok(sorted(values, vectors, k));
+    if d <= FULL_EIGH_MAX || 2 * k >= d {
+        let (values, vectors) = cov.eigh().map_err(eigen_failed)?;
+        return Ok(leading(values, vectors, k));
     }
-    // Block power (subspace) iteration from a fixed pseudo-random start, with Rayleigh-Ritz
-    // at the end; stops when the leading k Ritz values move by under 1e-9 of the largest.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut q = Array2::from_shape_fn((d, block), |_| {
+    // Lanczos with full reorthogonalisation from a fixed pseudo-random start; more steps until
+    // the k leading Ritz pairs have converged (or the step limit is reached).
+    let mut steps = (3 * k).max(k + 64).min(d);
+    loop {
+        let (values, vectors, converged) = lanczos(cov, k, steps)?;
+        let limit = steps >= d.min(LANCZOS_MAX_STEPS);
+        if converged || limit {
+            if !converged {
+                tracing::warn!(
+                    steps,
+                    features = d,
+                    "PCA: Lanczos stopped before converging"
+                );
+            }
+            tracing::debug!(steps, features = d, "PCA Lanczos");
+            return Ok((values, vectors));
+        }
+        steps = (2 * steps).min(d.min(LANCZOS_MAX_STEPS));
+    }
+}
+
+fn eigen_failed(e: linfa_linalg::LinalgError) -> AnalysisError {
+    AnalysisError::Invalid(format!("PCA eigen-decomposition failed: {e}"))
+}
+
+/// The `k` largest eigenpairs of a full decomposition, in descending order.
+fn leading(values: Array1<f64>, vectors: Array2<f64>, k: usize) -> (Vec<f64>, Array2<f64>) {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    order.truncate(k);
+    (
+        order.iter().map(|&i| values[i]).collect(),
+        vectors.select(Axis(1), &order),
+    )
+}
+
+/// A unit vector of pseudo-random entries (xorshift), the same for the same `seed`.
+fn pseudo_random_unit(d: usize, seed: u64) -> Array1<f64> {
+    let mut state = seed | 1;
+    let v = Array1::from_shape_fn(d, |_| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
     });
-    let mut previous = vec![0.0f64; k];
-    let mut iterations = 0;
-    for iter in 0..300 {
-        iterations = iter + 1;
-        q = cov.dot(&q).qr().map_err(failed)?.generate_q();
-        if iter % 5 == 4 {
-            let ritz = q.t().dot(cov).dot(&q);
-            let values = ritz.eigvalsh().map_err(failed)?;
-            let mut values = values.to_vec();
-            values.sort_by(|a, b| b.total_cmp(a));
-            let scale = values[0].abs().max(f64::MIN_POSITIVE);
-            let moved = values[..k]
-                .iter()
-                .zip(&previous)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            previous.copy_from_slice(&values[..k]);
-            if moved <= 1e-9 * scale {
-                break;
-            }
+    let norm = v.dot(&v).sqrt();
+    v / norm
+}
+
+/// `m` Lanczos steps on `a`: the k leading Ritz pairs and whether all have converged. An
+/// exhausted Krylov space (exactly low-rank data) continues from a fresh orthogonal vector.
+fn lanczos(
+    a: &Array2<f64>,
+    k: usize,
+    m: usize,
+) -> Result<(Vec<f64>, Array2<f64>, bool), AnalysisError> {
+    let d = a.nrows();
+    let scale = a
+        .diag()
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
+    let mut basis = Array2::<f64>::zeros((m, d));
+    let (mut alpha, mut beta) = (vec![0.0f64; m], vec![0.0f64; m]);
+    basis
+        .row_mut(0)
+        .assign(&pseudo_random_unit(d, 0x9E37_79B9_7F4A_7C15));
+    for j in 0..m {
+        let mut w = a.dot(&basis.row(j));
+        alpha[j] = w.dot(&basis.row(j));
+        // Full reorthogonalisation against every basis vector so far, twice (Gram-Schmidt).
+        for _ in 0..2 {
+            let done = basis.slice(s![..=j, ..]);
+            let c = done.dot(&w);
+            w -= &done.t().dot(&c);
         }
+        if j + 1 == m {
+            beta[j] = w.dot(&w).sqrt();
+            break;
+        }
+        let mut norm = w.dot(&w).sqrt();
+        if norm <= 1e-12 * scale {
+            // The Krylov space is exhausted: restart from a fresh direction (T decouples).
+            norm = 0.0;
+            for attempt in 1.. {
+                w = pseudo_random_unit(d, 0x2545_F491_4F6C_DD1D ^ (j as u64 * 7919 + attempt));
+                for _ in 0..2 {
+                    let done = basis.slice(s![..=j, ..]);
+                    let c = done.dot(&w);
+                    w -= &done.t().dot(&c);
+                }
+                let n = w.dot(&w).sqrt();
+                if n > 1e-8 || attempt > 8 {
+                    w /= n.max(f64::MIN_POSITIVE);
+                    break;
+                }
+            }
+        } else {
+            w /= norm;
+        }
+        beta[j] = norm;
+        basis.row_mut(j + 1).assign(&w);
     }
-    tracing::debug!(iterations, features = d, block, "PCA subspace iteration");
-    let ritz = q.t().dot(cov).dot(&q);
-    let (values, small) = ritz.eigh().map_err(failed)?;
-    let (values, small) = sorted(values, small, k);
-    Ok((values, q.dot(&small)))
+    let t = Array2::from_shape_fn((m, m), |(r, c)| match r.abs_diff(c) {
+        0 => alpha[r],
+        1 => beta[r.min(c)],
+        _ => 0.0,
+    });
+    let (theta, s_vecs) = t.eigh().map_err(eigen_failed)?;
+    let (values, small) = leading(theta, s_vecs, k);
+    // Residual of Ritz pair i: |beta_m * last component of its eigenvector of T|.
+    let converged = small
+        .columns()
+        .into_iter()
+        .all(|col| (beta[m - 1] * col[m - 1]).abs() <= LANCZOS_TOL * scale.max(values[0].abs()));
+    Ok((values, basis.t().dot(&small), converged))
 }
 
 #[cfg(test)]
@@ -295,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn subspace_iteration_matches_the_full_decomposition() {
+    fn lanczos_matches_the_full_decomposition() {
         // Low rank plus noise: a decaying spectrum, as expression data has.
         let d = FULL_EIGH_MAX + 12;
         let x =
@@ -312,6 +417,57 @@ mod tests {
             let cos = vectors.column(c).dot(&all_vectors.column(order[c])).abs();
             assert!(cos > 1.0 - 1e-6, "axis {c}: |cos| {cos}");
         }
+    }
+
+    #[test]
+    fn lanczos_handles_exactly_low_rank_covariances() {
+        // Rank 3 without noise: the Krylov space runs out after a few steps.
+        let d = FULL_EIGH_MAX + 40;
+        let x = random_points(300, 3, 8)
+            .dot(&random_points(3, d, 9))
+            .mapv(f64::from);
+        let centred = &x - &x.mean_axis(Axis(0)).unwrap();
+        let cov = centred.t().dot(&centred) / 299.0;
+        let (values, vectors) = leading_eigenpairs(&cov, 6).unwrap();
+        let (all, all_vectors) = cov.eigh().unwrap();
+        let (want, want_vectors) = leading(all, all_vectors, 6);
+        for c in 0..6 {
+            assert!((values[c] - want[c]).abs() < 1e-8 * want[0], "{c}");
+        }
+        for c in 0..3 {
+            let cos = vectors.column(c).dot(&want_vectors.column(c)).abs();
+            assert!(cos > 1.0 - 1e-6, "axis {c}: |cos| {cos}");
+        }
+        let gram = vectors.t().dot(&vectors);
+        assert!(
+            (&gram - &Array2::<f64>::eye(6))
+                .iter()
+                .all(|v| v.abs() < 1e-8)
+        );
+    }
+
+    #[test]
+    fn tiled_gram_equals_the_dense_product_even_with_unsorted_rows() {
+        let d = 2 * GRAM_TILE + 17;
+        let mut x = random_points(40, d, 11);
+        x.mapv_inplace(|v| if v < 0.8 { 0.0 } else { v });
+        let mut sparse = CsrMatrix::from_dense(40, d, x.as_slice().unwrap());
+        // Reverse each row's entries: readers may hand over unsorted rows.
+        for i in 0..sparse.n_rows {
+            let span = sparse.indptr[i]..sparse.indptr[i + 1];
+            sparse.indices[span.clone()].reverse();
+            sparse.data[span].reverse();
+        }
+        let (sums, gram) = sparse_gram(&sparse);
+        let dense = x.mapv(f64::from);
+        let want = dense.t().dot(&dense);
+        assert!((&gram - &want).iter().all(|v| v.abs() < 1e-9));
+        let want_sums = dense.sum_axis(Axis(0));
+        assert!(
+            sums.iter()
+                .zip(&want_sums)
+                .all(|(a, b)| (a - b).abs() < 1e-9)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::analysis::transfer::{Stat, TransferReport, TransferRequest, run_transfer};
+use crate::analysis::transfer::{Stat, TransferReport, TransferRequest, fmt_stat, run_transfer};
 use crate::config::Config;
 use crate::train::load_run;
 
@@ -41,11 +41,11 @@ pub fn run(args: TransferArgs, config: &Config) -> anyhow::Result<()> {
         seeds: args.seeds,
     };
     let json = args.json;
-    let report = run_transfer(&run, &req, config, &mut |line| {
+    let report = run_transfer(&run, &req, config, &mut |step| {
         if json {
-            tracing::info!("{line}");
+            tracing::info!("{step}");
         } else {
-            eprintln!("{line}");
+            eprintln!("{step}");
         }
     })?;
     if json {
@@ -64,12 +64,7 @@ pub fn run(args: TransferArgs, config: &Config) -> anyhow::Result<()> {
 
 /// "mean +- sd", or "n/a" when the figure is missing or undefined (never "NaN").
 fn cell(s: Option<Stat>) -> String {
-    match s {
-        Some(s) if s.mean.is_finite() && s.sd.is_finite() => {
-            format!("{:.3} +- {:.3}", s.mean, s.sd)
-        }
-        _ => "n/a".into(),
-    }
+    fmt_stat(s, "+-")
 }
 
 /// The arms x metrics table with the fine-tuned minus scratch delta.

@@ -141,6 +141,25 @@ impl CsrMatrix {
         }
     }
 
+    /// A copy whose rows list their columns in increasing order.
+    pub fn with_sorted_rows(&self) -> Self {
+        let mut out = self.clone();
+        for i in 0..self.n_rows {
+            let span = self.indptr[i]..self.indptr[i + 1];
+            let mut pairs: Vec<(u32, f32)> = self.indices[span.clone()]
+                .iter()
+                .copied()
+                .zip(self.data[span.clone()].iter().copied())
+                .collect();
+            pairs.sort_unstable_by_key(|p| p.0);
+            for (k, (j, v)) in span.zip(pairs) {
+                out.indices[k] = j;
+                out.data[k] = v;
+            }
+        }
+        out
+    }
+
     /// The rows of `parts` one after another (all with `n_cols` columns).
     pub fn vstack(parts: &[CsrMatrix], n_cols: usize) -> Self {
         let mut out = Self {

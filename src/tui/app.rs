@@ -16,6 +16,8 @@ use super::panes;
 use super::runs_state::RunsState;
 use super::theme::Theme;
 use super::train_state::{Field, RunStatus, TrainState};
+use super::transfer_state::{self, TransferMsg, TransferState};
+use crate::analysis::transfer::TransferRequest;
 
 /// The tabs of the shell, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,7 @@ impl Tab {
             Tab::Data => Some(Scope::Data),
             Tab::Train => Some(Scope::Train),
             Tab::Runs => Some(Scope::Runs),
+            Tab::Transfer => Some(Scope::Transfer),
             _ => None,
         }
     }
@@ -85,6 +88,8 @@ pub enum Msg {
     Train(TrainEvent),
     /// A scan of the runs directory finished.
     RunsScanned(Vec<RunInfo>),
+    /// Background work of the Transfer pane reported.
+    Transfer(TransferMsg),
     /// Following a run in another process began (its directory) or could not.
     Attached(Result<PathBuf, String>),
 }
@@ -107,6 +112,20 @@ pub enum Effect {
     ScanRuns {
         out_dir: PathBuf,
     },
+    /// Read a transfer target's label columns off the UI thread.
+    LoadTargetColumns {
+        path: PathBuf,
+    },
+    /// Read a run's saved transfer.json off the UI thread.
+    LoadSavedTransfer {
+        run: PathBuf,
+    },
+    /// Run a transfer of `run` on a background thread.
+    StartTransfer {
+        run: PathBuf,
+        request: TransferRequest,
+        config: Box<Config>,
+    },
     /// Start a run in its own process, then follow it.
     StartDetached {
         path: PathBuf,
@@ -125,6 +144,7 @@ pub enum Effect {
 pub enum InputPurpose {
     Search,
     Edit(Field),
+    EditTransfer(transfer_state::Field),
     Palette,
 }
 
@@ -150,6 +170,7 @@ pub struct App {
     pub data: DataState,
     pub train: TrainState,
     pub runs: RunsState,
+    pub transfer: TransferState,
     pub config: Config,
     pub dataset: PathBuf,
     pub mouse: bool,
@@ -171,6 +192,7 @@ impl App {
             data: DataState::new(&config.data.matrix, &config.data.label),
             train: TrainState::new(&config),
             runs: RunsState::default(),
+            transfer: TransferState::new(&config, &dataset),
             mouse: config.ui.mouse,
             config,
             dataset,
@@ -252,6 +274,10 @@ impl App {
             }
             Msg::RunsScanned(runs) => {
                 self.runs.set_runs(runs);
+                Vec::new()
+            }
+            Msg::Transfer(msg) => {
+                self.transfer.apply(msg);
                 Vec::new()
             }
             Msg::Attached(Ok(dir)) => {
@@ -354,6 +380,7 @@ impl App {
                 Tab::Data => return self.act_data(action),
                 Tab::Train => return self.act_train(action),
                 Tab::Runs => return self.act_runs(action),
+                Tab::Transfer => return self.act_transfer(action),
                 _ => {}
             },
         }
@@ -364,11 +391,91 @@ impl App {
     fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
         let opened = tab != self.tab;
         self.tab = tab;
-        if opened && tab == Tab::Runs {
-            self.scan_runs_effect()
-        } else {
-            Vec::new()
+        match tab {
+            Tab::Runs if opened => self.scan_runs_effect(),
+            Tab::Transfer if opened => self.open_transfer(),
+            _ => Vec::new(),
         }
+    }
+
+    /// The run later panes work on: the Runs pane's selection, else the run the Train pane
+    /// follows or started in this session.
+    pub fn current_run(&self) -> Option<PathBuf> {
+        let selected = self.runs.selected().map(|r| r.dir.clone());
+        selected
+            .or_else(|| self.train.attached.clone())
+            .or_else(|| {
+                let name = self.train.run_name.as_ref()?;
+                Some(PathBuf::from(&self.config.train.out_dir).join(name))
+            })
+    }
+
+    /// Opening the Transfer tab: follow the current run (and look up its saved report) and
+    /// read the target's label columns if not yet known.
+    fn open_transfer(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.transfer.set_run(self.current_run())
+            && let Some(run) = &self.transfer.run
+        {
+            effects.push(Effect::LoadSavedTransfer { run: run.clone() });
+        }
+        if self.transfer.columns == transfer_state::Columns::Unknown {
+            effects.extend(self.target_columns_effect());
+        }
+        effects
+    }
+
+    fn target_columns_effect(&mut self) -> Vec<Effect> {
+        self.transfer.columns = transfer_state::Columns::Loading;
+        vec![Effect::LoadTargetColumns {
+            path: PathBuf::from(&self.transfer.target),
+        }]
+    }
+
+    fn act_transfer(&mut self, action: Action) -> Vec<Effect> {
+        let t = &mut self.transfer;
+        let field = t.current_field();
+        match action {
+            Action::Down => t.move_field(1),
+            Action::Up => t.move_field(-1),
+            Action::Decrease | Action::Increase => {
+                if field == transfer_state::Field::Label
+                    && !matches!(t.columns, transfer_state::Columns::Loaded(_))
+                {
+                    self.notice = Some("the target's columns are not loaded".into());
+                }
+                t.adjust(field, action == Action::Increase);
+            }
+            Action::Edit if field == transfer_state::Field::Label => {
+                self.notice = Some("choose the label column with h / l".into());
+            }
+            Action::Edit => {
+                let value = t.value(field);
+                self.open_input(InputPurpose::EditTransfer(field), value);
+            }
+            Action::NextArm => t.next_arm(),
+            Action::Refresh => {
+                let mut effects = self.target_columns_effect();
+                if let Some(run) = &self.transfer.run {
+                    effects.push(Effect::LoadSavedTransfer { run: run.clone() });
+                }
+                return effects;
+            }
+            Action::Start => match (t.request(), t.run.clone()) {
+                (Ok(request), Some(run)) => {
+                    t.start();
+                    return vec![Effect::StartTransfer {
+                        run,
+                        request,
+                        config: Box::new(self.config.clone()),
+                    }];
+                }
+                (Err(e), _) => self.notice = Some(e),
+                (Ok(_), None) => {}
+            },
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn scan_runs_effect(&mut self) -> Vec<Effect> {
@@ -425,6 +532,11 @@ impl App {
                     self.notice = Some(e);
                 }
             }
+            (InputPurpose::EditTransfer(field), true) => match self.transfer.set(field, &buffer) {
+                Ok(true) => return self.target_columns_effect(),
+                Ok(false) => {}
+                Err(e) => self.notice = Some(e),
+            },
             (InputPurpose::Palette, true) => {
                 return match keymap::by_command(self.tab.scope(), &buffer) {
                     Some(binding) => self.act(binding.action),
@@ -953,6 +1065,76 @@ pub(crate) mod tests {
             modifiers: KeyModifiers::NONE,
         }));
         assert_eq!(app.runs.cursor, 1);
+    }
+
+    #[test]
+    fn current_run_is_the_runs_selection_else_the_trained_run() {
+        let mut app = loaded_app();
+        assert_eq!(app.current_run(), None);
+        app.train.run_name = Some("20261123-1-masked".into());
+        assert_eq!(
+            app.current_run(),
+            Some(PathBuf::from("runs/20261123-1-masked"))
+        );
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        assert_eq!(app.current_run(), Some(PathBuf::from("runs/run-c-masked")));
+    }
+
+    #[test]
+    fn transfer_tab_follows_the_selected_run_reads_columns_and_starts() {
+        let mut app = app_with_runs();
+        let run = PathBuf::from("runs/run-c-masked");
+        let columns = Effect::LoadTargetColumns {
+            path: "/data/demo_immune.h5ad".into(),
+        };
+        assert_eq!(
+            press(&mut app, '5'),
+            [
+                Effect::LoadSavedTransfer { run: run.clone() },
+                columns.clone()
+            ]
+        );
+        assert!(press(&mut app, 's').is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("still loading"));
+        app.update(Msg::Transfer(TransferMsg::Columns {
+            path: "/data/demo_immune.h5ad".into(),
+            result: Ok(vec!["donor".into(), "cell_type".into()]),
+        }));
+        press(&mut app, 'j'); // label column
+        press(&mut app, 'l');
+        assert_eq!(app.transfer.label.as_deref(), Some("donor"));
+        press(&mut app, 'j');
+        press(&mut app, 'j'); // seeds
+        press(&mut app, 'h');
+        let effects = press(&mut app, 's');
+        let [
+            Effect::StartTransfer {
+                run: r, request, ..
+            },
+        ] = effects.as_slice()
+        else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(r, &run);
+        assert_eq!((request.label.as_str(), request.seeds), ("donor", Some(2)));
+        assert!(press(&mut app, 's').is_empty(), "one transfer at a time");
+        // Typing a new target asks for its columns.
+        press(&mut app, 'j');
+        press_code(&mut app, KeyCode::Enter);
+        for _ in 0.."/data/demo_immune.h5ad".len() {
+            press_code(&mut app, KeyCode::Backspace);
+        }
+        for c in "t.h5ad".chars() {
+            press(&mut app, c);
+        }
+        assert_eq!(
+            press_code(&mut app, KeyCode::Enter),
+            [Effect::LoadTargetColumns {
+                path: "t.h5ad".into()
+            }]
+        );
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub enum Action {
     ToggleWindow,
     Refresh,
     Mark,
+    NextArm,
     StartDetached,
     Detach,
     Attach,
@@ -124,6 +125,7 @@ pub enum Scope {
     Data,
     Train,
     Runs,
+    Transfer,
     Help,
     QuitPrompt,
     TextInput,
@@ -131,11 +133,12 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the help screen lists them.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::Global,
         Scope::Data,
         Scope::Train,
         Scope::Runs,
+        Scope::Transfer,
         Scope::Help,
         Scope::QuitPrompt,
         Scope::TextInput,
@@ -143,7 +146,10 @@ impl Scope {
 
     /// Whether this is a pane's table (consulted together with the global one).
     pub fn is_pane(self) -> bool {
-        matches!(self, Scope::Data | Scope::Train | Scope::Runs)
+        matches!(
+            self,
+            Scope::Data | Scope::Train | Scope::Runs | Scope::Transfer
+        )
     }
 
     /// The heading of this scope in the help screen.
@@ -153,6 +159,7 @@ impl Scope {
             Scope::Data => "Data pane",
             Scope::Train => "Train pane",
             Scope::Runs => "Runs pane",
+            Scope::Transfer => "Transfer pane",
             Scope::Help => "Help screen",
             Scope::QuitPrompt => "Quit prompt",
             Scope::TextInput => "Search, field edit and : palette",
@@ -454,6 +461,57 @@ const RUNS: &[Binding] = &[
     ),
 ];
 
+const TRANSFER: &[Binding] = &[
+    b(
+        &[Key::char('s')],
+        Action::Start,
+        "start",
+        "start the transfer (zero-shot, fine-tuned, scratch) on the current run",
+    ),
+    b(
+        &[Key::char('a')],
+        Action::NextArm,
+        "arm",
+        "next arm for the confusion matrix",
+    ),
+    b(
+        &[Key::char('r')],
+        Action::Refresh,
+        "reload",
+        "reread the target's columns and the run's transfer.json",
+    ),
+    b(
+        &[Key::code(KeyCode::Enter), Key::char('e')],
+        Action::Edit,
+        "edit",
+        "type the target, label map or seeds",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next field",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous field",
+    ),
+    b(
+        &[Key::char('h'), Key::code(KeyCode::Left)],
+        Action::Decrease,
+        "less",
+        "previous label column / fewer seeds",
+    ),
+    b(
+        &[Key::char('l'), Key::code(KeyCode::Right)],
+        Action::Increase,
+        "more",
+        "next label column / more seeds",
+    ),
+];
+
 const HELP: &[Binding] = &[
     b(
         &[Key::code(KeyCode::Esc), Key::char('?'), Key::char('q')],
@@ -512,6 +570,7 @@ pub fn bindings(scope: Scope) -> &'static [Binding] {
         Scope::Data => DATA,
         Scope::Train => TRAIN,
         Scope::Runs => RUNS,
+        Scope::Transfer => TRANSFER,
         Scope::Help => HELP,
         Scope::QuitPrompt => QUIT_PROMPT,
         Scope::TextInput => TEXT_INPUT,
@@ -580,7 +639,7 @@ mod tests {
 
     #[test]
     fn palette_command_names_are_unique_per_pane() {
-        for scope in [Scope::Data, Scope::Train, Scope::Runs] {
+        for scope in [Scope::Data, Scope::Train, Scope::Runs, Scope::Transfer] {
             let mut seen = HashSet::new();
             for b in bindings(scope).iter().chain(bindings(Scope::Global)) {
                 assert!(seen.insert(b.command), "{scope:?}: {} twice", b.command);

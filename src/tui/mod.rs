@@ -13,6 +13,8 @@ pub mod runs_state;
 pub mod terminal;
 pub mod theme;
 pub mod train_state;
+pub mod transfer_state;
+pub mod transfer_work;
 pub mod work;
 
 use std::path::PathBuf;
@@ -27,6 +29,9 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     let theme = theme::Theme::from_env(&config.ui.marker);
     let fps = config.ui.fps;
     let mut app = app::App::new(config, dataset, logging::display_path(&log_file), theme);
+    if std::path::Path::new(transfer_state::SUGGESTED_TARGET).is_file() {
+        app.transfer.target = transfer_state::SUGGESTED_TARGET.into();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

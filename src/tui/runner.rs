@@ -90,6 +90,13 @@ where
                 }
                 Effect::Detach => work.detach(),
                 Effect::ScanRuns { out_dir } => work.scan_runs(out_dir, to_app.clone()),
+                Effect::LoadTargetColumns { path } => work.target_columns(path, to_app.clone()),
+                Effect::LoadSavedTransfer { run } => work.saved_transfer(run, to_app.clone()),
+                Effect::StartTransfer {
+                    run,
+                    request,
+                    config,
+                } => work.start_transfer(run, request, *config, to_app.clone()),
             }
             dirty = true;
         }

@@ -46,6 +46,24 @@ pub trait Work {
             let _ = to_app.send(Msg::RunsScanned(runs));
         });
     }
+    /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
+    fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {
+        super::transfer_work::spawn_columns(path, to_app);
+    }
+    /// Reads a run's saved transfer.json off the UI thread (`TransferMsg::Saved`).
+    fn saved_transfer(&mut self, run: PathBuf, to_app: UnboundedSender<Msg>) {
+        super::transfer_work::spawn_saved(run, to_app);
+    }
+    /// Runs a transfer on a background thread (`TransferMsg::Progress`, then `Finished`).
+    fn start_transfer(
+        &mut self,
+        run: PathBuf,
+        request: crate::analysis::transfer::TransferRequest,
+        config: Config,
+        to_app: UnboundedSender<Msg>,
+    ) {
+        super::transfer_work::spawn_transfer(run, request, config, to_app);
+    }
 }
 
 /// A running training worker as the UI sees it.

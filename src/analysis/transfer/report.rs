@@ -33,6 +33,16 @@ impl Stat {
     }
 }
 
+/// "mean <pm> sd" to three decimals, or "n/a" when missing or undefined (never "NaN").
+pub fn fmt_stat(s: Option<Stat>, pm: &str) -> String {
+    match s {
+        Some(s) if s.mean.is_finite() && s.sd.is_finite() => {
+            format!("{:.3} {pm} {:.3}", s.mean, s.sd)
+        }
+        _ => "n/a".into(),
+    }
+}
+
 /// Scores of one arm with one seed on the query cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeedResult {

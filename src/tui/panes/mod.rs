@@ -5,6 +5,7 @@ pub mod data;
 pub mod placeholder;
 pub mod runs;
 pub mod train;
+pub mod transfer;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -68,6 +69,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Tab::Data => data::draw(frame, app, layout.body),
         Tab::Train => train::draw(frame, app, layout.body),
         Tab::Runs => runs::draw(frame, app, layout.body),
+        Tab::Transfer => transfer::draw(frame, app, layout.body),
         tab => placeholder::draw(frame, &app.theme, tab, layout.body),
     }
     draw_status(frame, app, layout.status);
@@ -129,6 +131,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             InputPurpose::Search => "search genes: ".to_string(),
             InputPurpose::Palette => ":".to_string(),
             InputPurpose::Edit(field) => format!("{}: ", field.label()),
+            InputPurpose::EditTransfer(field) => format!("{}: ", field.label()),
         };
         let line = Line::from(vec![
             Span::raw(format!(" {prompt}")),

@@ -1,4 +1,4 @@
-//! The panes later issues fill (Embeddings, Genes, Transfer): until then each says what will
+//! The panes later issues fill (Embeddings, Genes): until then each says what will
 //! appear there and which headless command produces the same numbers today.
 
 use ratatui::Frame;
@@ -23,12 +23,7 @@ fn description(tab: Tab) -> (&'static str, &'static str) {
              programmes the model predicts well from the unmasked rest.",
             "cellscope eval RUN",
         ),
-        Tab::Transfer => (
-            "Fine-tuning on a labelled target dataset: pretrained vs trained from scratch vs \
-             zero-shot kNN, macro-F1 as mean ± sd over seeds, with the gene overlap report.",
-            "cellscope transfer RUN --target TARGET.h5ad --label COLUMN",
-        ),
-        Tab::Data | Tab::Train | Tab::Runs => ("", ""),
+        Tab::Data | Tab::Train | Tab::Transfer | Tab::Runs => ("", ""),
     }
 }
 

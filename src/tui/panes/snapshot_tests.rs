@@ -10,6 +10,8 @@ use crate::tui::app::tests::{loaded_app, press, press_code, test_app};
 use crate::tui::app::{App, Msg};
 use crate::tui::runs_state::tests::scripted_runs;
 use crate::tui::train_state::tests::scripted_run;
+use crate::tui::transfer_state::TransferMsg;
+use crate::tui::transfer_state::tests::scripted_report;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -107,7 +109,7 @@ fn train_pane_paused_then_finished_and_failed() {
 #[test]
 fn later_panes_say_what_will_appear_and_how_to_get_it() {
     let mut app = loaded_app();
-    for (key, name) in [('3', "embeddings"), ('4', "genes"), ('5', "transfer")] {
+    for (key, name) in [('3', "embeddings"), ('4', "genes")] {
         press(&mut app, key);
         snapshot(&format!("placeholder_{name}"), &mut app);
     }
@@ -140,7 +142,7 @@ fn palette_and_field_edit_use_the_status_line() {
 fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
     let mut app = training_app(2, 30);
     for (w, h) in [(1, 1), (20, 5), (40, 10), (79, 23), (200, 60)] {
-        for tab in ['1', '2', '3', '6', '?'] {
+        for tab in ['1', '2', '3', '5', '6', '?'] {
             press(&mut app, tab);
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -180,4 +182,80 @@ fn runs_pane_compares_two_marked_runs() {
     press(&mut app, 'j');
     press(&mut app, ' ');
     snapshot("runs_compare", &mut app);
+}
+
+/// The Transfer tab on the Runs pane's selected run, with the target's columns read.
+fn transfer_app() -> App {
+    let mut app = runs_app();
+    press(&mut app, '5');
+    app.update(Msg::Transfer(TransferMsg::Columns {
+        path: "/data/demo_immune.h5ad".into(),
+        result: Ok(vec!["donor".into(), "cell_type".into()]),
+    }));
+    app
+}
+
+#[test]
+fn transfer_pane_idle_with_the_form() {
+    snapshot("transfer_idle", &mut transfer_app());
+}
+
+#[test]
+fn transfer_pane_running_shows_arm_seed_and_epoch() {
+    use crate::analysis::transfer::TransferProgress;
+    let mut app = transfer_app();
+    press(&mut app, 's');
+    let report = scripted_report();
+    for step in [
+        TransferProgress::Genes(report.genes.clone()),
+        TransferProgress::ZeroShot,
+        TransferProgress::Arm {
+            arm: "fine_tuned".into(),
+            seed: 2,
+            n_seeds: 3,
+        },
+        TransferProgress::Epoch {
+            arm: "fine_tuned".into(),
+            seed: 2,
+            n_seeds: 3,
+            epoch: 7,
+            epochs: 20,
+            val_loss: 0.8123,
+        },
+    ] {
+        app.update(Msg::Transfer(TransferMsg::Progress(step)));
+    }
+    snapshot("transfer_running", &mut app);
+}
+
+#[test]
+fn transfer_pane_results_table_bars_and_confusion() {
+    let mut app = transfer_app();
+    app.update(Msg::Transfer(TransferMsg::Saved {
+        run: "runs/run-c-masked".into(),
+        report: Some(Box::new(scripted_report())),
+    }));
+    snapshot("transfer_done", &mut app);
+    press(&mut app, 'a');
+    press(&mut app, 'a');
+    snapshot("transfer_done_zero_shot", &mut app);
+}
+
+#[test]
+fn transfer_results_draw_at_tiny_and_odd_sizes_without_panicking() {
+    let mut app = transfer_app();
+    let mut report = scripted_report();
+    report.arms[0].confusion.pop(); // a hand-edited transfer.json must not crash the pane
+    app.update(Msg::Transfer(TransferMsg::Saved {
+        run: "runs/run-c-masked".into(),
+        report: Some(Box::new(report)),
+    }));
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (79, 23), (200, 60)] {
+        for _ in 0..3 {
+            press(&mut app, 'a');
+            app.update(Msg::Resize(w, h));
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            terminal.draw(|f| super::draw(f, &mut app)).unwrap();
+        }
+    }
 }
