@@ -349,6 +349,10 @@ fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
         .next()
         .expect("a run directory");
     t.wait_text("PROMPT$", 5);
+    // Away from the repository the suggested target (../shared/...pbmc68k) is not there, so the
+    // pane offers the open dataset.
+    t.send_literal(&format!("cd {}", t.home().display()));
+    t.keys(&["Enter"]);
     t.launch(&format!("{} --config {}", data.display(), config.display()));
     t.wait_text("1 Data │ 2 Train", 10);
     t.keys(&["6"]);
