@@ -22,6 +22,10 @@ pub const TIMEOUT_ENV: &str = "CELLSCOPE_PROBE_TIMEOUT";
 
 /// Address-space limit of the probe process, so a read that trusts a corrupt size fails fast.
 const PROBE_MEMORY: u64 = 4 << 30;
+/// Peak memory a probe may use, as a base plus a multiple of the file's length: the probe reads
+/// at most a sample of each matrix, so more means libhdf5 trusted a corrupt declared size.
+const MEMORY_BASE: u64 = 1 << 30;
+const MEMORY_PER_FILE_BYTE: u64 = 4;
 /// Stored values read per matrix: all of a smaller matrix, evenly spaced windows of a larger one.
 const SAMPLE_VALUES: usize = 1 << 21;
 /// Windows sampled along a larger matrix.
@@ -156,15 +160,17 @@ fn probe(prober: &Prober, path: &Path, timeout: Duration) -> (Result<(), String>
             String::from_utf8_lossy(&text).into_owned()
         })
     });
-    let status = wait_until(&mut child, started + timeout);
+    let ended = wait_until(&mut child, started + timeout);
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     tracing::debug!(
-        "HDF5 probe of {} took {:?}: {status:?}",
+        "HDF5 probe of {} took {:?}: {ended:?}",
         path.display(),
         started.elapsed()
     );
-    match status {
-        Some(status) => (judge(status, &stderr), false),
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let allowance = MEMORY_BASE + MEMORY_PER_FILE_BYTE.saturating_mul(len);
+    match ended {
+        Some((status, peak)) => (judge(status, peak, allowance, &stderr), false),
         None => (
             Err(format!(
                 "the HDF5 library did not finish reading it within {:.0} s (it hangs on this file)",
@@ -175,27 +181,45 @@ fn probe(prober: &Prober, path: &Path, timeout: Duration) -> (Result<(), String>
     }
 }
 
-/// Waits for `child` until `deadline`; kills it then and returns None.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+/// Waits for `child` until `deadline`: its exit status and peak resident memory in bytes, or
+/// None when it was still running at the deadline (it is killed then).
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<(ExitStatus, u64)> {
+    let pid = child.id() as libc::pid_t;
     let mut pause = Duration::from_millis(1);
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(25));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
+        let mut raw = 0;
+        // SAFETY: rusage is plain data; wait4 only writes the two out-parameters we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+            return Some((ExitStatus::from_raw(raw), peak));
         }
+        if reaped < 0 {
+            return child.wait().ok().map(|status| (status, 0));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
 
-/// Turns a probe's exit status (and the last line it wrote to stderr) into a verdict.
-fn judge(status: ExitStatus, stderr: &str) -> Result<(), String> {
+/// Turns a probe's exit status, peak memory (bytes, against `allowance`) and the last line it
+/// wrote to stderr into a verdict.
+fn judge(status: ExitStatus, peak: u64, allowance: u64, stderr: &str) -> Result<(), String> {
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    if status.success() && peak > allowance {
+        return Err(format!(
+            "the HDF5 library needed {:.1} GiB of memory to read it (over {:.1} GiB): its \
+             metadata declares sizes that are not there",
+            gib(peak),
+            gib(allowance)
+        ));
+    }
     if status.success() {
         return Ok(());
     }
@@ -294,6 +318,17 @@ mod tests {
             args: vec!["-c".into(), script.into(), "probe".into()],
             timeout: Some(Duration::from_millis(300)),
         }
+    }
+
+    #[test]
+    fn a_probe_that_needed_more_memory_than_the_file_can_justify_is_rejected() {
+        let ok = ExitStatus::from_raw(0);
+        assert_eq!(judge(ok, 100 << 20, 1 << 30, ""), Ok(()));
+        let err = judge(ok, 3 << 30, 1 << 30, "").unwrap_err();
+        assert!(
+            err.contains("3.0 GiB") && err.contains("declares sizes"),
+            "{err}"
+        );
     }
 
     fn run(prober: &Prober) -> Result<(), String> {
