@@ -142,7 +142,8 @@ fn write_small_config(dir: &Path) -> PathBuf {
     std::fs::write(
         &path,
         "[train]\nepochs = 2\nbatch_size = 64\n\n[preprocess]\nn_top_genes = 200\n\n\
-         [model]\nhidden = [32]\nlatent = 8\n\n[ui]\nmarker = \"dot\"\n",
+         [model]\nhidden = [32]\nlatent = 8\n\n[analysis]\nlayout_max_cells = 200\n\n\
+         [ui]\nmarker = \"dot\"\n",
     )
     .unwrap();
     path
@@ -167,7 +168,7 @@ fn shell_tabs_help_and_quit_leave_the_terminal_restored() {
     t.keys(&["Escape"]);
     t.wait_for("help closed", 5, |s| !s.contains("Help: keys"));
     t.keys(&["3"]);
-    t.wait_text("Not built yet", 5);
+    t.wait_text("No run open", 5);
     // The Runs tab scans the runs directory in the background and shows the outcome.
     t.keys(&["6"]);
     t.wait_for("runs scanned", 5, |s| {
@@ -221,6 +222,13 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.wait_for("run stopped", 30, |s| {
         s.contains("stopped") || s.contains("finished")
     });
+    // The finished run opens into the Embeddings pane: analysed in the background, then drawn.
+    t.wait_text("o explore embeddings", 10);
+    t.keys(&["o"]);
+    let screen = t.wait_text("Legend", 90);
+    assert!(screen.contains("Scores vs cell_type"), "{screen}");
+    t.keys(&["4"]);
+    t.wait_text("Reconstruction of held-out cells", 5);
     t.keys(&["q"]);
     t.assert_restored();
 }

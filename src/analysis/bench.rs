@@ -1,5 +1,6 @@
 //! `cellscope bench analysis`: times PCA, kNN graph, Leiden, k-means, t-SNE layout and kNN
-//! classification on synthetic clustered embeddings (50,000 cells x 64-d) and sparse genes.
+//! classification on synthetic clustered embeddings (50,000 cells x 64-d) and sparse genes, and
+//! the Embeddings pane's pipeline (embed, lay out, cluster) on 50,000 synthetic cells.
 
 use ndarray::{Array2, s};
 use rand::rngs::StdRng;
@@ -8,6 +9,7 @@ use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 use std::time::Instant;
 
+use super::embed::{cluster, views_2d};
 use super::graph::umap_connectivities;
 use super::kmeans::{KMeansParams, kmeans};
 use super::knn::{knn_predict, knn_self, select_rows, subsample_indices};
@@ -15,7 +17,7 @@ use super::layout::{TsneParams, tsne};
 use super::leiden::{LeidenParams, leiden};
 use super::metrics::{accuracy, adjusted_rand_score, macro_f1, silhouette_score};
 use super::pca::{pca_dense, pca_sparse};
-use crate::config::AnalysisConfig;
+use crate::config::{AnalysisConfig, Config};
 use crate::data::CsrMatrix;
 
 /// Cells, embedding width and clusters of the synthetic embedding.
@@ -42,26 +44,34 @@ pub struct AnalysisBench {
 }
 
 /// Runs the benchmark; returns the report as text or JSON.
-pub fn run(config: &AnalysisConfig, json: bool) -> anyhow::Result<String> {
-    let report = measure(config)?;
+pub fn run(config: &Config, json: bool) -> anyhow::Result<String> {
+    let mut report = measure(&config.analysis)?;
+    report.steps.extend(measure_pipeline(config)?);
     Ok(if json {
         serde_json::to_string_pretty(&report)?
     } else {
-        let mut out = format!(
-            "analysis benchmark: {N_CELLS} cells x {DIM}-d, {N_TYPES} cell types, {} threads\n",
+        let title = format!(
+            "analysis benchmark: {N_CELLS} cells x {DIM}-d, {N_TYPES} cell types, {} threads",
             report.threads
         );
-        for step in &report.steps {
-            out += &format!(
-                "{:<44} {:>8.3} s   {}\n",
-                step.name, step.seconds, step.result
-            );
-        }
-        out
+        format_steps(&title, &report.steps)
     })
 }
 
-fn timed<T>(
+/// A title line, then one line per step: name, seconds, result.
+pub fn format_steps(title: &str, steps: &[Step]) -> String {
+    let mut out = format!("{title}\n");
+    for step in steps {
+        out += &format!(
+            "{:<54} {:>8.3} s   {}\n",
+            step.name, step.seconds, step.result
+        );
+    }
+    out
+}
+
+/// Runs `f`, records its time and a description of its result as a step.
+pub(crate) fn timed<T>(
     steps: &mut Vec<Step>,
     name: &str,
     f: impl FnOnce() -> T,
@@ -198,6 +208,59 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
         threads: rayon::current_num_threads(),
         steps,
     })
+}
+
+/// The Embeddings pane's job on 50,000 synthetic cells x 2,000 genes: embed with an encoder of
+/// the configured architecture (random weights: trained ones cost the same), lay out (PCA-2 and
+/// t-SNE) and cluster (k-means and Leiden on the kNN graph), each timed, then the total.
+pub fn measure_pipeline(config: &Config) -> anyhow::Result<Vec<Step>> {
+    let genes = sparse_genes(N_CELLS, N_GENES, N_TYPES, 0.1, 2);
+    let encoder = crate::train::bench::random_encoder(config, genes.n_cols)?;
+    let mut steps = Vec::new();
+    let z = timed(
+        &mut steps,
+        &format!(
+            "pipeline: embed {N_CELLS} x {N_GENES} -> {} (encoder)",
+            config.model.latent
+        ),
+        || encoder.embed(&genes, 1024),
+        |z| {
+            z.as_ref().map_or_else(
+                |e| e.to_string(),
+                |z| format!("{} x {}", z.nrows(), z.ncols()),
+            )
+        },
+    )?;
+    timed(
+        &mut steps,
+        "pipeline: lay out (PCA-2 + t-SNE)",
+        || views_2d(z.view(), config),
+        |r| {
+            r.as_ref()
+                .map_or_else(|e| e.to_string(), |_| "2 views".into())
+        },
+    )?;
+    timed(
+        &mut steps,
+        "pipeline: cluster (k-means + kNN graph + Leiden)",
+        || cluster(z.view(), config, 0),
+        |r| {
+            r.as_ref().map_or_else(
+                |e| e.to_string(),
+                |c| {
+                    let k = |l: &[usize]| l.iter().max().map_or(0, |m| m + 1);
+                    format!("{} k-means, {} Leiden clusters", k(&c.kmeans), k(&c.leiden))
+                },
+            )
+        },
+    )?;
+    let total: f64 = steps.iter().map(|s| s.seconds).sum();
+    steps.push(Step {
+        name: format!("pipeline total: embed + lay out + cluster {N_CELLS} cells"),
+        seconds: total,
+        result: format!("{} threads", rayon::current_num_threads()),
+    });
+    Ok(steps)
 }
 
 /// Share of laid-out cells whose 2-D nearest neighbours (k = 5) vote for their own type.

@@ -334,8 +334,25 @@ pub fn reconstruct(
     x: &CsrMatrix,
     cells: &[usize],
 ) -> anyhow::Result<Reconstruction> {
+    let mut acc = ReconAccumulator::new(x.n_cols);
+    for_each_reconstruction(ae, x, cells, &mut |_, y, yhat| Ok(acc.add(y, yhat)?))?;
+    acc.finish()
+        .ok_or_else(|| anyhow::anyhow!("no held-out cells to reconstruct"))
+}
+
+/// A batch of cells handed to [`for_each_reconstruction`]'s visitor: the cells, their input and
+/// their reconstruction (cells x genes).
+pub type ReconstructionVisitor<'a> =
+    dyn FnMut(&[usize], ArrayView2<f32>, ArrayView2<f32>) -> anyhow::Result<()> + 'a;
+
+/// Runs the autoencoder (eval mode) on the given cells in batches and hands each batch to `visit`.
+pub fn for_each_reconstruction(
+    ae: &Autoencoder,
+    x: &CsrMatrix,
+    cells: &[usize],
+    visit: &mut ReconstructionVisitor,
+) -> anyhow::Result<()> {
     let g = x.n_cols;
-    let mut acc = ReconAccumulator::new(g);
     let mut buf = vec![0f32; EMBED_BATCH.min(cells.len().max(1)) * g];
     for chunk in cells.chunks(EMBED_BATCH) {
         let dense = &mut buf[..chunk.len() * g];
@@ -344,10 +361,9 @@ pub fn reconstruct(
         let yhat = crate::model::kernels::to_vec(&ae.forward(&t, None)?)?;
         let y = ArrayView2::from_shape((chunk.len(), g), &*dense)?;
         let yhat = ArrayView2::from_shape((chunk.len(), g), &yhat)?;
-        acc.add(y, yhat)?;
+        visit(chunk, y, yhat)?;
     }
-    acc.finish()
-        .ok_or_else(|| anyhow::anyhow!("no held-out cells to reconstruct"))
+    Ok(())
 }
 
 /// Everything `cellscope eval` reports.

@@ -58,35 +58,112 @@ pub fn gene_tests(x: &CsrMatrix, in_group: &[bool]) -> Result<Vec<MarkerGene>, A
             sums[j as usize][side + 1] += v * v;
         }
     }
-    let stats = |s: f64, s2: f64, n: usize| {
+    Ok(sums
+        .iter()
+        .enumerate()
+        .map(|(gene, s)| welch(gene, (s[0], s[1], n_in), (s[2], s[3], n_out)))
+        .collect())
+}
+
+/// One gene's statistics from (sum, sum of squares, cells) inside the group and in the rest.
+fn welch(gene: usize, inside: (f64, f64, usize), rest: (f64, f64, usize)) -> MarkerGene {
+    let stats = |(s, s2, n): (f64, f64, usize)| {
         let n = n as f64;
         let mean = s / n;
         (mean, ((s2 - s * mean) / (n - 1.0)).max(0.0))
     };
-    Ok(sums
-        .iter()
-        .enumerate()
-        .map(|(gene, s)| {
-            let (m1, v1) = stats(s[0], s[1], n_in);
-            let (m2, v2) = stats(s[2], s[3], n_out);
-            let (a, b) = (v1 / n_in as f64, v2 / n_out as f64);
-            let se = (a + b).sqrt();
-            let (t, p_value) = if se > 0.0 {
-                let t = (m1 - m2) / se;
-                let df =
-                    (a + b).powi(2) / (a * a / (n_in as f64 - 1.0) + b * b / (n_out as f64 - 1.0));
-                (Some(t), Some(student_t_two_sided(t, df)))
-            } else {
-                (None, None)
-            };
-            MarkerGene {
-                gene,
-                mean_in: m1,
-                mean_out: m2,
-                mean_diff: m1 - m2,
-                t,
-                p_value,
+    let ((m1, v1), (m2, v2)) = (stats(inside), stats(rest));
+    let (n_in, n_out) = (inside.2 as f64, rest.2 as f64);
+    let (a, b) = (v1 / n_in, v2 / n_out);
+    let se = (a + b).sqrt();
+    let (t, p_value) = if se > 0.0 {
+        let t = (m1 - m2) / se;
+        let df = (a + b).powi(2) / (a * a / (n_in - 1.0) + b * b / (n_out - 1.0));
+        (Some(t), Some(student_t_two_sided(t, df)))
+    } else {
+        (None, None)
+    };
+    MarkerGene {
+        gene,
+        mean_in: m1,
+        mean_out: m2,
+        mean_diff: m1 - m2,
+        t,
+        p_value,
+    }
+}
+
+/// Orders genes largest first by `rank` (untestable last, ties by gene index), keeps `n_top`.
+fn keep_top(mut genes: Vec<MarkerGene>, n_top: usize, rank: MarkerRank) -> Vec<MarkerGene> {
+    let key = |g: &MarkerGene| match rank {
+        MarkerRank::MeanDiff => g.mean_diff,
+        MarkerRank::WelchT => g.t.unwrap_or(f64::NEG_INFINITY),
+    };
+    genes.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.gene.cmp(&b.gene)));
+    genes.truncate(n_top);
+    genes
+}
+
+/// The `n_top` markers of every group of a grouping (`groups[cell]`; None: in no group) against
+/// all other cells, from one pass over the matrix; a group with fewer than two cells inside or
+/// outside gets an empty list. Equal to [`top_markers`] on each group's mask.
+pub fn markers_by_group(
+    x: &CsrMatrix,
+    groups: &[Option<usize>],
+    n_groups: usize,
+    n_top: usize,
+    rank: MarkerRank,
+) -> Result<Vec<Vec<MarkerGene>>, AnalysisError> {
+    if groups.len() != x.n_rows {
+        return Err(AnalysisError::Shape(format!(
+            "groups has {} entries for {} cells",
+            groups.len(),
+            x.n_rows
+        )));
+    }
+    if let Some(g) = groups.iter().flatten().find(|&&g| g >= n_groups) {
+        return Err(AnalysisError::Invalid(format!(
+            "group {g} out of range for {n_groups} groups"
+        )));
+    }
+    // Per group and gene: sum and sum of squares; the last block holds all cells, so the rest of
+    // a group is the total minus the group.
+    let g = x.n_cols;
+    let mut sums = vec![[0.0f64; 2]; (n_groups + 1) * g];
+    let mut sizes = vec![0usize; n_groups];
+    for (i, group) in groups.iter().enumerate() {
+        let (idx, val) = x.row(i);
+        let base = group.map(|k| {
+            sizes[k] += 1;
+            k * g
+        });
+        for (&j, &v) in idx.iter().zip(val) {
+            let (j, v) = (j as usize, f64::from(v));
+            let total = &mut sums[n_groups * g + j];
+            total[0] += v;
+            total[1] += v * v;
+            if let Some(base) = base {
+                let s = &mut sums[base + j];
+                s[0] += v;
+                s[1] += v * v;
             }
+        }
+    }
+    let n = x.n_rows;
+    Ok((0..n_groups)
+        .map(|k| {
+            let n_in = sizes[k];
+            if n_in.min(n - n_in) < 2 {
+                return Vec::new();
+            }
+            let genes = (0..g)
+                .map(|j| {
+                    let [s, s2] = sums[k * g + j];
+                    let [t, t2] = sums[n_groups * g + j];
+                    welch(j, (s, s2, n_in), (t - s, t2 - s2, n - n_in))
+                })
+                .collect();
+            keep_top(genes, n_top, rank)
         })
         .collect())
 }
@@ -98,14 +175,7 @@ pub fn top_markers(
     n_top: usize,
     rank: MarkerRank,
 ) -> Result<Vec<MarkerGene>, AnalysisError> {
-    let mut genes = gene_tests(x, in_group)?;
-    let key = |g: &MarkerGene| match rank {
-        MarkerRank::MeanDiff => g.mean_diff,
-        MarkerRank::WelchT => g.t.unwrap_or(f64::NEG_INFINITY),
-    };
-    genes.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.gene.cmp(&b.gene)));
-    genes.truncate(n_top);
-    Ok(genes)
+    Ok(keep_top(gene_tests(x, in_group)?, n_top, rank))
 }
 
 /// Two-sided p-value of Student's t with `df` degrees of freedom: I_{df/(df+t^2)}(df/2, 1/2).
@@ -209,5 +279,36 @@ mod tests {
         let top = top_markers(&x, &group, 1, MarkerRank::WelchT).unwrap();
         assert_eq!(top[0].gene, 1);
         assert!(gene_tests(&x, &[true, false, false, false, false]).is_err());
+    }
+
+    #[test]
+    fn markers_of_every_group_in_one_pass_equal_the_per_group_test() {
+        let (n, g) = (40, 6);
+        let dense: Vec<f32> = (0..n * g)
+            .map(|i| {
+                let (cell, gene) = (i / g, i % g);
+                let v = ((cell * 7 + gene * 13) % 11) as f32 / 3.0;
+                if cell % 4 == gene % 4 || v > 2.5 {
+                    v
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let x = CsrMatrix::from_dense(n, g, &dense);
+        let groups: Vec<Option<usize>> = (0..n).map(|i| (i % 5 != 4).then_some(i % 4)).collect();
+        let all = markers_by_group(&x, &groups, 5, 3, MarkerRank::WelchT).unwrap();
+        for (k, got) in all.iter().enumerate().take(4) {
+            let mask: Vec<bool> = groups.iter().map(|&c| c == Some(k)).collect();
+            let want = top_markers(&x, &mask, 3, MarkerRank::WelchT).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert_eq!(a.gene, b.gene);
+                assert!((a.mean_diff - b.mean_diff).abs() < 1e-9);
+                assert!((a.t.unwrap() - b.t.unwrap()).abs() < 1e-6);
+            }
+        }
+        assert!(all[4].is_empty(), "an empty group has no markers");
+        assert!(markers_by_group(&x, &groups, 3, 3, MarkerRank::WelchT).is_err());
     }
 }

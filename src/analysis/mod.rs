@@ -2,6 +2,7 @@
 //! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
 
 pub mod bench;
+pub mod bench_prep;
 pub mod embed;
 pub mod graph;
 pub mod kmeans;

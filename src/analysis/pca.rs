@@ -242,8 +242,6 @@ fn from_covariance(cov: Array2<f64>, mean: Array1<f64>, k: usize) -> Result<Pca,
 /// Above this many features, the leading eigenpairs come from Lanczos iteration: linfa-linalg's
 /// full eigendecomposition (O(d^3), single-threaded) takes minutes at 2,000 genes.
 const FULL_EIGH_MAX: usize = 128;
-/// Most Lanczos steps: the tridiagonal problem stays small for the dense solver.
-const LANCZOS_MAX_STEPS: usize = 640;
 /// A Ritz pair has converged when its residual is under this fraction of the largest eigenvalue.
 const LANCZOS_TOL: f64 = 1e-10;
 
@@ -259,23 +257,15 @@ fn leading_eigenpairs(
         return Ok(leading(values, vectors, k));
     }
     // Lanczos with full reorthogonalisation from a fixed pseudo-random start; more steps until
-    // the k leading Ritz pairs have converged (or the step limit is reached).
+    // the k leading Ritz pairs have converged (at d steps the decomposition is exact).
     let mut steps = (3 * k).max(k + 64).min(d);
     loop {
         let (values, vectors, converged) = lanczos(cov, k, steps)?;
-        let limit = steps >= d.min(LANCZOS_MAX_STEPS);
-        if converged || limit {
-            if !converged {
-                tracing::warn!(
-                    steps,
-                    features = d,
-                    "PCA: Lanczos stopped before converging"
-                );
-            }
-            tracing::debug!(steps, features = d, "PCA Lanczos");
+        if converged || steps == d {
+            tracing::debug!(steps, features = d, converged, "PCA Lanczos");
             return Ok((values, vectors));
         }
-        steps = (2 * steps).min(d.min(LANCZOS_MAX_STEPS));
+        steps = (2 * steps).min(d);
     }
 }
 
@@ -361,12 +351,7 @@ fn lanczos(
         beta[j] = norm;
         basis.row_mut(j + 1).assign(&w);
     }
-    let t = Array2::from_shape_fn((m, m), |(r, c)| match r.abs_diff(c) {
-        0 => alpha[r],
-        1 => beta[r.min(c)],
-        _ => 0.0,
-    });
-    let (theta, s_vecs) = t.eigh().map_err(eigen_failed)?;
+    let (theta, s_vecs) = tridiagonal_eigen(alpha, &beta[..m - 1])?;
     let (values, small) = leading(theta, s_vecs, k);
     // Residual of Ritz pair i: |beta_m * last component of its eigenvector of T|.
     let converged = small
@@ -374,6 +359,76 @@ fn lanczos(
         .into_iter()
         .all(|col| (beta[m - 1] * col[m - 1]).abs() <= LANCZOS_TOL * scale.max(values[0].abs()));
     Ok((values, basis.t().dot(&small), converged))
+}
+
+/// Eigenvalues and eigenvectors (columns) of the symmetric tridiagonal matrix with diagonal
+/// `diag` and sub-diagonal `sub`, by the implicit QL method (EISPACK's tql2, as in JAMA).
+fn tridiagonal_eigen(
+    mut diag: Vec<f64>,
+    sub: &[f64],
+) -> Result<(Array1<f64>, Array2<f64>), AnalysisError> {
+    let n = diag.len();
+    let mut e = vec![0.0f64; n];
+    e[..n - 1].copy_from_slice(sub);
+    // Row i of `vt` is eigenvector i (rows keep the rotations below contiguous).
+    let mut vt = Array2::<f64>::eye(n).into_raw_vec_and_offset().0;
+    let (mut shift, mut tst1) = (0.0f64, 0.0f64);
+    for l in 0..n {
+        tst1 = tst1.max(diag[l].abs() + e[l].abs());
+        let m = (l..n)
+            .find(|&m| e[m].abs() <= f64::EPSILON * tst1)
+            .unwrap_or(n - 1);
+        let mut iterations = 0;
+        while m > l && e[l].abs() > f64::EPSILON * tst1 {
+            iterations += 1;
+            if iterations > 60 {
+                return Err(AnalysisError::Invalid(
+                    "PCA: the tridiagonal eigenproblem did not converge".into(),
+                ));
+            }
+            let g = diag[l];
+            let mut p = (diag[l + 1] - g) / (2.0 * e[l]);
+            let r = p.hypot(1.0).copysign(p);
+            diag[l] = e[l] / (p + r);
+            diag[l + 1] = e[l] * (p + r);
+            let dl1 = diag[l + 1];
+            let h = g - diag[l];
+            diag[l + 2..].iter_mut().for_each(|d| *d -= h);
+            shift += h;
+            p = diag[m];
+            let (mut c, mut c2, mut c3) = (1.0f64, 1.0f64, 1.0f64);
+            let (el1, mut s, mut s2) = (e[l + 1], 0.0f64, 0.0f64);
+            for i in (l..m).rev() {
+                c3 = c2;
+                c2 = c;
+                s2 = s;
+                let g = c * e[i];
+                let h = c * p;
+                let r = p.hypot(e[i]);
+                e[i + 1] = s * r;
+                s = e[i] / r;
+                c = p / r;
+                p = c * diag[i] - s * g;
+                diag[i + 1] = h + s * (c * g + s * diag[i]);
+                let (upper, lower) = vt.split_at_mut((i + 1) * n);
+                let (vi, vi1) = (&mut upper[i * n..], &mut lower[..n]);
+                for (a, b) in vi.iter_mut().zip(vi1.iter_mut()) {
+                    let h = *b;
+                    *b = s * *a + c * h;
+                    *a = c * *a - s * h;
+                }
+            }
+            p = -s * s2 * c3 * el1 * e[l] / dl1;
+            e[l] = s * p;
+            diag[l] = c * p;
+        }
+        diag[l] += shift;
+        e[l] = 0.0;
+    }
+    let vectors = Array2::from_shape_vec((n, n), vt)
+        .map_err(|e| AnalysisError::Invalid(e.to_string()))?
+        .reversed_axes();
+    Ok((Array1::from(diag), vectors))
 }
 
 #[cfg(test)]
@@ -467,6 +522,35 @@ mod tests {
             sums.iter()
                 .zip(&want_sums)
                 .all(|(a, b)| (a - b).abs() < 1e-9)
+        );
+    }
+
+    #[test]
+    fn tridiagonal_solver_matches_the_dense_one() {
+        let n = 40;
+        let diag: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 - 3.0).collect();
+        let sub: Vec<f64> = (0..n - 1)
+            .map(|i| ((i * 13) % 7) as f64 * 0.5 - 1.0)
+            .collect();
+        let t = Array2::from_shape_fn((n, n), |(r, c)| match r.abs_diff(c) {
+            0 => diag[r],
+            1 => sub[r.min(c)],
+            _ => 0.0,
+        });
+        let (values, vectors) = tridiagonal_eigen(diag, &sub).unwrap();
+        let (want, _) = t.eigh().unwrap();
+        let (mut got, mut want) = (values.to_vec(), want.to_vec());
+        got.sort_by(f64::total_cmp);
+        want.sort_by(f64::total_cmp);
+        assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-10));
+        // T v = lambda v, with orthonormal v.
+        let residual = t.dot(&vectors) - &vectors * &values;
+        assert!(residual.iter().all(|v| v.abs() < 1e-10));
+        let gram = vectors.t().dot(&vectors);
+        assert!(
+            (&gram - &Array2::<f64>::eye(n))
+                .iter()
+                .all(|v| v.abs() < 1e-10)
         );
     }
 

@@ -1,6 +1,7 @@
 //! `cellscope bench <what> [--json]`: prints throughput and latency figures.
 
 use clap::{Args, ValueEnum};
+use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::data::synthetic::log_normalised_cells;
@@ -14,6 +15,9 @@ pub struct BenchArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+    /// Dataset for `bench prep` (default: synth_200000.h5ad in $CELLSCOPE_BENCH_DIR).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
 }
 
 /// The benchmarks.
@@ -27,6 +31,8 @@ pub enum BenchKind {
     Analysis,
     /// Load/stream time, training cells/s and peak RSS at 50k-1M cells.
     Scale,
+    /// Read, HVG + normalize + log1p, PCA-50 and k-means on a real file (scanpy's usual start).
+    Prep,
 }
 
 pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
@@ -34,17 +40,35 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
         BenchKind::Train => bench_train(args.json, config),
         BenchKind::Ui => ui(args.json, config),
         BenchKind::Analysis => {
-            println!(
-                "{}",
-                crate::analysis::bench::run(&config.analysis, args.json)?
-            );
+            println!("{}", crate::analysis::bench::run(config, args.json)?);
             Ok(())
         }
         BenchKind::Scale => {
             println!("{}", crate::train::scale::run(args.json, config)?);
             Ok(())
         }
+        BenchKind::Prep => prep(args.file, args.json, config),
     }
+}
+
+/// `bench prep`: the preprocessing pipeline on a file (see `analysis::bench_prep`).
+fn prep(file: Option<PathBuf>, json: bool, config: &Config) -> anyhow::Result<()> {
+    let file = file.unwrap_or_else(|| crate::train::scale::bench_dir().join("synth_200000.h5ad"));
+    anyhow::ensure!(
+        file.is_file(),
+        "{}: no such file; write it with `python3 ../shared/tools/synth_h5ad.py --n-cells 200000 \
+         --n-genes 2000 --out {}` or pass --file",
+        file.display(),
+        file.display()
+    );
+    let steps = crate::analysis::bench_prep::measure_prep(&file, config)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&steps)?);
+    } else {
+        let title = format!("preprocessing pipeline on {}", file.display());
+        print!("{}", crate::analysis::bench::format_steps(&title, &steps));
+    }
+    Ok(())
 }
 
 /// Synthetic benchmark data: cells x genes of the reference set-up.
@@ -114,6 +138,17 @@ fn ui(json: bool, config: &Config) -> anyhow::Result<()> {
         "Train pane, {} loss points at {}x{}: frame median {:.2} ms, p95 {:.2} ms (target < 5 ms); \
          folding the points in took {:.1} ms",
         r.loss_points, r.width, r.height, r.frame_median_ms, r.frame_p95_ms, r.ingest_ms
+    );
+    println!(
+        "Embeddings pane, {} points at {}x{}: frame median {:.2} ms, p95 {:.2} ms; re-binning after \
+         a zoom/pan/colour key median {:.2} ms, p95 {:.2} ms",
+        r.scatter_points,
+        r.width,
+        r.height,
+        r.scatter_frame_median_ms,
+        r.scatter_frame_p95_ms,
+        r.scatter_rebin_median_ms,
+        r.scatter_rebin_p95_ms
     );
     println!(
         "key-to-screen over {} keys while a scripted run sends {} steps and {} threads spin: \

@@ -102,12 +102,23 @@ pub fn measure(
     })
 }
 
+/// An encoder of the configured architecture with seeded random weights (for timing: trained
+/// weights cost the same).
+pub fn random_encoder(config: &Config, n_genes: usize) -> anyhow::Result<crate::model::Encoder> {
+    let mut store = crate::model::ParamStore::new();
+    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    Ok(crate::model::Encoder::new(
+        &config.model,
+        n_genes,
+        &mut store,
+        &mut init,
+    )?)
+}
+
 /// Cells per second of [`crate::model::Encoder::embed`] (eval mode, batches of 1,024) for the
 /// configured encoder on `x`.
 pub fn measure_embedding(config: &Config, x: &CsrMatrix) -> anyhow::Result<f64> {
-    let mut store = crate::model::ParamStore::new();
-    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
-    let encoder = crate::model::Encoder::new(&config.model, x.n_cols, &mut store, &mut init)?;
+    let encoder = random_encoder(config, x.n_cols)?;
     encoder.embed(x, 1024)?;
     let start = Instant::now();
     let emb = encoder.embed(x, 1024)?;

@@ -17,6 +17,11 @@ use crate::train::worker::TrainData;
 pub const DIR_VAR: &str = "CELLSCOPE_BENCH_DIR";
 /// Where the files are looked for without [`DIR_VAR`].
 pub const DEFAULT_DIR: &str = "/tmp/cellscope_scale";
+
+/// The directory of the synthetic benchmark files ([`DIR_VAR`], else [`DEFAULT_DIR`]).
+pub fn bench_dir() -> PathBuf {
+    std::env::var(DIR_VAR).map_or_else(|_| PathBuf::from(DEFAULT_DIR), PathBuf::from)
+}
 /// Set in a child process: `<mode>:<file>` to measure once and print one JSON line.
 const CHILD_VAR: &str = "CELLSCOPE_SCALE_CHILD";
 /// Dataset sizes (cells; 2,000 genes each).
@@ -50,7 +55,7 @@ pub fn run(json: bool, config: &Config) -> anyhow::Result<String> {
         let row = measure(Path::new(file), budget.parse()?, config)?;
         return Ok(serde_json::to_string(&row)?);
     }
-    let dir = std::env::var(DIR_VAR).map_or_else(|_| PathBuf::from(DEFAULT_DIR), PathBuf::from);
+    let dir = bench_dir();
     let default_budget = config.data.memory_budget_mb;
     let mut rows = Vec::new();
     for cells in SIZES {

@@ -11,6 +11,9 @@ use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 
 use super::data_state::{DataState, DataView, LoadState};
+use super::embeddings_state::EmbeddingsState;
+use super::explore::{self, AnalysisEvent};
+use super::genes_state::GenesState;
 use super::keymap::{self, Action, Key, Scope};
 use super::panes;
 use super::runs_state::RunsState;
@@ -68,8 +71,9 @@ impl Tab {
             Tab::Data => Some(Scope::Data),
             Tab::Train => Some(Scope::Train),
             Tab::Runs => Some(Scope::Runs),
+            Tab::Embeddings => Some(Scope::Embeddings),
+            Tab::Genes => Some(Scope::Genes),
             Tab::Transfer => Some(Scope::Transfer),
-            _ => None,
         }
     }
 }
@@ -88,6 +92,8 @@ pub enum Msg {
     Train(TrainEvent),
     /// A scan of the runs directory finished.
     RunsScanned(Vec<RunInfo>),
+    /// The analysis job behind the Embeddings and Genes panes made progress or ended.
+    Analysis(AnalysisEvent),
     /// Background work of the Transfer pane reported.
     Transfer(TransferMsg),
     /// Following a run in another process began (its directory) or could not.
@@ -111,6 +117,12 @@ pub enum Effect {
     /// Scan the runs directory off the UI thread.
     ScanRuns {
         out_dir: PathBuf,
+    },
+    /// Analyse a run off the UI thread (embed, lay out, cluster, score, reconstruct).
+    Analyse {
+        job: u64,
+        run_dir: PathBuf,
+        label: Option<String>,
     },
     /// Read a transfer target's label columns off the UI thread.
     LoadTargetColumns {
@@ -170,6 +182,10 @@ pub struct App {
     pub data: DataState,
     pub train: TrainState,
     pub runs: RunsState,
+    pub embeddings: EmbeddingsState,
+    pub genes: GenesState,
+    /// The directory of the last run the Train pane finished, for "explore".
+    pub finished_run: Option<PathBuf>,
     pub transfer: TransferState,
     pub config: Config,
     pub dataset: PathBuf,
@@ -192,6 +208,9 @@ impl App {
             data: DataState::new(&config.data.matrix, &config.data.label),
             train: TrainState::new(&config),
             runs: RunsState::default(),
+            embeddings: EmbeddingsState::default(),
+            genes: GenesState::default(),
+            finished_run: None,
             transfer: TransferState::new(&config, &dataset),
             mouse: config.ui.mouse,
             config,
@@ -245,6 +264,7 @@ impl App {
             Msg::Mouse(mouse) => self.on_mouse(mouse),
             Msg::Resize(w, h) => {
                 self.area = Rect::new(0, 0, w, h);
+                self.fit_plot();
                 Vec::new()
             }
             Msg::Tick => {
@@ -269,11 +289,21 @@ impl App {
                 Vec::new()
             }
             Msg::Train(event) => {
+                if let TrainEvent::Finished { run_dir, .. } = &event {
+                    self.finished_run = Some(run_dir.clone());
+                }
                 self.train.apply(event);
                 Vec::new()
             }
             Msg::RunsScanned(runs) => {
                 self.runs.set_runs(runs);
+                Vec::new()
+            }
+            Msg::Analysis(event) => {
+                if let Some(analysis) = self.embeddings.apply(event) {
+                    self.genes.set_recon(analysis.recon.clone());
+                    self.fit_plot();
+                }
                 Vec::new()
             }
             Msg::Transfer(msg) => {
@@ -294,6 +324,25 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// Gives the Embeddings scatter the size of its plot area (it re-bins when that changes).
+    fn fit_plot(&mut self) {
+        let plot = panes::embeddings::plot_area(self.body());
+        self.embeddings.resize(plot.width, plot.height);
+    }
+
+    /// Opens a run into the Embeddings and Genes panes: starts its analysis off the UI thread.
+    pub fn open_run(&mut self, run_dir: PathBuf) -> Vec<Effect> {
+        let job = self.embeddings.job + 1;
+        self.embeddings.begin(job, explore::run_name(&run_dir));
+        self.genes.clear();
+        self.tab = Tab::Embeddings;
+        vec![Effect::Analyse {
+            job,
+            run_dir,
+            label: self.data.label.clone(),
+        }]
     }
 
     fn on_key(&mut self, event: KeyEvent) -> Vec<Effect> {
@@ -317,9 +366,15 @@ impl App {
                 _ => return Vec::new(),
             }
             if purpose == InputPurpose::Search {
-                self.data.query = buffer.clone();
-                self.data.gene_cursor = 0;
-                self.data.refresh_genes();
+                match self.tab {
+                    Tab::Genes => self.genes.set_query(buffer),
+                    Tab::Embeddings => {}
+                    _ => {
+                        self.data.query = buffer.clone();
+                        self.data.gene_cursor = 0;
+                        self.data.refresh_genes();
+                    }
+                }
             }
             return Vec::new();
         }
@@ -380,8 +435,9 @@ impl App {
                 Tab::Data => return self.act_data(action),
                 Tab::Train => return self.act_train(action),
                 Tab::Runs => return self.act_runs(action),
+                Tab::Embeddings => self.act_embeddings(action),
+                Tab::Genes => return self.act_genes(action),
                 Tab::Transfer => return self.act_transfer(action),
-                _ => {}
             },
         }
         Vec::new()
@@ -492,6 +548,67 @@ impl App {
             Action::Mark => self.runs.toggle_mark(),
             Action::Refresh => return self.scan_runs_effect(),
             Action::Attach => return self.attach_selected(),
+            Action::Open => {
+                if let Some(run) = self.runs.selected() {
+                    return self.open_run(run.dir.clone());
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn act_embeddings(&mut self, action: Action) {
+        let e = &mut self.embeddings;
+        if e.analysis.is_none() {
+            self.notice =
+                Some("no run open: Enter on a run in the Runs tab, or :open RUN_DIR".into());
+            return;
+        }
+        match action {
+            Action::ToggleView => e.toggle_view(),
+            Action::CycleColour => e.cycle_colour(),
+            Action::Search => self.open_input(InputPurpose::Search, String::new()),
+            Action::Select => e.toggle_highlight(),
+            Action::Down => e.move_cursor(1),
+            Action::Up => e.move_cursor(-1),
+            Action::ZoomIn | Action::ZoomOut => e.zoom_by(action == Action::ZoomIn, None),
+            Action::ResetZoom => e.reset_zoom(),
+            Action::Pan(dx, dy) => e.pan(dx, dy),
+            _ => {}
+        }
+    }
+
+    fn act_genes(&mut self, action: Action) -> Vec<Effect> {
+        let page = panes::genes::table_rows(self.body()).height.max(1) as isize;
+        let g = &mut self.genes;
+        match action {
+            Action::Down => g.move_cursor(1),
+            Action::Up => g.move_cursor(-1),
+            Action::PageDown => g.move_cursor(page),
+            Action::PageUp => g.move_cursor(-page),
+            Action::Top => g.move_cursor(isize::MIN / 2),
+            Action::Bottom => g.move_cursor(isize::MAX / 2),
+            Action::CycleSort => g.cycle_sort(),
+            Action::ReverseSort => g.reverse(),
+            Action::Search => {
+                let query = g.query.clone();
+                self.open_input(InputPurpose::Search, query);
+            }
+            Action::Select => {
+                if let Some(gene) = g.selected() {
+                    self.embeddings.colour_by_gene(gene);
+                    return self.open_tab(Tab::Embeddings);
+                }
+            }
+            Action::ColourByError => {
+                if let Some(gene) = g.selected() {
+                    if self.embeddings.colour_by_error(gene) {
+                        return self.open_tab(Tab::Embeddings);
+                    }
+                    self.notice = Some("this run has no per-cell reconstruction errors".into());
+                }
+            }
             _ => {}
         }
         Vec::new()
@@ -522,9 +639,19 @@ impl App {
             return Vec::new();
         };
         match (purpose, accept) {
-            (InputPurpose::Search, false) => {
-                self.data.query.clear();
-                self.data.refresh_genes();
+            (InputPurpose::Search, false) => match self.tab {
+                Tab::Genes => self.genes.set_query(""),
+                Tab::Embeddings => {}
+                _ => {
+                    self.data.query.clear();
+                    self.data.refresh_genes();
+                }
+            },
+            (InputPurpose::Search, true) if self.tab == Tab::Embeddings => {
+                match self.embeddings.find_gene(&buffer) {
+                    Some(g) => self.embeddings.colour_by_gene(g),
+                    None => self.notice = Some(format!("no gene matches `{}`", buffer.trim())),
+                }
             }
             (InputPurpose::Search, true) => {}
             (InputPurpose::Edit(field), true) => {
@@ -538,6 +665,9 @@ impl App {
                 Err(e) => self.notice = Some(e),
             },
             (InputPurpose::Palette, true) => {
+                if let Some(path) = buffer.trim().strip_prefix("open ") {
+                    return self.open_run(PathBuf::from(path.trim()));
+                }
                 return match keymap::by_command(self.tab.scope(), &buffer) {
                     Some(binding) => self.act(binding.action),
                     None => {
@@ -681,6 +811,10 @@ impl App {
                 t.log("stopping after this batch");
                 return vec![Effect::Command(TrainCommand::Stop)];
             }
+            Action::Open => match (&t.status, &self.finished_run) {
+                (RunStatus::Finished { .. }, Some(dir)) => return self.open_run(dir.clone()),
+                _ => self.notice = Some("explore opens once the run has finished".into()),
+            },
             Action::ToggleLogY => t.log_y = !t.log_y,
             Action::ToggleSmoothing => t.smooth = !t.smooth,
             Action::ToggleWindow => t.recent = !t.recent,
@@ -716,6 +850,13 @@ impl App {
                         }
                     }
                 }
+                Tab::Embeddings => {
+                    let e = &mut self.embeddings;
+                    if let Some(i) = panes::embeddings::legend_row_at(layout.body, e, at.x, at.y) {
+                        e.cursor = i;
+                        e.toggle_highlight();
+                    }
+                }
                 Tab::Train => {
                     let rows = panes::train::form_rows(layout.body);
                     if rows.contains(at) {
@@ -735,6 +876,18 @@ impl App {
             },
             MouseEventKind::ScrollDown if self.tab == Tab::Data => self.data.move_gene(3),
             MouseEventKind::ScrollUp if self.tab == Tab::Data => self.data.move_gene(-3),
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+                if self.tab == Tab::Embeddings =>
+            {
+                let plot = panes::embeddings::plot_area(layout.body);
+                if plot.contains(at) {
+                    let anchor = self.embeddings.view_at(at.x - plot.x, at.y - plot.y);
+                    let zoom_in = mouse.kind == MouseEventKind::ScrollUp;
+                    self.embeddings.zoom_by(zoom_in, Some(anchor));
+                }
+            }
+            MouseEventKind::ScrollDown if self.tab == Tab::Genes => self.genes.move_cursor(3),
+            MouseEventKind::ScrollUp if self.tab == Tab::Genes => self.genes.move_cursor(-3),
             MouseEventKind::ScrollDown if self.tab == Tab::Runs => self.runs.move_cursor(1),
             MouseEventKind::ScrollUp if self.tab == Tab::Runs => self.runs.move_cursor(-1),
             _ => {}
@@ -747,6 +900,7 @@ impl App {
 pub(crate) mod tests {
     use super::*;
     use crate::tui::data_state::tests::demo_view;
+    use crate::tui::embeddings_state::tests::scripted_analysis;
     use crate::tui::train_state::tests::scripted_run;
     use crossterm::event::KeyModifiers;
     use ratatui::symbols::Marker;
@@ -767,6 +921,30 @@ pub(crate) mod tests {
         app.start();
         app.update(Msg::Loaded(Ok(demo_view())));
         app
+    }
+
+    /// The loaded app with a scripted analysis of `n` cells opened (changed by `edit` first).
+    pub fn explored_app_with(
+        n: usize,
+        edit: impl FnOnce(&mut crate::tui::explore::RunAnalysis),
+    ) -> App {
+        let mut app = loaded_app();
+        let effects = app.open_run(PathBuf::from("runs/20261123-masked"));
+        let Effect::Analyse { job, .. } = effects[0] else {
+            panic!("{effects:?}")
+        };
+        let mut analysis = scripted_analysis(n);
+        edit(&mut analysis);
+        app.update(Msg::Analysis(AnalysisEvent::Done {
+            job,
+            result: Ok(std::sync::Arc::new(analysis)),
+        }));
+        app
+    }
+
+    /// The loaded app with a scripted analysis of `n` cells opened.
+    pub fn explored_app(n: usize) -> App {
+        explored_app_with(n, |_| {})
     }
 
     pub fn press(app: &mut App, c: char) -> Vec<Effect> {
@@ -1146,5 +1324,138 @@ pub(crate) mod tests {
         assert_eq!(app.modal, Modal::Help { scroll: 1 });
         press_code(&mut app, KeyCode::Esc);
         assert_eq!(app.modal, Modal::None);
+    }
+
+    #[test]
+    fn enter_on_a_run_opens_it_into_the_embeddings_pane() {
+        let mut app = loaded_app();
+        press(&mut app, '6');
+        app.update(Msg::RunsScanned(
+            crate::tui::runs_state::tests::scripted_runs(),
+        ));
+        let effects = press_code(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            [Effect::Analyse {
+                job: 1,
+                run_dir: "runs/run-c-masked".into(),
+                label: Some("cell_type".into()),
+            }]
+        );
+        assert_eq!(app.tab, Tab::Embeddings);
+        assert!(matches!(
+            app.embeddings.status,
+            crate::tui::embeddings_state::Explore::Running { .. }
+        ));
+        // The palette opens any directory; a newer job supersedes the older one.
+        press(&mut app, ':');
+        for c in "open /tmp/runs/x".chars() {
+            press(&mut app, c);
+        }
+        let effects = press_code(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&effects[..], [Effect::Analyse { job: 2, run_dir, .. }] if run_dir.ends_with("x"))
+        );
+    }
+
+    #[test]
+    fn a_finished_training_run_can_be_explored_from_the_train_pane() {
+        let mut app = loaded_app();
+        press(&mut app, '2');
+        assert!(press(&mut app, 'o').is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("finished"));
+        press(&mut app, 's');
+        for e in scripted_run(1, 5) {
+            app.update(Msg::Train(e));
+        }
+        app.update(Msg::Train(TrainEvent::Finished {
+            run_dir: "/tmp/runs/masked-0001".into(),
+            best_val_loss: 0.5,
+            epochs_done: 1,
+            stopped: false,
+        }));
+        let effects = press(&mut app, 'o');
+        assert!(
+            matches!(&effects[..], [Effect::Analyse { run_dir, .. }] if run_dir.ends_with("masked-0001"))
+        );
+        assert_eq!(app.tab, Tab::Embeddings);
+    }
+
+    #[test]
+    fn choosing_a_gene_in_genes_colours_the_embedding_by_it() {
+        let mut app = explored_app(60);
+        press(&mut app, '4');
+        assert_eq!(app.genes.visible.len(), 6);
+        press(&mut app, 'j');
+        let gene = app.genes.selected().unwrap();
+        press_code(&mut app, KeyCode::Enter);
+        assert_eq!(app.tab, Tab::Embeddings);
+        assert_eq!(
+            app.embeddings.colour,
+            crate::tui::embeddings_state::ColourBy::Gene(gene)
+        );
+        press(&mut app, '4');
+        press(&mut app, 'e');
+        assert_eq!(app.tab, Tab::Embeddings);
+        assert_eq!(
+            app.embeddings.colour,
+            crate::tui::embeddings_state::ColourBy::GeneError(gene)
+        );
+        press(&mut app, '4');
+        press_code(&mut app, KeyCode::Enter);
+        // `/` in Embeddings picks a gene by name; an unknown name leaves the colour alone.
+        press(&mut app, '/');
+        press(&mut app, 'q');
+        press_code(&mut app, KeyCode::Enter);
+        assert!(app.notice.as_deref().unwrap().contains("no gene"));
+        assert_eq!(
+            app.embeddings.colour,
+            crate::tui::embeddings_state::ColourBy::Gene(gene)
+        );
+    }
+
+    #[test]
+    fn mouse_wheel_zooms_the_scatter_and_resize_rebins_it() {
+        let mut app = explored_app(300);
+        app.update(Msg::Resize(120, 40));
+        let plot = panes::embeddings::plot_area(app.body());
+        assert_eq!(
+            (app.embeddings.grid.width, app.embeddings.grid.height),
+            (plot.width, plot.height)
+        );
+        let wheel = |kind| {
+            Msg::Mouse(MouseEvent {
+                kind,
+                column: plot.x + 2,
+                row: plot.bottom() - 2,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        app.update(wheel(MouseEventKind::ScrollUp));
+        assert_eq!(app.embeddings.zoom, 1);
+        let (cx, cy) = app.embeddings.centre;
+        let [x0, x1, y0, y1] = {
+            app.embeddings.reset_zoom();
+            app.embeddings.window()
+        };
+        assert!(
+            cx < (x0 + x1) / 2.0 && cy < (y0 + y1) / 2.0,
+            "zoomed towards the pointer"
+        );
+        app.update(wheel(MouseEventKind::ScrollDown));
+        assert_eq!(app.embeddings.zoom, 0);
+        // A click on a legend row highlights that group; a second click clears it.
+        let body = app.body();
+        let (x, y) = (body.right() - 10, body.y + 2);
+        let click = Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        });
+        app.update(click.clone());
+        assert_eq!(app.embeddings.highlight, Some(1));
+        app.update(click);
+        assert_eq!(app.embeddings.highlight, None);
     }
 }

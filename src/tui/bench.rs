@@ -1,5 +1,6 @@
-//! `cellscope bench ui`: the Train pane's frame time with 100,000 loss points at 120x40, and the
-//! key-to-screen latency of the real event loop while a scripted run keeps both cores busy.
+//! `cellscope bench ui`: the Train pane's frame time with 100,000 loss points and the Embeddings
+//! pane's with 50,000 points at 120x40, and the key-to-screen latency of the real event loop while
+//! a scripted run keeps both cores busy.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use crate::config::Config;
 use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::app::{App, Msg, Tab};
+use super::app::{App, Effect, Msg, Tab};
 use super::data_state::DataView;
+use super::explore::{AnalysisEvent, GeneColumns, Grouping, RunAnalysis};
 use super::runner;
 use super::terminal::Screen;
 use super::theme::Theme;
@@ -25,6 +27,8 @@ use super::work::Work;
 
 /// Loss points in the frame-time benchmark.
 const LOSS_POINTS: usize = 100_000;
+/// Points in the Embeddings-pane benchmark.
+const SCATTER_POINTS: usize = 50_000;
 /// Frames drawn for the median.
 const FRAMES: usize = 200;
 /// Keys injected for the latency figure, and the gap between them.
@@ -41,6 +45,12 @@ pub struct UiBenchReport {
     pub ingest_ms: f64,
     pub frame_median_ms: f64,
     pub frame_p95_ms: f64,
+    pub scatter_points: usize,
+    pub scatter_frame_median_ms: f64,
+    pub scatter_frame_p95_ms: f64,
+    /// Re-binning the points after a zoom, pan or colour change (in `update`, not in draw).
+    pub scatter_rebin_median_ms: f64,
+    pub scatter_rebin_p95_ms: f64,
     pub keys: usize,
     pub key_to_screen_median_ms: f64,
     pub key_to_screen_p95_ms: f64,
@@ -128,6 +138,76 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
     }
     times.sort_by(f64::total_cmp);
     Ok((ingest, percentile(&times, 0.5), percentile(&times, 0.95)))
+}
+
+/// 50,000 cells in 12 Gaussian blobs as both 2-D views, grouped by type and into 20 clusters.
+fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
+    let (xy, truth) = crate::analysis::bench::clustered_embedding(SCATTER_POINTS, 2, 12, 0);
+    let points: Vec<[f32; 2]> = xy.rows().into_iter().map(|r| [r[0], r[1]]).collect();
+    let group = |name: &str, k: usize, of: &dyn Fn(usize) -> usize| {
+        Grouping::new(
+            name,
+            (0..SCATTER_POINTS).map(|i| Some(of(i))).collect(),
+            (0..k).map(|c| format!("{name} {c}")).collect(),
+            None,
+        )
+    };
+    Ok(RunAnalysis {
+        run_dir: "runs/bench".into(),
+        run_name: "bench".into(),
+        method: "masked".into(),
+        latent: 64,
+        genes: Vec::new(),
+        tsne: points.clone(),
+        pca: points,
+        groupings: vec![
+            group("type", 12, &|i| truth[i])?,
+            group("cluster", 20, &|i| i % 20)?,
+        ],
+        expression: GeneColumns::default(),
+        scores: Err("synthetic points: no labels".into()),
+        recon: Err("synthetic points: no reconstruction".into()),
+        errors: None,
+    })
+}
+
+/// The Embeddings pane with `SCATTER_POINTS` points at 120x40: frame time (median, p95), and the
+/// time `update` takes to re-bin after zoom, pan and colour keys (median, p95).
+fn scatter_times(config: &Config) -> anyhow::Result<[f64; 4]> {
+    let mut app = bench_app(config);
+    app.update(Msg::Resize(120, 40));
+    let effects = app.open_run("runs/bench".into());
+    let Some(Effect::Analyse { job, .. }) = effects.first() else {
+        anyhow::bail!("opening a run gave no analysis job");
+    };
+    app.update(Msg::Analysis(AnalysisEvent::Done {
+        job: *job,
+        result: Ok(Arc::new(scatter_analysis()?)),
+    }));
+    let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
+    let mut frames = Vec::with_capacity(FRAMES);
+    let mut rebins = Vec::with_capacity(FRAMES);
+    for i in 0..FRAMES {
+        // Each of these keys changes the binned grid: zoom, pan, colour, highlight.
+        let key = ['+', 'L', 'K', '-', 'c', ' '][i % 6];
+        let start = Instant::now();
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char(key),
+            KeyModifiers::NONE,
+        )));
+        rebins.push(ms(start.elapsed()));
+        let start = Instant::now();
+        terminal.draw_app(&mut app)?;
+        frames.push(ms(start.elapsed()));
+    }
+    frames.sort_by(f64::total_cmp);
+    rebins.sort_by(f64::total_cmp);
+    Ok([
+        percentile(&frames, 0.5),
+        percentile(&frames, 0.95),
+        percentile(&rebins, 0.5),
+        percentile(&rebins, 0.95),
+    ])
 }
 
 /// A scripted run: a thread sending step events every millisecond, plus threads spinning on
@@ -262,6 +342,12 @@ fn key_latency(config: &Config) -> anyhow::Result<(Vec<f64>, usize)> {
 /// Runs both measurements.
 pub fn measure(config: &Config) -> anyhow::Result<UiBenchReport> {
     let (ingest_ms, frame_median_ms, frame_p95_ms) = frame_times(config)?;
+    let [
+        scatter_frame_median_ms,
+        scatter_frame_p95_ms,
+        scatter_rebin_median_ms,
+        scatter_rebin_p95_ms,
+    ] = scatter_times(config)?;
     let (mut latencies, worker_events) = key_latency(config)?;
     latencies.sort_by(f64::total_cmp);
     Ok(UiBenchReport {
@@ -271,6 +357,11 @@ pub fn measure(config: &Config) -> anyhow::Result<UiBenchReport> {
         ingest_ms,
         frame_median_ms,
         frame_p95_ms,
+        scatter_points: SCATTER_POINTS,
+        scatter_frame_median_ms,
+        scatter_frame_p95_ms,
+        scatter_rebin_median_ms,
+        scatter_rebin_p95_ms,
         keys: latencies.len(),
         key_to_screen_median_ms: percentile(&latencies, 0.5),
         key_to_screen_p95_ms: percentile(&latencies, 0.95),

@@ -111,6 +111,20 @@ pub enum Action {
     Refresh,
     Mark,
     NextArm,
+    /// Open the selected or finished run in the Embeddings and Genes panes.
+    Open,
+    ToggleView,
+    CycleColour,
+    /// Highlight a legend row, or colour the embedding by the selected gene.
+    Select,
+    ZoomIn,
+    ZoomOut,
+    ResetZoom,
+    /// Move the view by (x, y) steps; y up.
+    Pan(i8, i8),
+    ReverseSort,
+    /// Colour the embedding by the selected gene's reconstruction error.
+    ColourByError,
     StartDetached,
     Detach,
     Attach,
@@ -125,6 +139,8 @@ pub enum Scope {
     Data,
     Train,
     Runs,
+    Embeddings,
+    Genes,
     Transfer,
     Help,
     QuitPrompt,
@@ -133,10 +149,12 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the help screen lists them.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::Global,
         Scope::Data,
         Scope::Train,
+        Scope::Embeddings,
+        Scope::Genes,
         Scope::Runs,
         Scope::Transfer,
         Scope::Help,
@@ -148,7 +166,12 @@ impl Scope {
     pub fn is_pane(self) -> bool {
         matches!(
             self,
-            Scope::Data | Scope::Train | Scope::Runs | Scope::Transfer
+            Scope::Data
+                | Scope::Train
+                | Scope::Runs
+                | Scope::Embeddings
+                | Scope::Genes
+                | Scope::Transfer
         )
     }
 
@@ -159,6 +182,8 @@ impl Scope {
             Scope::Data => "Data pane",
             Scope::Train => "Train pane",
             Scope::Runs => "Runs pane",
+            Scope::Embeddings => "Embeddings pane",
+            Scope::Genes => "Genes pane",
             Scope::Transfer => "Transfer pane",
             Scope::Help => "Help screen",
             Scope::QuitPrompt => "Quit prompt",
@@ -272,43 +297,53 @@ const GLOBAL: &[Binding] = &[
     ),
 ];
 
-const DATA: &[Binding] = &[
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next gene",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous gene",
-    ),
-    b(
-        &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
-        Action::PageDown,
-        "page-down",
-        "page down",
-    ),
-    b(
-        &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
-        Action::PageUp,
-        "page-up",
-        "page up",
-    ),
-    b(
-        &[Key::char('g'), Key::code(KeyCode::Home)],
-        Action::Top,
-        "top",
-        "first gene",
-    ),
-    b(
-        &[Key::char('G'), Key::code(KeyCode::End)],
-        Action::Bottom,
-        "bottom",
-        "last gene",
-    ),
+/// A gene table's bindings: the pane's own, then moving through the genes (shared by the Data
+/// and Genes panes).
+macro_rules! gene_table {
+    ($($own:expr),* $(,)?) => {
+        &[
+            $($own,)*
+            b(
+                &[Key::char('j'), Key::code(KeyCode::Down)],
+                Action::Down,
+                "down",
+                "next gene",
+            ),
+            b(
+                &[Key::char('k'), Key::code(KeyCode::Up)],
+                Action::Up,
+                "up",
+                "previous gene",
+            ),
+            b(
+                &[Key::ctrl('d'), Key::code(KeyCode::PageDown)],
+                Action::PageDown,
+                "page-down",
+                "page down",
+            ),
+            b(
+                &[Key::ctrl('u'), Key::code(KeyCode::PageUp)],
+                Action::PageUp,
+                "page-up",
+                "page up",
+            ),
+            b(
+                &[Key::char('g'), Key::code(KeyCode::Home)],
+                Action::Top,
+                "top",
+                "first gene",
+            ),
+            b(
+                &[Key::char('G'), Key::code(KeyCode::End)],
+                Action::Bottom,
+                "bottom",
+                "last gene",
+            ),
+        ]
+    };
+}
+
+const DATA: &[Binding] = gene_table![
     b(
         &[Key::char('/')],
         Action::Search,
@@ -365,6 +400,12 @@ const TRAIN: &[Binding] = &[
         Action::Stop,
         "stop",
         "stop (finish batch, checkpoint)",
+    ),
+    b(
+        &[Key::char('o')],
+        Action::Open,
+        "open",
+        "explore the finished run in Embeddings and Genes",
     ),
     b(
         &[Key::char('y')],
@@ -442,6 +483,12 @@ const RUNS: &[Binding] = &[
         "mark / unmark the run for comparison (two at most)",
     ),
     b(
+        &[Key::code(KeyCode::Enter)],
+        Action::Open,
+        "open",
+        "open the run in Embeddings and Genes (embeds, clusters, scores)",
+    ),
+    b(
         &[Key::char('a')],
         Action::Attach,
         "attach",
@@ -458,6 +505,110 @@ const RUNS: &[Binding] = &[
         Action::Up,
         "up",
         "previous run",
+    ),
+];
+
+const EMBEDDINGS: &[Binding] = &[
+    b(
+        &[Key::char('v')],
+        Action::ToggleView,
+        "view",
+        "t-SNE / PCA view of the embedding",
+    ),
+    b(
+        &[Key::char('c')],
+        Action::CycleColour,
+        "colour",
+        "colour by k-means, Leiden, then each obs column",
+    ),
+    b(
+        &[Key::char('/')],
+        Action::Search,
+        "gene",
+        "colour by a gene's expression (type its name)",
+    ),
+    b(
+        &[Key::code(KeyCode::Enter), Key::char(' ')],
+        Action::Select,
+        "select",
+        "highlight the legend row; list its marker genes",
+    ),
+    b(
+        &[Key::char('+'), Key::char('=')],
+        Action::ZoomIn,
+        "zoom-in",
+        "zoom in (also the mouse wheel)",
+    ),
+    b(&[Key::char('-')], Action::ZoomOut, "zoom-out", "zoom out"),
+    b(
+        &[Key::char('0')],
+        Action::ResetZoom,
+        "reset-zoom",
+        "show the whole view",
+    ),
+    b(
+        &[Key::char('H'), Key::code(KeyCode::Left)],
+        Action::Pan(-1, 0),
+        "pan-left",
+        "pan left",
+    ),
+    b(
+        &[Key::char('L'), Key::code(KeyCode::Right)],
+        Action::Pan(1, 0),
+        "pan-right",
+        "pan right",
+    ),
+    b(&[Key::char('K')], Action::Pan(0, 1), "pan-up", "pan up"),
+    b(
+        &[Key::char('J')],
+        Action::Pan(0, -1),
+        "pan-down",
+        "pan down",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next legend row",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous legend row",
+    ),
+];
+
+const GENES: &[Binding] = gene_table![
+    b(
+        &[Key::code(KeyCode::Enter)],
+        Action::Select,
+        "colour-by",
+        "colour the embedding by this gene (opens Embeddings)",
+    ),
+    b(
+        &[Key::char('e')],
+        Action::ColourByError,
+        "error-by",
+        "colour held-out cells by this gene's reconstruction error",
+    ),
+    b(
+        &[Key::char('/')],
+        Action::Search,
+        "search",
+        "search genes by name",
+    ),
+    b(
+        &[Key::char('s')],
+        Action::CycleSort,
+        "sort",
+        "sort by the next column: gene, MSE, Pearson r, explained variance",
+    ),
+    b(
+        &[Key::char('o')],
+        Action::ReverseSort,
+        "reverse",
+        "reverse the sort order",
     ),
 ];
 
@@ -570,6 +721,8 @@ pub fn bindings(scope: Scope) -> &'static [Binding] {
         Scope::Data => DATA,
         Scope::Train => TRAIN,
         Scope::Runs => RUNS,
+        Scope::Embeddings => EMBEDDINGS,
+        Scope::Genes => GENES,
         Scope::Transfer => TRANSFER,
         Scope::Help => HELP,
         Scope::QuitPrompt => QUIT_PROMPT,
@@ -639,7 +792,14 @@ mod tests {
 
     #[test]
     fn palette_command_names_are_unique_per_pane() {
-        for scope in [Scope::Data, Scope::Train, Scope::Runs, Scope::Transfer] {
+        for scope in [
+            Scope::Data,
+            Scope::Train,
+            Scope::Runs,
+            Scope::Embeddings,
+            Scope::Genes,
+            Scope::Transfer,
+        ] {
             let mut seen = HashSet::new();
             for b in bindings(scope).iter().chain(bindings(Scope::Global)) {
                 assert!(seen.insert(b.command), "{scope:?}: {} twice", b.command);

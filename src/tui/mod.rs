@@ -3,7 +3,10 @@
 
 pub mod app;
 pub mod data_state;
+pub mod embeddings_state;
+pub mod explore;
 pub mod follow;
+pub mod genes_state;
 pub mod history;
 pub mod keymap;
 pub mod logging;

@@ -90,6 +90,11 @@ where
                 }
                 Effect::Detach => work.detach(),
                 Effect::ScanRuns { out_dir } => work.scan_runs(out_dir, to_app.clone()),
+                Effect::Analyse {
+                    job,
+                    run_dir,
+                    label,
+                } => work.analyse(job, run_dir, label, to_app.clone()),
                 Effect::LoadTargetColumns { path } => work.target_columns(path, to_app.clone()),
                 Effect::LoadSavedTransfer { run } => work.saved_transfer(run, to_app.clone()),
                 Effect::StartTransfer {

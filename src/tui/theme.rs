@@ -91,6 +91,56 @@ impl Theme {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
+    /// The colour of group `i` in a scatter legend (named colours, cycling after 12).
+    pub fn category(&self, i: usize) -> Style {
+        const PALETTE: [Color; 12] = [
+            Color::Cyan,
+            Color::Yellow,
+            Color::Green,
+            Color::Magenta,
+            Color::Red,
+            Color::Blue,
+            Color::LightCyan,
+            Color::LightYellow,
+            Color::LightGreen,
+            Color::LightMagenta,
+            Color::LightRed,
+            Color::LightBlue,
+        ];
+        self.fg(PALETTE[i % PALETTE.len()])
+    }
+
+    /// Level `i` (0 = none, up to 4 = highest) of a continuous value such as expression; without
+    /// colour the lowest level is dim and the highest bold.
+    pub fn ramp(&self, level: usize) -> Style {
+        const RAMP: [Color; 5] = [
+            Color::DarkGray,
+            Color::Blue,
+            Color::Cyan,
+            Color::Yellow,
+            Color::LightRed,
+        ];
+        let level = level.min(RAMP.len() - 1);
+        if self.color {
+            self.fg(RAMP[level])
+        } else if level == 0 {
+            Style::new().add_modifier(Modifier::DIM)
+        } else if level == RAMP.len() - 1 {
+            Style::new().add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        }
+    }
+
+    /// Points outside the highlighted group (dim, with or without colour).
+    pub fn faded(&self) -> Style {
+        if self.color {
+            self.fg(Color::DarkGray)
+        } else {
+            Style::new().add_modifier(Modifier::DIM)
+        }
+    }
+
     /// The status bar background.
     pub fn status_bar(&self) -> Style {
         if self.color {
@@ -130,6 +180,10 @@ mod tests {
             t.warn(),
             t.error(),
             t.status_bar(),
+            t.category(3),
+            t.ramp(0),
+            t.ramp(4),
+            t.faded(),
         ] {
             assert_eq!((s.fg, s.bg), (None, None), "{s:?}");
         }
@@ -144,6 +198,9 @@ mod tests {
             t.val_series(),
             t.status_bar(),
             t.error(),
+            t.category(13),
+            t.ramp(2),
+            t.faded(),
         ] {
             for c in [s.fg, s.bg].into_iter().flatten() {
                 assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{c:?}");

@@ -46,6 +46,16 @@ pub trait Work {
             let _ = to_app.send(Msg::RunsScanned(runs));
         });
     }
+    /// Analyses a run on its own thread, sending `Msg::Analysis` events (job `job`).
+    fn analyse(
+        &mut self,
+        job: u64,
+        run_dir: PathBuf,
+        label: Option<String>,
+        to_app: UnboundedSender<Msg>,
+    ) {
+        super::explore::spawn(job, run_dir, label, to_app);
+    }
     /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
     fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {
         super::transfer_work::spawn_columns(path, to_app);

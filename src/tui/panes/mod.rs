@@ -2,7 +2,8 @@
 //! Layout functions are shared with mouse handling so clicks and pixels agree.
 
 pub mod data;
-pub mod placeholder;
+pub mod embeddings;
+pub mod genes;
 pub mod runs;
 pub mod train;
 pub mod transfer;
@@ -69,8 +70,9 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
         Tab::Data => data::draw(frame, app, layout.body),
         Tab::Train => train::draw(frame, app, layout.body),
         Tab::Runs => runs::draw(frame, app, layout.body),
+        Tab::Embeddings => embeddings::draw(frame, app, layout.body),
+        Tab::Genes => genes::draw(frame, app, layout.body),
         Tab::Transfer => transfer::draw(frame, app, layout.body),
-        tab => placeholder::draw(frame, &app.theme, tab, layout.body),
     }
     draw_status(frame, app, layout.status);
     match &app.modal {

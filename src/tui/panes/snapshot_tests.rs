@@ -6,8 +6,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::train::TrainEvent;
-use crate::tui::app::tests::{loaded_app, press, press_code, test_app};
-use crate::tui::app::{App, Msg};
+use crate::tui::app::tests::{
+    explored_app, explored_app_with, loaded_app, press, press_code, test_app,
+};
+use crate::tui::app::{App, Effect, Msg};
+use crate::tui::explore::AnalysisEvent;
 use crate::tui::runs_state::tests::scripted_runs;
 use crate::tui::train_state::tests::scripted_run;
 use crate::tui::transfer_state::TransferMsg;
@@ -107,15 +110,6 @@ fn train_pane_paused_then_finished_and_failed() {
 }
 
 #[test]
-fn later_panes_say_what_will_appear_and_how_to_get_it() {
-    let mut app = loaded_app();
-    for (key, name) in [('3', "embeddings"), ('4', "genes")] {
-        press(&mut app, key);
-        snapshot(&format!("placeholder_{name}"), &mut app);
-    }
-}
-
-#[test]
 fn help_screen_from_the_keymap() {
     let mut app = loaded_app();
     press(&mut app, '?');
@@ -142,7 +136,7 @@ fn palette_and_field_edit_use_the_status_line() {
 fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
     let mut app = training_app(2, 30);
     for (w, h) in [(1, 1), (20, 5), (40, 10), (79, 23), (200, 60)] {
-        for tab in ['1', '2', '3', '5', '6', '?'] {
+        for tab in ['1', '2', '3', '4', '5', '6', '?'] {
             press(&mut app, tab);
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -182,6 +176,96 @@ fn runs_pane_compares_two_marked_runs() {
     press(&mut app, 'j');
     press(&mut app, ' ');
     snapshot("runs_compare", &mut app);
+}
+
+#[test]
+fn embeddings_and_genes_panes_before_a_run_is_opened() {
+    let mut app = loaded_app();
+    press(&mut app, '3');
+    snapshot("embeddings_idle", &mut app);
+}
+
+#[test]
+fn embeddings_pane_while_the_run_is_analysed_and_when_it_fails() {
+    let mut app = loaded_app();
+    let effects = app.open_run("runs/20261123-masked".into());
+    let Effect::Analyse { job, .. } = effects[0] else {
+        panic!("{effects:?}")
+    };
+    app.update(Msg::Analysis(AnalysisEvent::Stage {
+        job,
+        stage: "embedding cells".into(),
+    }));
+    app.update(Msg::Analysis(AnalysisEvent::Progress {
+        job,
+        done: 4096,
+        total: 10_000,
+    }));
+    snapshot("embeddings_running", &mut app);
+    app.update(Msg::Analysis(AnalysisEvent::Done {
+        job,
+        result: Err("runs/20261123-masked: no checkpoint".into()),
+    }));
+    press(&mut app, '4');
+    snapshot("genes_failed", &mut app);
+}
+
+#[test]
+fn embeddings_pane_coloured_by_label_with_scores() {
+    snapshot("embeddings_ready", &mut explored_app(600));
+}
+
+#[test]
+fn embeddings_pane_highlighted_group_with_markers_in_the_pca_view() {
+    let mut app = explored_app(600);
+    press(&mut app, 'j');
+    press_code(&mut app, KeyCode::Enter);
+    press(&mut app, 'v');
+    snapshot("embeddings_highlight", &mut app);
+}
+
+#[test]
+fn embeddings_pane_coloured_by_a_gene() {
+    let mut app = explored_app(600);
+    press(&mut app, '/');
+    for c in "lyz".chars() {
+        press(&mut app, c);
+    }
+    press_code(&mut app, KeyCode::Enter);
+    snapshot("embeddings_gene", &mut app);
+}
+
+#[test]
+fn embeddings_pane_coloured_by_a_gene_reconstruction_error() {
+    let mut app = explored_app(600);
+    press(&mut app, '4');
+    press(&mut app, 'e');
+    snapshot("embeddings_gene_error", &mut app);
+}
+
+#[test]
+fn genes_pane_table_summary_and_histogram() {
+    let mut app = explored_app(600);
+    press(&mut app, '4');
+    snapshot("genes_ready", &mut app);
+    press(&mut app, 's');
+    press(&mut app, 'o');
+    press(&mut app, '/');
+    press(&mut app, 'c');
+    press_code(&mut app, KeyCode::Enter);
+    snapshot("genes_sorted_search", &mut app);
+}
+
+#[test]
+fn genes_pane_says_reconstruction_does_not_apply_to_contrastive_runs() {
+    let mut app = explored_app_with(600, |a| {
+        a.method = "byol".into();
+        a.errors = None;
+        a.recon =
+            Err("reconstruction does not apply: byol is a contrastive method (no decoder)".into());
+    });
+    press(&mut app, '4');
+    snapshot("genes_contrastive", &mut app);
 }
 
 /// The Transfer tab on the Runs pane's selected run, with the target's columns read.

@@ -94,7 +94,11 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     } else {
         " Run "
     };
-    let block = Block::bordered().title(Span::styled(title, theme.accent()));
+    let mut block = Block::bordered().title(Span::styled(title, theme.accent()));
+    if matches!(t.status, RunStatus::Finished { .. }) {
+        block =
+            block.title_bottom(Line::styled(" o explore embeddings ", theme.key()).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 {

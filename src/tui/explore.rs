@@ -1,0 +1,417 @@
+//! The analysis job behind the Embeddings and Genes panes: loads a run, embeds every cell (with
+//! progress), then PCA baseline, 2-D views, clusters, label scores, markers and reconstruction.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::analysis::embed::{
+    EmbeddingScores, EvalInput, ReconSummary, cluster, for_each_reconstruction, label_column,
+    load_autoencoder, score, views_2d,
+};
+use crate::analysis::knn::subsample_indices;
+use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
+use crate::data::{Column, CsrMatrix};
+
+use super::app::Msg;
+
+/// obs columns with more categories than this are not offered for colouring.
+pub const MAX_GROUPS: usize = 64;
+/// Marker genes kept per group.
+pub const N_MARKERS: usize = 12;
+/// Held-out cells whose per-gene reconstruction errors are kept for colouring (bounds memory).
+pub const ERROR_CELLS: usize = 3000;
+
+/// What the analysis job reports, tagged with the job it belongs to (older jobs are ignored).
+#[derive(Debug, Clone)]
+pub enum AnalysisEvent {
+    /// A new step started.
+    Stage { job: u64, stage: String },
+    /// Cells embedded so far.
+    Progress { job: u64, done: usize, total: usize },
+    /// The job ended.
+    Done {
+        job: u64,
+        result: Result<Arc<RunAnalysis>, String>,
+    },
+}
+
+/// A way of splitting cells into groups: clusters or a categorical obs column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grouping {
+    pub name: String,
+    /// Per cell: its group, None when the value is missing.
+    pub codes: Vec<Option<u32>>,
+    pub names: Vec<String>,
+    pub counts: Vec<usize>,
+    /// Top marker genes of each group against the rest (Welch's t).
+    pub markers: Vec<Vec<MarkerGene>>,
+}
+
+impl Grouping {
+    /// A grouping from per-cell codes, with counts; markers from `x` when given.
+    pub fn new(
+        name: &str,
+        codes: Vec<Option<usize>>,
+        names: Vec<String>,
+        x: Option<&CsrMatrix>,
+    ) -> anyhow::Result<Self> {
+        let mut counts = vec![0; names.len()];
+        for &c in codes.iter().flatten() {
+            if let Some(n) = counts.get_mut(c) {
+                *n += 1;
+            }
+        }
+        let markers = match x {
+            Some(x) => markers_by_group(x, &codes, names.len(), N_MARKERS, MarkerRank::WelchT)?,
+            None => vec![Vec::new(); names.len()],
+        };
+        Ok(Self {
+            name: name.into(),
+            codes: codes.iter().map(|c| c.map(|c| c as u32)).collect(),
+            names,
+            counts,
+            markers,
+        })
+    }
+
+    fn clusters(name: &str, labels: &[usize], x: &CsrMatrix) -> anyhow::Result<Self> {
+        let k = labels.iter().max().map_or(0, |m| m + 1);
+        let names = (0..k).map(|i| i.to_string()).collect();
+        Self::new(
+            name,
+            labels.iter().map(|&l| Some(l)).collect(),
+            names,
+            Some(x),
+        )
+    }
+}
+
+/// Expression by gene: a column-major copy of the log-normalised matrix, for colouring cells.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GeneColumns {
+    indptr: Vec<usize>,
+    cells: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl GeneColumns {
+    /// Transposes a CSR matrix (counting sort by column).
+    pub fn from_csr(x: &CsrMatrix) -> Self {
+        let mut indptr = vec![0usize; x.n_cols + 1];
+        for &j in &x.indices {
+            indptr[j as usize + 1] += 1;
+        }
+        for j in 0..x.n_cols {
+            indptr[j + 1] += indptr[j];
+        }
+        let mut next = indptr.clone();
+        let (mut cells, mut values) = (vec![0u32; x.nnz()], vec![0f32; x.nnz()]);
+        for i in 0..x.n_rows {
+            let (idx, val) = x.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                let at = &mut next[j as usize];
+                cells[*at] = i as u32;
+                values[*at] = v;
+                *at += 1;
+            }
+        }
+        Self {
+            indptr,
+            cells,
+            values,
+        }
+    }
+
+    /// The cells expressing gene `g` and their values (empty for an unknown gene).
+    pub fn column(&self, g: usize) -> (&[u32], &[f32]) {
+        match (self.indptr.get(g), self.indptr.get(g + 1)) {
+            (Some(&a), Some(&b)) => (&self.cells[a..b], &self.values[a..b]),
+            _ => (&[], &[]),
+        }
+    }
+}
+
+/// Squared reconstruction error of every gene in a sample of held-out cells, for colouring.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CellErrors {
+    /// The held-out cells (ascending).
+    pub cells: Vec<u32>,
+    pub n_genes: usize,
+    /// Cells x genes, row-major.
+    pub values: Vec<f32>,
+}
+
+impl CellErrors {
+    /// Gene `g`'s error in every sampled cell, as (cell, error).
+    pub fn gene(&self, g: usize) -> Vec<(u32, f32)> {
+        if g >= self.n_genes {
+            return Vec::new();
+        }
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, self.values[i * self.n_genes + g]))
+            .collect()
+    }
+}
+
+/// The SSL embedding's and the PCA baseline's label metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelScores {
+    pub label: String,
+    pub ssl: EmbeddingScores,
+    pub pca: EmbeddingScores,
+}
+
+/// Everything the Embeddings and Genes panes show about one run.
+#[derive(Debug, Clone)]
+pub struct RunAnalysis {
+    pub run_dir: PathBuf,
+    pub run_name: String,
+    pub method: String,
+    pub latent: usize,
+    pub genes: Vec<String>,
+    /// The t-SNE and PCA-2 views of the embedding, one point per cell.
+    pub tsne: Vec<[f32; 2]>,
+    pub pca: Vec<[f32; 2]>,
+    /// k-means, Leiden, then the categorical obs columns.
+    pub groupings: Vec<Grouping>,
+    pub expression: GeneColumns,
+    /// Scores against the label column, or why there are none.
+    pub scores: Result<LabelScores, String>,
+    /// Held-out reconstruction, or why there is none (contrastive runs).
+    pub recon: Result<ReconSummary, String>,
+    /// Per-cell errors of held-out cells (masked runs).
+    pub errors: Option<CellErrors>,
+}
+
+impl RunAnalysis {
+    /// Cells in the run's dataset.
+    pub fn n_cells(&self) -> usize {
+        self.tsne.len()
+    }
+}
+
+/// The newest job started: older jobs stop at their next step.
+static LATEST_JOB: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the analysis of `run_dir` on its own thread; events arrive as `Msg::Analysis`.
+pub fn spawn(job: u64, run_dir: PathBuf, label: Option<String>, to_app: UnboundedSender<Msg>) {
+    LATEST_JOB.fetch_max(job, Ordering::SeqCst);
+    let send = move |event| {
+        let _ = to_app.send(Msg::Analysis(event));
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cellscope-analysis".into())
+        .spawn({
+            let send = send.clone();
+            move || {
+                let mut report = |step: Step| {
+                    send(match step {
+                        Step::Stage(stage) => AnalysisEvent::Stage {
+                            job,
+                            stage: stage.into(),
+                        },
+                        Step::Embedded(done, total) => AnalysisEvent::Progress { job, done, total },
+                    })
+                };
+                let current = || LATEST_JOB.load(Ordering::SeqCst) == job;
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    analyse(&run_dir, label.as_deref(), &mut report, &current)
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the analysis crashed (see the log file)")))
+                .map(Arc::new)
+                .map_err(|e| {
+                    tracing::warn!("analysing {}: {e:#}", run_dir.display());
+                    format!("{e:#}")
+                });
+                send(AnalysisEvent::Done { job, result });
+            }
+        });
+    if let Err(e) = spawned {
+        send(AnalysisEvent::Done {
+            job,
+            result: Err(format!("cannot start the analysis thread: {e}")),
+        });
+    }
+}
+
+/// A step of the job, as reported to the caller.
+pub enum Step {
+    Stage(&'static str),
+    Embedded(usize, usize),
+}
+
+/// The whole analysis of a run on its own dataset; `current` false stops it between steps.
+pub fn analyse(
+    run_dir: &Path,
+    label: Option<&str>,
+    report: &mut dyn FnMut(Step),
+    current: &dyn Fn() -> bool,
+) -> anyhow::Result<RunAnalysis> {
+    let stage = |name: &'static str, report: &mut dyn FnMut(Step)| {
+        anyhow::ensure!(current(), "superseded by a newer analysis");
+        report(Step::Stage(name));
+        Ok(())
+    };
+    stage("loading the run and its data", report)?;
+    let input = EvalInput::load(run_dir, None)?;
+    anyhow::ensure!(
+        input.data.stream.is_none(),
+        "the dataset exceeds data.memory_budget_mb (the panes colour and test markers from it in \
+         memory): analyse it with `cellscope eval` / `cellscope embed`"
+    );
+    let (x, config) = (&input.data.x, &input.run.config);
+    stage("embedding cells", report)?;
+    let z = input.embedding(&mut |done, total| report(Step::Embedded(done, total)))?;
+    stage("clustering (k-means, Leiden)", report)?;
+    let seed = config.train.seed;
+    let clusters = cluster(z.view(), config, seed)?;
+    stage("2-D layout (PCA, t-SNE)", report)?;
+    let (pca, tsne) = views_2d(z.view(), config)?;
+    stage("PCA baseline and label scores", report)?;
+    let scores = label_scores(&input, &z, &clusters, label).map_err(|e| format!("{e:#}"));
+    stage("marker genes", report)?;
+    let mut groupings = vec![
+        Grouping::clusters("k-means", &clusters.kmeans, x)?,
+        Grouping::clusters("Leiden", &clusters.leiden, x)?,
+    ];
+    for column in &input.data.obs {
+        if let Some(g) = obs_grouping(column, x)? {
+            groupings.push(g);
+        }
+    }
+    stage("held-out reconstruction", report)?;
+    let (recon, errors) = match load_autoencoder(&input.run)? {
+        Some(ae) => {
+            let split = input.split()?;
+            let recon = input
+                .reconstruction(&ae, &split)
+                .map(|r| ReconSummary::new(&r, &input.data.genes))
+                .map_err(|e| format!("{e:#}"));
+            (recon, Some(cell_errors(&ae, x, &split.val, seed)?))
+        }
+        None => (
+            Err(format!(
+                "reconstruction does not apply: {} is a contrastive method (no decoder)",
+                config.train.method
+            )),
+            None,
+        ),
+    };
+    let points = |a: &ndarray::Array2<f32>| a.rows().into_iter().map(|r| [r[0], r[1]]).collect();
+    Ok(RunAnalysis {
+        run_dir: run_dir.to_path_buf(),
+        run_name: run_name(run_dir),
+        method: config.train.method.clone(),
+        latent: input.run.encoder.latent,
+        genes: input.data.genes.clone(),
+        tsne: points(&tsne),
+        pca: points(&pca),
+        groupings,
+        expression: GeneColumns::from_csr(x),
+        scores,
+        recon,
+        errors,
+    })
+}
+
+/// Squared per-gene errors of up to `ERROR_CELLS` held-out cells (a seeded sample).
+fn cell_errors(
+    ae: &crate::model::Autoencoder,
+    x: &CsrMatrix,
+    held_out: &[usize],
+    seed: u64,
+) -> anyhow::Result<CellErrors> {
+    let mut cells: Vec<usize> = subsample_indices(held_out.len(), ERROR_CELLS, seed)
+        .into_iter()
+        .map(|i| held_out[i])
+        .collect();
+    cells.sort_unstable();
+    let mut values = Vec::with_capacity(cells.len() * x.n_cols);
+    for_each_reconstruction(ae, x, &cells, &mut |_, y, yhat| {
+        values.extend(y.iter().zip(yhat).map(|(a, b)| (a - b) * (a - b)));
+        Ok(())
+    })?;
+    Ok(CellErrors {
+        cells: cells.iter().map(|&c| c as u32).collect(),
+        n_genes: x.n_cols,
+        values,
+    })
+}
+
+/// A run directory's last path component.
+pub fn run_name(run_dir: &Path) -> String {
+    run_dir.file_name().map_or_else(
+        || run_dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The SSL and PCA-baseline scores against the label column (eval's default when None).
+fn label_scores(
+    input: &EvalInput,
+    z: &ndarray::Array2<f32>,
+    clusters: &crate::analysis::embed::Clusters,
+    label: Option<&str>,
+) -> anyhow::Result<LabelScores> {
+    let config = &input.run.config;
+    // A label chosen in the Data pane may not exist in this run's dataset: then eval's default.
+    let col =
+        label_column(&input.data.obs, label).or_else(|_| label_column(&input.data.obs, None))?;
+    let (labels, _) = col
+        .as_labels()
+        .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
+    let split = input.split()?;
+    let ssl = score(z.view(), clusters, &labels, &split, config)?;
+    let p = input.pca_baseline()?;
+    let pca_clusters = cluster(p.view(), config, config.train.seed)?;
+    let pca = score(p.view(), &pca_clusters, &labels, &split, config)?;
+    Ok(LabelScores {
+        label: col.name.clone(),
+        ssl,
+        pca,
+    })
+}
+
+/// An obs column as a grouping, when it has labels and 1..=MAX_GROUPS categories.
+fn obs_grouping(column: &Column, x: &CsrMatrix) -> anyhow::Result<Option<Grouping>> {
+    match column.as_labels() {
+        Some((codes, names)) if !names.is_empty() && names.len() <= MAX_GROUPS => {
+            Grouping::new(&column.name, codes, names, Some(x)).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gene_columns_transpose_the_matrix() {
+        let x = CsrMatrix::from_dense(3, 3, &[1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]);
+        let cols = GeneColumns::from_csr(&x);
+        assert_eq!(cols.column(0), (&[0u32, 2][..], &[1.0f32, 4.0][..]));
+        assert_eq!(cols.column(1), (&[][..], &[][..]));
+        assert_eq!(cols.column(2), (&[0u32, 1][..], &[2.0f32, 3.0][..]));
+        assert_eq!(cols.column(9), (&[][..], &[][..]));
+    }
+
+    #[test]
+    fn groupings_count_cells_and_skip_missing_values() {
+        let g = Grouping::new(
+            "donor",
+            vec![Some(1), None, Some(1), Some(0)],
+            vec!["a".into(), "b".into()],
+            None,
+        )
+        .unwrap();
+        assert_eq!(g.counts, [1, 2]);
+        assert_eq!(g.codes, [Some(1), None, Some(1), Some(0)]);
+        assert_eq!(g.markers.len(), 2);
+    }
+}

@@ -1,0 +1,363 @@
+//! The Embeddings pane: the opened run's cells as a braille scatter (t-SNE or PCA, pre-binned in
+//! state), a legend with counts, the highlighted group's markers and SSL vs PCA scores.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::analysis::embed::EmbeddingScores;
+use crate::tui::app::App;
+use crate::tui::embeddings_state::{EmbeddingsState, Explore, Ink, PlotGrid};
+use crate::tui::explore::LabelScores;
+use crate::tui::theme::Theme;
+
+use super::{fmt_count, truncate};
+
+/// Rows of the scores box: 7 metrics, a header and the border.
+const SCORES_HEIGHT: u16 = 10;
+/// Marker genes listed at most.
+const MARKER_ROWS: u16 = 6;
+
+/// The scatter box and the side column.
+fn layout(body: Rect) -> [Rect; 2] {
+    let side = if body.width >= 110 { 36 } else { 30 }.min(body.width / 2);
+    Layout::horizontal([Constraint::Min(0), Constraint::Length(side)]).areas(body)
+}
+
+/// The scatter's drawing area (inside its border): the state bins points for this size.
+pub fn plot_area(body: Rect) -> Rect {
+    Block::bordered().inner(layout(body)[0])
+}
+
+/// The side column's legend, markers (when a group is highlighted) and scores boxes.
+fn side_boxes(side: Rect, with_markers: bool) -> [Rect; 3] {
+    let markers = if with_markers { MARKER_ROWS + 2 } else { 0 };
+    let scores = SCORES_HEIGHT.min(side.height.saturating_sub(3 + markers));
+    Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(markers),
+        Constraint::Length(scores),
+    ])
+    .areas(side)
+}
+
+/// The legend row under (x, y), for mouse selection (the table scrolls to keep the cursor shown).
+pub fn legend_row_at(body: Rect, s: &EmbeddingsState, x: u16, y: u16) -> Option<usize> {
+    let legend = side_boxes(layout(body)[1], s.selected_markers().is_some())[0];
+    let rows = Block::bordered().inner(legend);
+    if !rows.contains(ratatui::layout::Position::new(x, y)) {
+        return None;
+    }
+    let offset = s
+        .cursor
+        .saturating_sub(usize::from(rows.height).saturating_sub(1));
+    let i = offset + usize::from(y - rows.y);
+    (i < s.legend.len()).then_some(i)
+}
+
+/// The style of an ink.
+fn ink_style(ink: Ink, theme: &Theme) -> Style {
+    match ink {
+        Ink::Faded => theme.faded(),
+        Ink::Category(i) => theme.category(usize::from(i)),
+        Ink::Ramp(level) => theme.ramp(usize::from(level)),
+    }
+}
+
+/// Draws the pane.
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
+    let (s, theme) = (&app.embeddings, &app.theme);
+    match &s.status {
+        Explore::Ready => {}
+        status => return draw_status(frame, status, theme, "Embeddings", body),
+    }
+    let Some(a) = &s.analysis else { return };
+    let [plot, side] = layout(body);
+    let mut title = vec![
+        Span::styled(format!(" {} ", s.view.title()), theme.accent()),
+        Span::raw(format!("· {} · ", s.colour_name())),
+        Span::styled(format!("{} cells ", fmt_count(a.n_cells())), theme.dim()),
+    ];
+    if s.zoom > 0 {
+        title.push(Span::styled(
+            format!("zoom ×{} ", 1u32 << s.zoom),
+            theme.key(),
+        ));
+    }
+    let block = Block::bordered()
+        .title(Line::from(title))
+        .title_bottom(Line::styled(" +/- zoom · HJKL pan · 0 whole ", theme.dim()).right_aligned());
+    frame.render_widget(block, plot);
+    draw_scatter(frame, &s.grid, theme, plot_area(body));
+    let [legend, marker_box, scores_box] = side_boxes(side, s.selected_markers().is_some());
+    draw_legend(frame, s, theme, legend);
+    draw_markers(frame, s, theme, marker_box);
+    draw_scores(frame, &a.scores, a.latent, theme, scores_box);
+}
+
+/// The progress, failure or "open a run" message shared with the Genes pane.
+pub fn draw_status(frame: &mut Frame, status: &Explore, theme: &Theme, pane: &str, body: Rect) {
+    let block = Block::bordered().title(Span::styled(format!(" {pane} "), theme.accent()));
+    let inner = block.inner(body);
+    frame.render_widget(block, body);
+    let text = match status {
+        Explore::Idle => vec![
+            Line::styled("No run open.", theme.warn()),
+            Line::raw(""),
+            Line::raw(
+                "Open one with Enter in the Runs tab, with o in the Train tab when a run has \
+                 finished, or type :open RUN_DIR. The run's cells are embedded, laid out, \
+                 clustered and scored against the PCA baseline in the background.",
+            ),
+            Line::raw(""),
+            Line::styled("The same figures: cellscope eval RUN", theme.dim()),
+        ],
+        Explore::Running {
+            run_name,
+            stage,
+            done,
+            total,
+        } => {
+            let [head, gauge] =
+                Layout::vertical([Constraint::Length(2), Constraint::Length(1)]).areas(inner);
+            let ratio = if *total == 0 {
+                0.0
+            } else {
+                (*done as f64 / *total as f64).clamp(0.0, 1.0)
+            };
+            frame.render_widget(
+                LineGauge::default()
+                    .ratio(ratio)
+                    .label(format!(
+                        "embedded {}/{} ",
+                        fmt_count(*done),
+                        fmt_count(*total)
+                    ))
+                    .filled_style(theme.train_series())
+                    .unfilled_style(theme.dim()),
+                gauge,
+            );
+            let line = Line::from(vec![
+                Span::styled(format!("analysing {run_name}: "), theme.accent()),
+                Span::raw(format!("{stage}…")),
+            ]);
+            frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), head);
+            return;
+        }
+        Explore::Failed { run_name, message } => vec![
+            Line::styled(format!("Could not analyse {run_name}:"), theme.error()),
+            Line::raw(message.clone()),
+        ],
+        Explore::Ready => Vec::new(),
+    };
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
+}
+
+/// Copies the pre-binned grid into the buffer: one braille character (or dot) per cell.
+fn draw_scatter(frame: &mut Frame, grid: &PlotGrid, theme: &Theme, area: Rect) {
+    let buf = frame.buffer_mut();
+    let braille = theme.marker == Marker::Braille;
+    for y in 0..area.height.min(grid.height) {
+        for x in 0..area.width.min(grid.width) {
+            if let Some((dots, ink)) = grid.cell(x, y) {
+                let ch = if braille {
+                    char::from_u32(0x2800 + u32::from(dots)).unwrap_or('•')
+                } else {
+                    '•'
+                };
+                buf[(area.x + x, area.y + y)]
+                    .set_char(ch)
+                    .set_style(ink_style(ink, theme));
+            }
+        }
+    }
+}
+
+fn draw_legend(frame: &mut Frame, s: &EmbeddingsState, theme: &Theme, area: Rect) {
+    let hint = if s.highlight.is_some() {
+        " Enter clears "
+    } else {
+        " Enter highlights "
+    };
+    let block = Block::bordered()
+        .title(Span::styled(" Legend ", theme.accent()))
+        .title_bottom(Line::styled(hint, theme.dim()).right_aligned());
+    let name_width = usize::from(area.width).saturating_sub(13);
+    let rows = s.legend.iter().enumerate().map(|(i, e)| {
+        let lit = s.highlight.is_none_or(|h| h == i);
+        let swatch = if lit { e.ink } else { Ink::Faded };
+        let mark = if s.highlight == Some(i) { "▸" } else { " " };
+        Row::new([
+            Cell::from(Span::styled("⣿", ink_style(swatch, theme))),
+            Cell::from(format!("{mark}{}", truncate(&e.name, name_width))),
+            Cell::from(Line::raw(fmt_count(e.count)).right_aligned()),
+        ])
+    });
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(7),
+    ];
+    let table = Table::new(rows, widths)
+        .row_highlight_style(theme.selected())
+        .block(block);
+    let mut state = TableState::default().with_selected(Some(s.cursor));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_markers(frame: &mut Frame, s: &EmbeddingsState, theme: &Theme, area: Rect) {
+    let (Some((group, markers)), Some(a)) = (s.selected_markers(), &s.analysis) else {
+        return;
+    };
+    let block = Block::bordered().title(Span::styled(
+        format!(
+            " Markers of {} ",
+            truncate(group, usize::from(area.width).saturating_sub(14))
+        ),
+        theme.accent(),
+    ));
+    if markers.is_empty() {
+        let text = Line::styled("too few cells for a test", theme.dim());
+        frame.render_widget(Paragraph::new(text).block(block), area);
+        return;
+    }
+    let rows = markers.iter().map(|m| {
+        let name = a.genes.get(m.gene).map_or("?", |g| g.as_str());
+        Row::new([
+            name.to_string(),
+            format!("{:+.2}", m.mean_diff),
+            m.t.map_or_else(|| "n/a".into(), |t| format!("{t:.1}")),
+        ])
+    });
+    let widths = [
+        Constraint::Fill(1),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ];
+    let header = Row::new(["gene", "Δmean", "t"]).style(theme.dim());
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+/// A metric to 3 decimals, "n/a" when undefined.
+fn metric(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| "n/a".into(), |v| format!("{v:.3}"))
+}
+
+fn draw_scores(
+    frame: &mut Frame,
+    scores: &Result<LabelScores, String>,
+    latent: usize,
+    theme: &Theme,
+    area: Rect,
+) {
+    let scores = match scores {
+        Ok(s) => s,
+        Err(message) => {
+            let block = Block::bordered().title(Span::styled(" Scores ", theme.accent()));
+            let text = Paragraph::new(Line::styled(message.clone(), theme.dim()))
+                .wrap(Wrap { trim: true })
+                .block(block);
+            frame.render_widget(text, area);
+            return;
+        }
+    };
+    let title = format!(" Scores vs {} ", scores.label);
+    let block = Block::bordered().title(Span::styled(
+        truncate(&title, usize::from(area.width).saturating_sub(2)),
+        theme.accent(),
+    ));
+    type Pick = fn(&EmbeddingScores) -> Option<f64>;
+    let rows: [(&str, Pick); 7] = [
+        ("kNN macro-F1", |s| s.knn_macro_f1),
+        ("kNN accuracy", |s| s.knn_accuracy),
+        ("k-means ARI", |s| s.kmeans_ari),
+        ("k-means NMI", |s| s.kmeans_nmi),
+        ("Leiden ARI", |s| s.leiden_ari),
+        ("Leiden NMI", |s| s.leiden_nmi),
+        ("ASW", |s| s.asw),
+    ];
+    let rows = rows.iter().map(|(name, pick)| {
+        Row::new([
+            name.to_string(),
+            metric(pick(&scores.ssl)),
+            metric(pick(&scores.pca)),
+        ])
+    });
+    let header = Row::new([
+        Cell::from(""),
+        Cell::from(Span::styled("SSL", theme.val_series())),
+        Cell::from(Span::styled(format!("PCA-{latent}"), theme.train_series())),
+    ])
+    .style(theme.accent());
+    let widths = [
+        Constraint::Fill(1),
+        Constraint::Length(6),
+        Constraint::Length(7),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::{Color, Modifier};
+
+    use crate::tui::app::Msg;
+    use crate::tui::app::tests::{explored_app, press, press_code};
+    use crate::tui::theme::Theme;
+
+    /// The styles of the scatter's drawn cells at 120x40 with `theme`.
+    fn scatter_styles(theme: Theme, highlight: bool) -> Vec<ratatui::style::Style> {
+        let mut app = explored_app(600);
+        app.theme = theme;
+        app.update(Msg::Resize(120, 40));
+        if highlight {
+            press_code(&mut app, crossterm::event::KeyCode::Enter);
+        }
+        press(&mut app, '3');
+        let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        terminal
+            .draw(|f| crate::tui::panes::draw(f, &mut app))
+            .unwrap();
+        let plot = super::plot_area(app.body());
+        let buf = terminal.backend().buffer();
+        (plot.y..plot.bottom())
+            .flat_map(|y| (plot.x..plot.right()).map(move |x| (x, y)))
+            .map(|(x, y)| &buf[(x, y)])
+            .filter(|c| c.symbol() != " ")
+            .map(|c| c.style())
+            .collect()
+    }
+
+    #[test]
+    fn scatter_uses_named_colours_and_no_colour_at_all_under_no_color() {
+        let braille = ratatui::symbols::Marker::Braille;
+        let coloured = scatter_styles(Theme::new(true, braille), false);
+        assert!(!coloured.is_empty());
+        let colours: std::collections::HashSet<Color> =
+            coloured.iter().map(|s| s.fg.unwrap()).collect();
+        assert_eq!(colours.len(), 3, "one colour per cell type: {colours:?}");
+        assert!(
+            colours
+                .iter()
+                .all(|c| !matches!(c, Color::Rgb(..) | Color::Indexed(_)))
+        );
+        let plain = scatter_styles(Theme::new(false, braille), true);
+        // A buffer cell without a colour holds the terminal default.
+        let uncoloured = |c: Option<Color>| matches!(c, None | Some(Color::Reset));
+        assert!(plain.iter().all(|s| uncoloured(s.fg) && uncoloured(s.bg)));
+        let dim = plain
+            .iter()
+            .filter(|s| s.add_modifier.contains(Modifier::DIM))
+            .count();
+        assert!(
+            dim > 0 && dim < plain.len(),
+            "the highlighted group stays plain, the rest dims"
+        );
+    }
+}
