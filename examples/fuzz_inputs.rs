@@ -1,12 +1,16 @@
 //! Mutation fuzzer for every input reader (.h5ad, Cell Ranger .h5 and mtx, GMT, config TOML) on
 //! stable Rust: mutates a seed corpus and runs the readers in child-process batches for a fixed time.
 //!
-//! Usage: `cargo run --example fuzz_inputs -- --seconds 60 [--corpus DIR] [--crashes DIR] [--seed N]`.
-//! Each batch of mutated inputs runs in a child process (HDF5's C library may abort or segfault on
-//! corrupt files) under `catch_unwind` with a memory limit. A panic, an abort or a non-zero exit is
-//! a crash: the input is saved under the crashes folder and the run exits with status 1. A segfault,
-//! bus error or hang (so far always inside libhdf5 1.10's C code, which has known faults on corrupt
-//! metadata) is saved under crashes/native/ and counted; `--strict true` makes those fail too.
+//! Usage: `cargo run --example fuzz_inputs -- --seconds 60 [--corpus DIR] [--crashes DIR] [--seed N]
+//! [--strict false] [--guarded false]`.
+//! Each batch of mutated inputs runs in a child process under `catch_unwind` with a memory limit,
+//! through the same guarded path as `cellscope`: every HDF5 file is first read by a probe process
+//! (`data::probe`, here this example re-run with `--probe FILE`), so a file that crashes or hangs
+//! libhdf5 gives an error. A panic, an abort or a non-zero exit is a crash: the input is saved under
+//! the crashes folder and the run exits with status 1. A segfault, bus error or hang that still
+//! reaches the batch process (a fault the probe missed, or any libhdf5 fault with `--guarded false`)
+//! is saved under crashes/native/ and fails the run too, unless `--strict false` (then it is only
+//! counted, e.g. to measure libhdf5's own faults with `--guarded false --strict false`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +28,8 @@ const BATCH: usize = 48;
 const HANG: Duration = Duration::from_secs(10);
 /// Address-space limit of a child, so a huge allocation fails fast instead of thrashing.
 const CHILD_MEMORY: u64 = 4 << 30;
+/// Time limit of one probe: well under [`HANG`], so a file hanging libhdf5 is caught by the probe.
+const PROBE_HANG: Duration = Duration::from_secs(4);
 
 struct Args {
     seconds: u64,
@@ -31,6 +37,7 @@ struct Args {
     crashes: PathBuf,
     seed: u64,
     strict: bool,
+    guarded: bool,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -42,7 +49,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        strict: false,
+        strict: true,
+        guarded: true,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -54,6 +62,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--corpus" => args.corpus = value.into(),
             "--crashes" => args.crashes = value.into(),
             "--strict" => args.strict = value == "true",
+            "--guarded" => args.guarded = value != "false",
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -62,9 +71,20 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some("--run-batch") {
-        run_batch(Path::new(&argv[1]), argv[2].parse().unwrap_or(0));
-        return;
+    match argv.first().map(String::as_str) {
+        Some("--run-batch") => {
+            run_batch(
+                Path::new(&argv[1]),
+                argv[2].parse().unwrap_or(0),
+                argv[3] == "true",
+            );
+            return;
+        }
+        Some("--probe") => {
+            let rest: Vec<_> = std::env::args_os().skip(2).collect();
+            std::process::exit(cellscope::data::probe::child_main(&rest));
+        }
+        _ => {}
     }
     let args = match parse_args(&argv) {
         Ok(a) => a,
@@ -85,13 +105,13 @@ fn main() {
 
 // ---- parent: mutate, run batches, collect crashes ----
 
-/// Runs the fuzz loop for `args.seconds`; returns the number of crashes.
+/// Runs the fuzz loop for `args.seconds`; returns the number of crashes that fail the run.
 fn fuzz(args: &Args) -> Result<usize, String> {
     let seeds = load_corpus(&args.corpus)?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let work = std::env::temp_dir().join(format!("cellscope-fuzz-{}", std::process::id()));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let (mut executions, mut crashes, mut native) = (0usize, 0usize, 0usize);
+    let (mut executions, mut crashes, mut native, mut caught) = (0usize, 0, 0, 0);
     let mut first = true;
     while first || Instant::now() < deadline {
         let _ = std::fs::remove_dir_all(&work);
@@ -110,12 +130,13 @@ fn fuzz(args: &Args) -> Result<usize, String> {
         first = false;
         let mut from = 0;
         while from < inputs.len() {
-            let outcome = run_child(&work, from)?;
+            let outcome = run_child(&work, from, args.guarded)?;
             executions += outcome.finished;
+            caught += outcome.caught;
             match outcome.crash {
                 Some((i, why, kind)) => {
                     executions += 1;
-                    let dir = if kind == Kind::Native && !args.strict {
+                    let dir = if kind == Kind::Native {
                         native += 1;
                         args.crashes.join("native")
                     } else {
@@ -132,17 +153,18 @@ fn fuzz(args: &Args) -> Result<usize, String> {
     }
     let _ = std::fs::remove_dir_all(&work);
     println!(
-        "fuzz: {executions} executions in {} s (seed {}), {crashes} crashes, \
-         {native} native faults (segfault/bus error/hang){}",
+        "fuzz: {executions} executions in {} s (seed {}{}), {crashes} crashes, \
+         {native} native faults (segfault/bus error/hang), {caught} stopped by the probe{}",
         args.seconds,
         args.seed,
+        if args.guarded { "" } else { ", unguarded" },
         if crashes + native > 0 {
             format!(" saved under {}", args.crashes.display())
         } else {
             String::new()
         }
     );
-    Ok(crashes)
+    Ok(crashes + if args.strict { native } else { 0 })
 }
 
 /// A seed: a file's bytes, or an mtx folder's files.
@@ -297,17 +319,20 @@ enum Kind {
     Native,
 }
 
-/// What a child reported: inputs finished, and the crashing input if it crashed.
+/// What a child reported: inputs finished (`caught` of them stopped by the probe), and the
+/// crashing input if it crashed.
 struct Outcome {
     finished: usize,
+    caught: usize,
     crash: Option<(usize, String, Kind)>,
 }
 
 /// Runs the batch in `work` from input `from` in a child process, watching for hangs.
-fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
+fn run_child(work: &Path, from: usize, guarded: bool) -> Result<Outcome, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child: Child = Command::new(exe)
         .args(["--run-batch", &work.to_string_lossy(), &from.to_string()])
+        .arg(guarded.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -322,7 +347,7 @@ fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
             }
         }
     });
-    let (mut finished, mut current) = (0, None);
+    let (mut finished, mut caught, mut current) = (0, 0, None);
     loop {
         match rx.recv_timeout(HANG) {
             Ok(line) => {
@@ -332,6 +357,7 @@ fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
                     (Some("start"), Some(i)) => current = Some(i),
                     (Some("ok"), Some(_)) => {
                         finished += 1;
+                        caught += usize::from(parts.next() == Some("caught"));
                         current = None;
                     }
                     (Some("panic"), Some(i)) => {
@@ -339,6 +365,7 @@ fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
                         let msg = parts.next().unwrap_or("").to_string();
                         return Ok(Outcome {
                             finished,
+                            caught,
                             crash: Some((i, format!("panic: {msg}"), Kind::Rust)),
                         });
                     }
@@ -350,6 +377,7 @@ fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
                 let _ = child.wait();
                 return Ok(Outcome {
                     finished,
+                    caught,
                     crash: current
                         .map(|i| (i, format!("hang over {} s", HANG.as_secs()), Kind::Native)),
                 });
@@ -368,7 +396,11 @@ fn run_child(work: &Path, from: usize) -> Result<Outcome, String> {
                     }
                     None => None,
                 };
-                return Ok(Outcome { finished, crash });
+                return Ok(Outcome {
+                    finished,
+                    caught,
+                    crash,
+                });
             }
         }
     }
@@ -399,8 +431,13 @@ fn save_crash(dir: &Path, input: &Path) -> Result<PathBuf, String> {
 
 static PANIC_MESSAGE: Mutex<String> = Mutex::new(String::new());
 
-fn run_batch(work: &Path, from: usize) {
+fn run_batch(work: &Path, from: usize, guarded: bool) {
     limit_memory();
+    if guarded {
+        let mut prober = cellscope::data::probe::Prober::this_executable(&["--probe"]);
+        prober.timeout = Some(PROBE_HANG);
+        cellscope::data::probe::install(prober);
+    }
     std::panic::set_hook(Box::new(|info| {
         if let Ok(mut m) = PANIC_MESSAGE.lock() {
             *m = info.to_string().replace('\n', " ");
@@ -415,8 +452,8 @@ fn run_batch(work: &Path, from: usize) {
         let _ = writeln!(out, "start {i}");
         let _ = out.flush();
         match std::panic::catch_unwind(|| read_input(input)) {
-            Ok(()) => {
-                let _ = writeln!(out, "ok {i}");
+            Ok(caught) => {
+                let _ = writeln!(out, "ok {i}{}", if caught { " caught" } else { "" });
             }
             Err(_) => {
                 let msg = PANIC_MESSAGE.lock().map(|m| m.clone()).unwrap_or_default();
@@ -430,19 +467,24 @@ fn run_batch(work: &Path, from: usize) {
 }
 
 /// Feeds one input to the reader for its kind; errors are fine, only crashes matter.
-fn read_input(path: &Path) {
-    use cellscope::data;
+/// Returns whether the crash probe stopped it.
+fn read_input(path: &Path) -> bool {
+    use cellscope::data::{self, DataError};
     let ext = path.extension().map(|e| e.to_string_lossy().to_string());
     match ext.as_deref() {
         Some("gmt") => {
             let _ = data::genesets::read_gmt(path);
+            false
         }
         Some("toml") => {
             let bytes = std::fs::read(path).unwrap_or_default();
             let _ = cellscope::config::Config::from_toml(&String::from_utf8_lossy(&bytes));
+            false
         }
         _ => {
-            let _ = data::summarize(path);
+            if let Err(DataError::Corrupt { .. }) = data::summarize(path) {
+                return true;
+            }
             if let Ok(ds) = data::read_dataset(path, "X") {
                 let _ = data::prepare(&ds, &Default::default(), None);
             }
@@ -452,6 +494,7 @@ fn read_input(path: &Path) {
                 let _ = f.read_matrix(&data::h5ad::MatrixChoice::Raw);
                 let _ = f.obs();
             }
+            false
         }
     }
 }

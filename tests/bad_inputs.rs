@@ -1,5 +1,7 @@
-//! Every malformed input in tests/fixtures/bad (and the structural mutants of the fuzz corpus)
-//! through `cellscope info` and `cellscope train`: exit code 2, one clear line naming the file.
+//! Every malformed input in tests/fixtures/bad and the fuzz corpus's structural mutants through
+//! info and train (those crashing libhdf5 also embed/eval/transfer): exit 2, one line naming it.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +17,22 @@ const BAD: &[(&str, &str)] = &[
         "indices (20) and data (19) differ",
     ),
     ("fixtures/bad/empty_file.h5ad", "not an HDF5 file"),
+    (
+        "fixtures/bad/hdf5_hang.h5ad",
+        "the file is corrupt: the HDF5 library did not finish reading it",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_global_heap.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_metadata_cache.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
+    (
+        "fixtures/bad/hdf5_segfault_page_buffer.h5ad",
+        "the file is corrupt: the HDF5 library crashed reading it (segmentation fault",
+    ),
     ("fixtures/bad/huge_declared_shape.h5ad", "100000000000"),
     (
         "fixtures/bad/index_out_of_range.h5ad",
@@ -60,9 +78,11 @@ fn tests_dir() -> PathBuf {
 }
 
 /// Runs cellscope and returns (exit code, stderr), asserting it was not killed by a signal.
+/// A file that hangs libhdf5 is given up on after 4 s (the crash probe's limit).
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cellscope"))
         .args(args)
+        .env("CELLSCOPE_PROBE_TIMEOUT", "4")
         .output()
         .expect("run cellscope");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -168,5 +188,34 @@ fn bad_gene_sets_and_configs_fail_with_a_clear_line() {
         }
         args.extend(["--epochs", "1", "--out", out]);
         check(&args, file, expected);
+    }
+}
+
+#[test]
+fn a_file_that_crashes_libhdf5_fails_embed_eval_and_transfer_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::tiny_config(dir.path(), "tiny.toml", "[train]\nepochs = 1\n");
+    let out = dir.path().join("runs");
+    let train = common::ok(&common::cellscope(&[
+        "train",
+        common::fixture("scanpy/counts.h5ad").to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let run = common::run_dir(&train);
+    let run = run.to_str().unwrap();
+    let file = "fixtures/bad/hdf5_segfault_metadata_cache.h5ad";
+    let bad = tests_dir().join(file);
+    let bad = bad.to_str().unwrap();
+    let copy = dir.path().join("embedded.h5ad");
+    let commands: [&[&str]; 3] = [
+        &["embed", run, "--data", bad, "--out", copy.to_str().unwrap()],
+        &["eval", run, "--data", bad],
+        &["transfer", run, "--target", bad, "--label", "cell_type"],
+    ];
+    for args in commands {
+        check(args, file, "the file is corrupt: the HDF5 library crashed");
     }
 }

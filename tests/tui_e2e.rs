@@ -378,3 +378,17 @@ fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
     t.keys(&["q"]);
     t.assert_restored();
 }
+
+#[test]
+fn a_file_that_crashes_libhdf5_shows_an_error_in_the_ui_instead_of_killing_it() {
+    let Some(t) = Tmux::start("corrupt") else {
+        return;
+    };
+    t.wait_text("PROMPT$", 5);
+    let bad = common::fixture("bad/hdf5_segfault_global_heap.h5ad");
+    t.launch(&bad.display().to_string());
+    let screen = t.wait_text("corrupt", 20);
+    assert!(screen.contains("1 Data"), "the UI is still up:\n{screen}");
+    t.keys(&["q"]);
+    t.assert_restored();
+}

@@ -5,6 +5,7 @@ pub mod genesets;
 pub mod h5ad;
 pub mod matrix;
 pub mod preprocess;
+pub mod probe;
 pub mod stream;
 pub mod summary;
 pub mod synthetic;
@@ -36,6 +37,8 @@ pub enum DataError {
         group: String,
         what: String,
     },
+    #[error("{path}: the file is corrupt: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
     #[error("inconsistent matrix: {0}")]
     Inconsistent(String),
 }

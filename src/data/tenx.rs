@@ -74,6 +74,28 @@ fn read_genome(
     file: &hdf5::File,
     name: &str,
 ) -> Result<(Vec<String>, CsrMatrix, Vec<String>), ElementError> {
+    let (barcodes, m, genes) = genome_parts(file, name)?;
+    Ok((barcodes, m.read_all()?, genes))
+}
+
+/// Makes the reads of [`read_tenx_h5`], sampling a large matrix, ignoring errors (for the
+/// crash probe, see `data::probe`).
+pub(crate) fn sample_reads(path: &Path, budget: usize, windows: usize) {
+    let Ok(file) = hdf::open_read_only(path) else {
+        return;
+    };
+    for name in genome_groups(&file).unwrap_or_default() {
+        if let Ok((_, m, _)) = genome_parts(&file, &name) {
+            m.sample_reads(budget, windows);
+        }
+    }
+}
+
+/// One genome group's barcodes, matrix (cells x genes, not yet read) and gene symbols.
+fn genome_parts(
+    file: &hdf5::File,
+    name: &str,
+) -> Result<(Vec<String>, MatrixElement, Vec<String>), ElementError> {
     let g = file.group(name).map_err(|e| at(name, e))?;
     let strings = |p: &str| -> Result<Vec<String>, Msg> {
         read_strings(&g.dataset(p).map_err(|e| at(&format!("{name}/{p}"), e))?)
@@ -87,7 +109,7 @@ fn read_genome(
     // Stored genes x cells in CSC: its columns are cells, i.e. CSR rows of cells x genes.
     let layout = (MatrixEncoding::Csr, (barcodes.len(), genes.len()));
     let m = MatrixElement::sparse(g, Some(layout))?;
-    Ok((barcodes, m.read_all()?, genes))
+    Ok((barcodes, m, genes))
 }
 
 /// Joins two matrices with the same rows side by side.

@@ -15,7 +15,8 @@ pub(crate) type Msg = String;
 const SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n'];
 
 /// Opens an HDF5 file read-only, turning a missing file, a directory or a non-HDF5 file
-/// into a clear error before HDF5 sees it.
+/// into a clear error before HDF5 sees it, and a file that crashes HDF5 into an error too
+/// (see `data::probe`).
 pub(crate) fn open_read_only(path: &Path) -> Result<hdf5::File, DataError> {
     if !path.exists() {
         return Err(DataError::Missing {
@@ -34,6 +35,7 @@ pub(crate) fn open_read_only(path: &Path) -> Result<hdf5::File, DataError> {
             detail: "no HDF5 signature at the start of the file".into(),
         });
     }
+    crate::data::probe::guard(path)?;
     hdf5::File::open(path).map_err(|e| DataError::NotHdf5 {
         path: path.to_path_buf(),
         detail: first_line(&e.to_string()),

@@ -118,7 +118,7 @@ impl MatrixElement {
     /// Stored values: non-zeros of a sparse matrix, rows x columns of a dense one.
     pub fn n_stored(&self) -> usize {
         match &self.node {
-            Node::Dense(_) => self.shape.0 * self.shape.1,
+            Node::Dense(_) => self.shape.0.saturating_mul(self.shape.1),
             Node::Sparse(g) => g.dataset("data").map_or(0, |d| d.size()),
         }
     }
@@ -156,6 +156,52 @@ impl MatrixElement {
             }
             (Node::Sparse(g), _) => read_compressed(g, range, n_cols),
         }
+    }
+
+    /// Makes every kind of read a full read makes, cheaply for a large matrix, ignoring errors
+    /// (for the crash probe): walks each dataset's chunk index, reads indptr whole, and reads
+    /// all values when at most `budget` are stored, else `windows` evenly spaced windows of
+    /// the major axis holding about `budget` values in all. Returns the values read.
+    pub fn sample_reads(&self, budget: usize, windows: usize) -> usize {
+        let datasets: Vec<Dataset> = match &self.node {
+            Node::Dense(ds) => vec![ds.clone()],
+            Node::Sparse(g) => ["indptr", "indices", "data"]
+                .iter()
+                .filter_map(|p| g.dataset(p).ok())
+                .collect(),
+        };
+        for ds in &datasets {
+            let _ = ds.storage_size();
+        }
+        let (n_rows, n_cols) = self.shape;
+        let (n_major, n_minor) = match self.encoding {
+            MatrixEncoding::Csc => (n_cols, n_rows),
+            _ => (n_rows, n_cols),
+        };
+        if let Node::Sparse(g) = &self.node
+            && let Ok(indptr) = g.dataset("indptr")
+        {
+            let _ = indptr.read_slice_1d::<i64, _>(0..indptr.size().min(n_major + 1));
+        }
+        let n_stored = self.n_stored();
+        if n_stored <= budget {
+            return self.read_all().map_or(0, |m| m.nnz());
+        }
+        let windows = windows.max(2);
+        let per_window = (budget / windows) as u128;
+        let width = (n_major as u128 * per_window / n_stored as u128).max(1) as usize;
+        let width = width.min(n_major);
+        (0..windows)
+            .map(|k| {
+                let start = (n_major - width) * k / (windows - 1);
+                let window = start..start + width;
+                let part = match &self.node {
+                    Node::Dense(ds) => read_dense_rows(ds, window, n_cols),
+                    Node::Sparse(g) => read_compressed(g, window, n_minor),
+                };
+                part.map_or(0, |m| m.nnz())
+            })
+            .sum()
     }
 }
 
@@ -357,6 +403,18 @@ fn read_dense_rows(ds: &Dataset, range: Range<usize>, n_cols: usize) -> Result<C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_reads_read_everything_within_budget_and_windows_beyond() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/scanpy/counts.h5ad");
+        let file = crate::data::h5ad::H5adFile::open(&path).unwrap();
+        let x = file.matrix(&crate::data::h5ad::MatrixChoice::X).unwrap();
+        let n = x.n_stored();
+        assert_eq!(x.sample_reads(n, 16), n);
+        let sampled = x.sample_reads(n / 10, 4);
+        assert!(sampled > 0 && sampled < n / 2, "{sampled} of {n}");
+    }
 
     #[test]
     fn transpose_turns_columns_into_rows() {
