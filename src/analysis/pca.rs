@@ -2,7 +2,7 @@
 //! robust on clustered data where linfa's `Pca` panics), for dense embeddings and sparse genes.
 
 use linfa_linalg::eigh::Eigh;
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
 use rayon::prelude::*;
 
 use super::AnalysisError;
@@ -258,7 +258,7 @@ fn leading_eigenpairs(
     }
     // Lanczos with full reorthogonalisation from a fixed pseudo-random start; more steps until
     // the k leading Ritz pairs have converged (at d steps the decomposition is exact).
-    let mut steps = (3 * k).max(k + 64).min(d);
+    let mut steps = (6 * k).max(k + 64).min(d);
     loop {
         let (values, vectors, converged) = lanczos(cov, k, steps)?;
         if converged || steps == d {
@@ -297,6 +297,31 @@ fn pseudo_random_unit(d: usize, seed: u64) -> Array1<f64> {
     v / norm
 }
 
+/// `m v` with the rows of `m` shared among the threads.
+fn par_matvec(m: ArrayView2<f64>, v: ArrayView1<f64>) -> Array1<f64> {
+    let rows: Vec<f64> = m
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|row| row.dot(&v))
+        .collect();
+    Array1::from(rows)
+}
+
+/// Removes from `w` its components along the (orthonormal) rows of `basis`: w -= B^T (B w),
+/// both products spread over the threads.
+fn orthogonalise(w: &mut Array1<f64>, basis: ArrayView2<f64>) {
+    let c = par_matvec(basis, w.view());
+    let w = w.as_slice_mut().expect("a fresh vector is contiguous");
+    w.par_chunks_mut(256).enumerate().for_each(|(k, chunk)| {
+        let start = k * 256;
+        for (row, &ci) in basis.axis_iter(Axis(0)).zip(&c) {
+            let part = row.slice(s![start..start + chunk.len()]);
+            chunk.iter_mut().zip(part).for_each(|(x, b)| *x -= ci * b);
+        }
+    });
+}
+
 /// `m` Lanczos steps on `a`: the k leading Ritz pairs and whether all have converged. An
 /// exhausted Krylov space (exactly low-rank data) continues from a fresh orthogonal vector.
 fn lanczos(
@@ -316,13 +341,11 @@ fn lanczos(
         .row_mut(0)
         .assign(&pseudo_random_unit(d, 0x9E37_79B9_7F4A_7C15));
     for j in 0..m {
-        let mut w = a.dot(&basis.row(j));
+        let mut w = par_matvec(a.view(), basis.row(j));
         alpha[j] = w.dot(&basis.row(j));
         // Full reorthogonalisation against every basis vector so far, twice (Gram-Schmidt).
         for _ in 0..2 {
-            let done = basis.slice(s![..=j, ..]);
-            let c = done.dot(&w);
-            w -= &done.t().dot(&c);
+            orthogonalise(&mut w, basis.slice(s![..=j, ..]));
         }
         if j + 1 == m {
             beta[j] = w.dot(&w).sqrt();
@@ -335,9 +358,7 @@ fn lanczos(
             for attempt in 1.. {
                 w = pseudo_random_unit(d, 0x2545_F491_4F6C_DD1D ^ (j as u64 * 7919 + attempt));
                 for _ in 0..2 {
-                    let done = basis.slice(s![..=j, ..]);
-                    let c = done.dot(&w);
-                    w -= &done.t().dot(&c);
+                    orthogonalise(&mut w, basis.slice(s![..=j, ..]));
                 }
                 let n = w.dot(&w).sqrt();
                 if n > 1e-8 || attempt > 8 {
