@@ -16,6 +16,7 @@ use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
 use crate::data::{Column, CsrMatrix};
 
 use super::app::Msg;
+use super::work::spawn_job;
 
 /// obs columns with more categories than this are not offered for colouring.
 pub const MAX_GROUPS: usize = 64;
@@ -204,39 +205,33 @@ pub fn spawn(job: u64, run_dir: PathBuf, label: Option<String>, to_app: Unbounde
     let send = move |event| {
         let _ = to_app.send(Msg::Analysis(event));
     };
-    let spawned = std::thread::Builder::new()
-        .name("cellscope-analysis".into())
-        .spawn({
-            let send = send.clone();
-            move || {
-                let mut report = |step: Step| {
-                    send(match step {
-                        Step::Stage(stage) => AnalysisEvent::Stage {
-                            job,
-                            stage: stage.into(),
-                        },
-                        Step::Embedded(done, total) => AnalysisEvent::Progress { job, done, total },
-                    })
-                };
-                let current = || LATEST_JOB.load(Ordering::SeqCst) == job;
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    analyse(&run_dir, label.as_deref(), &mut report, &current)
-                }))
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the analysis crashed (see the log file)")))
-                .map(Arc::new)
-                .map_err(|e| {
-                    tracing::warn!("analysing {}: {e:#}", run_dir.display());
-                    format!("{e:#}")
-                });
-                send(AnalysisEvent::Done { job, result });
+    let progress = send.clone();
+    let shown = run_dir.display().to_string();
+    spawn_job(
+        "analysis",
+        move || {
+            let mut report = |step: Step| {
+                progress(match step {
+                    Step::Stage(stage) => AnalysisEvent::Stage {
+                        job,
+                        stage: stage.into(),
+                    },
+                    Step::Embedded(done, total) => AnalysisEvent::Progress { job, done, total },
+                })
+            };
+            let current = || LATEST_JOB.load(Ordering::SeqCst) == job;
+            analyse(&run_dir, label.as_deref(), &mut report, &current)
+        },
+        move |result| {
+            if let Err(e) = &result {
+                tracing::warn!("analysing {shown}: {e}");
             }
-        });
-    if let Err(e) = spawned {
-        send(AnalysisEvent::Done {
-            job,
-            result: Err(format!("cannot start the analysis thread: {e}")),
-        });
-    }
+            send(AnalysisEvent::Done {
+                job,
+                result: result.map(Arc::new),
+            });
+        },
+    );
 }
 
 /// A step of the job, as reported to the caller.

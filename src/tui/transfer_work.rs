@@ -10,6 +10,7 @@ use crate::config::Config;
 
 use super::app::Msg;
 use super::transfer_state::TransferMsg;
+use super::work::spawn_job;
 
 /// The obs columns of `path` that can serve as labels (categorical, string, int, bool).
 pub fn label_columns(path: &Path) -> Result<Vec<String>, String> {
@@ -58,31 +59,21 @@ pub fn spawn_transfer(
     let send = move |m: TransferMsg| {
         let _ = to_app.send(Msg::Transfer(m));
     };
-    let spawned = std::thread::Builder::new()
-        .name("cellscope-transfer".into())
-        .spawn({
-            let send = send.clone();
-            move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let loaded = crate::train::load_run(&run)?;
-                    run_transfer(&loaded, &request, &config, &mut |step| {
-                        send(TransferMsg::Progress(step))
-                    })
-                }));
-                let result = match outcome {
-                    Ok(Ok(report)) => Ok(Box::new(report)),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(_) => Err("the transfer crashed (see the log file)".into()),
-                };
-                if let Err(e) = &result {
-                    tracing::warn!("transfer of {}: {e}", run.display());
-                }
-                send(TransferMsg::Finished(result));
+    let progress = send.clone();
+    let shown = run.display().to_string();
+    spawn_job(
+        "transfer",
+        move || {
+            let loaded = crate::train::load_run(&run)?;
+            run_transfer(&loaded, &request, &config, &mut |step| {
+                progress(TransferMsg::Progress(step))
+            })
+        },
+        move |result| {
+            if let Err(e) = &result {
+                tracing::warn!("transfer of {shown}: {e}");
             }
-        });
-    if let Err(e) = spawned {
-        send(TransferMsg::Finished(Err(format!(
-            "cannot start the transfer thread: {e}"
-        ))));
-    }
+            send(TransferMsg::Finished(result.map(Box::new)));
+        },
+    );
 }

@@ -84,6 +84,31 @@ pub trait TrainControl: Send {
     fn is_finished(&self) -> bool;
 }
 
+/// Runs `job` on a thread named `cellscope-{name}` and hands its outcome to `done`: its error
+/// as text, a panic as "the {name} crashed (see the log file)", or a thread that cannot start.
+pub fn spawn_job<T: Send + 'static>(
+    name: &'static str,
+    job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    done: impl Fn(Result<T, String>) + Clone + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("cellscope-{name}"))
+        .spawn({
+            let done = done.clone();
+            move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                    .unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("the {name} crashed (see the log file)"))
+                    })
+                    .map_err(|e| format!("{e:#}"));
+                done(result);
+            }
+        });
+    if let Err(e) = spawned {
+        done(Err(format!("cannot start the {name} thread: {e}")));
+    }
+}
+
 /// The real work: the data layer's reader and the train layer's worker.
 #[derive(Default)]
 pub struct LiveWork {
@@ -93,19 +118,23 @@ pub struct LiveWork {
 
 impl Work for LiveWork {
     fn load(&mut self, path: PathBuf, matrix: String, to_app: UnboundedSender<Msg>) {
-        tokio::task::spawn_blocking(move || {
-            let stage = |s: &str| {
-                let _ = to_app.send(Msg::LoadStage(s.to_string()));
-            };
-            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                load_view(&path, &matrix, &stage)
-            }))
-            .unwrap_or_else(|_| Err("the loader crashed (see the log file)".into()));
-            if let Err(e) = &loaded {
-                tracing::warn!("loading {}: {e}", path.display());
-            }
-            let _ = to_app.send(Msg::Loaded(loaded));
-        });
+        let stages = to_app.clone();
+        let shown = path.display().to_string();
+        spawn_job(
+            "loader",
+            move || {
+                let stage = |s: &str| {
+                    let _ = stages.send(Msg::LoadStage(s.to_string()));
+                };
+                load_view(&path, &matrix, &stage).map_err(anyhow::Error::msg)
+            },
+            move |loaded| {
+                if let Err(e) = &loaded {
+                    tracing::warn!("loading {shown}: {e}");
+                }
+                let _ = to_app.send(Msg::Loaded(loaded));
+            },
+        );
     }
 
     fn start_training(
