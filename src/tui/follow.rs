@@ -90,6 +90,11 @@ fn follow(run_dir: &Path, stop: &AtomicBool, to_app: &UnboundedSender<Msg>) {
     let mut ended = false;
     let mut checked = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        // Liveness is taken before reading: a process gone by then has written all its lines.
+        let gone = !ended && checked.elapsed() >= LIVENESS && {
+            checked = Instant::now();
+            !run_alive(run_dir)
+        };
         for event in follower.poll() {
             if matches!(event, TrainEvent::Started { .. }) {
                 ended = false;
@@ -99,24 +104,14 @@ fn follow(run_dir: &Path, stop: &AtomicBool, to_app: &UnboundedSender<Msg>) {
                 return;
             }
         }
-        if !ended && checked.elapsed() >= LIVENESS {
-            checked = Instant::now();
-            // Read once more: the process may have written its last line and exited since.
-            let last = follower.poll();
-            ended = last.iter().any(ends_run);
-            let alive = ended || run_alive(run_dir);
-            for event in last {
-                let _ = to_app.send(Msg::Train(event));
-            }
-            if !alive {
-                ended = true;
-                let message = format!(
-                    "the training process is gone without finishing (killed?); \
-                     `cellscope train --resume {}` continues it",
-                    run_dir.display()
-                );
-                let _ = to_app.send(Msg::Train(TrainEvent::Failed { message }));
-            }
+        if gone && !ended {
+            ended = true;
+            let message = format!(
+                "the training process is gone without finishing (killed?); \
+                 `cellscope train --resume {}` continues it",
+                run_dir.display()
+            );
+            let _ = to_app.send(Msg::Train(TrainEvent::Failed { message }));
         }
         std::thread::sleep(POLL);
     }
