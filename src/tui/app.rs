@@ -392,7 +392,7 @@ impl App {
         match (&mut self.modal, action) {
             (_, Action::ForceQuit) => {
                 let mut effects = Vec::new();
-                if self.train.status.is_active() && self.train.attached.is_none() {
+                if self.train.training_here() {
                     effects.push(Effect::Command(TrainCommand::Stop));
                 }
                 effects.push(Effect::Quit);
@@ -413,7 +413,7 @@ impl App {
 
     fn act_normal(&mut self, action: Action) -> Vec<Effect> {
         match action {
-            Action::Quit if self.train.status.is_active() && self.train.attached.is_none() => {
+            Action::Quit if self.train.training_here() => {
                 self.modal = Modal::QuitPrompt;
             }
             Action::Quit => return vec![Effect::Quit],
@@ -619,7 +619,7 @@ impl App {
         let Some(run) = self.runs.selected() else {
             return Vec::new();
         };
-        if self.train.status.is_active() && self.train.attached.is_none() {
+        if self.train.training_here() {
             self.notice = Some("a run is training in this UI: stop it first".into());
             return Vec::new();
         }

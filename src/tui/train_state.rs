@@ -272,6 +272,12 @@ impl TrainState {
         }
     }
 
+    /// Whether a run is training inside this UI's process (not one followed in its own process):
+    /// quitting would end it.
+    pub fn training_here(&self) -> bool {
+        self.status.is_active() && self.attached.is_none()
+    }
+
     /// The field under the cursor.
     pub fn current_field(&self) -> Field {
         Field::ALL[self.field.min(Field::ALL.len() - 1)]
