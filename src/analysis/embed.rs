@@ -71,12 +71,14 @@ impl EvalInput {
         split_cells(self.n_cells(), tc.val_fraction, by, tc.seed)
     }
 
-    /// The PCA baseline (see [`pca_baseline`]). Data larger than memory is fitted on a seeded
-    /// subsample of `PCA_FIT_CELLS` cells gathered in one pass, then projected block by block.
+    /// The PCA baseline: the log-normalised genes projected on as many components as the
+    /// latent. Data larger than memory is fitted on a seeded subsample of `PCA_FIT_CELLS` cells
+    /// gathered in one pass, then projected block by block.
     pub fn pca_baseline(&self) -> anyhow::Result<Array2<f32>> {
         let latent = self.run.encoder.latent;
         if self.data.stream.is_none() {
-            return pca_baseline(&self.data.x, latent);
+            let x = &self.data.x;
+            return Ok(pca_sparse(x, latent.min(x.n_cols).min(x.n_rows))?.scores);
         }
         let n = self.n_cells();
         let mut fit_rows = vec![false; n];
@@ -201,11 +203,6 @@ fn write_cache(cache: &Path, z: ArrayView2<f32>) -> anyhow::Result<()> {
         .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
     crate::train::checkpoint::write_atomic(cache, &bytes)?;
     Ok(())
-}
-
-/// The PCA baseline: the log-normalised genes projected on as many components as the latent.
-pub fn pca_baseline(x: &CsrMatrix, latent: usize) -> anyhow::Result<Array2<f32>> {
-    Ok(pca_sparse(x, latent.min(x.n_cols).min(x.n_rows))?.scores)
 }
 
 /// The label column to score against: the named one, else a usual cell-type column name.
