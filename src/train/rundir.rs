@@ -137,9 +137,7 @@ impl RunDir {
 
     /// Writes the exact configuration used.
     pub fn write_config(&self, config: &Config) -> Result<(), TrainError> {
-        let text =
-            toml::to_string(config).map_err(|e| io(&self.path, "cannot encode config", e))?;
-        write_atomic(&self.path.join(CONFIG_FILE), text.as_bytes())
+        write_config(&self.path, config).map(drop)
     }
 
     /// Appends one JSON object as a line of metrics.jsonl and flushes it.
@@ -184,6 +182,14 @@ fn drop_torn_tail(file: &Path) -> std::io::Result<()> {
         .write(true)
         .open(file)?
         .set_len(keep as u64)
+}
+
+/// Writes `config` as `run_dir/config.toml` (atomically) and returns that path.
+pub fn write_config(run_dir: &Path, config: &Config) -> Result<PathBuf, TrainError> {
+    let text = toml::to_string(config).map_err(|e| io(run_dir, "cannot encode config", e))?;
+    let path = run_dir.join(CONFIG_FILE);
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
 }
 
 /// Reads metrics.jsonl of a run: every complete line, ignoring a torn last line.

@@ -200,8 +200,7 @@ fn start_detached(path: &Path, config: &Config) -> anyhow::Result<PathBuf> {
     crate::train::Method::parse(&config.train.method)?;
     let dir =
         crate::train::RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?;
-    let settings = dir.join(crate::train::rundir::CONFIG_FILE);
-    crate::train::checkpoint::write_atomic(&settings, toml::to_string(config)?.as_bytes())?;
+    let settings = crate::train::rundir::write_config(&dir, config)?;
     let args = [
         "train".into(),
         std::path::absolute(path)?.into_os_string(),
