@@ -163,26 +163,21 @@ pub fn validation<'a>(
     let n_genes = data.genes.len();
     let mut sum = vec![0f64; n_genes];
     let mut kept = Gather::default();
-    let file = H5adFile::open(&data.path)?;
-    let plan = s.plan.clone();
-    H5adBlocks::new(&file, s.block_rows).for_each_mapped(
-        Arc::new(move |b| plan.apply(&b)),
-        &mut |start, block| {
-            for i in 0..block.n_rows {
-                match role[start + i] {
-                    1 => {
-                        let (idx, v) = block.row(i);
-                        idx.iter()
-                            .zip(v)
-                            .for_each(|(&j, &v)| sum[j as usize] += f64::from(v));
-                    }
-                    2 => kept.push(block, i),
-                    _ => {}
+    for_each_block(data, s.block_rows, &mut |start, block| {
+        for i in 0..block.n_rows {
+            match role[start + i] {
+                1 => {
+                    let (idx, v) = block.row(i);
+                    idx.iter()
+                        .zip(v)
+                        .for_each(|(&j, &v)| sum[j as usize] += f64::from(v));
                 }
+                2 => kept.push(block, i),
+                _ => {}
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     let x = kept.finish(n_genes);
     let n = train.len().max(1) as f64;
     Ok(Validation {
