@@ -89,6 +89,18 @@ pub(crate) fn timed<T>(
     out
 }
 
+/// [`timed`] for a step that can fail: an error is recorded as the step's result.
+pub(crate) fn timed_try<T, E: std::fmt::Display>(
+    steps: &mut Vec<Step>,
+    name: &str,
+    f: impl FnOnce() -> Result<T, E>,
+    show: impl Fn(&T) -> String,
+) -> Result<T, E> {
+    timed(steps, name, f, |r| {
+        r.as_ref().map_or_else(|e| e.to_string(), &show)
+    })
+}
+
 /// Measures every step on freshly generated data (seeded: the same data each run).
 pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
     let (x, truth) = clustered_embedding(N_CELLS, DIM, N_TYPES, 0);
@@ -101,16 +113,11 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
         )
     };
 
-    let fit = timed(
+    let fit = timed_try(
         &mut steps,
         "PCA 64-d -> 50 (dense covariance)",
         || pca_dense(x.view(), 50),
-        |r| {
-            r.as_ref().map_or_else(
-                |e| e.to_string(),
-                |f| format!("PC1 {:.3} of variance", f.pca.explained_variance_ratio[0]),
-            )
-        },
+        |f| format!("PC1 {:.3} of variance", f.pca.explained_variance_ratio[0]),
     )?;
     drop(fit);
     let nn = timed(
@@ -137,30 +144,22 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
             n_init,
             ..KMeansParams::new(k, 0)
         };
-        timed(
+        timed_try(
             &mut steps,
             &format!("k-means, k = {k}, {n_init} run(s)"),
             || kmeans(x.view(), params),
-            |r| {
-                r.as_ref().map_or_else(
-                    |e| e.to_string(),
-                    |f| format!("{} iterations, {}", f.n_iter, ari(&f.labels)),
-                )
-            },
+            |f| format!("{} iterations, {}", f.n_iter, ari(&f.labels)),
         )?;
     }
     let params = TsneParams::new(config.layout_max_cells, 0);
-    timed(
+    timed_try(
         &mut steps,
         &format!(
             "t-SNE 2-D ({} laid out, rest placed)",
             params.max_cells.min(N_CELLS)
         ),
         || tsne(x.view(), params),
-        |r| {
-            r.as_ref()
-                .map_or_else(|e| e.to_string(), |y| layout_quality(y, &truth))
-        },
+        |y| layout_quality(y, &truth),
     )?;
     let (reference, query) = (x.slice(s![..40_000, ..]), x.slice(s![40_000.., ..]));
     let pred = timed(
@@ -187,20 +186,15 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
         |s| s.map_or("undefined".into(), |v| format!("{v:.3}")),
     );
     let genes = sparse_genes(N_CELLS, N_GENES, N_TYPES, 0.1, 1);
-    timed(
+    timed_try(
         &mut steps,
         &format!("PCA {N_CELLS} x {N_GENES} sparse genes -> 50"),
         || pca_sparse(&genes, 50),
-        |r| {
-            r.as_ref().map_or_else(
-                |e| e.to_string(),
-                |f| {
-                    format!(
-                        "{} non-zeros, top-50 explain {:.3}",
-                        genes.nnz(),
-                        f.pca.explained_variance_ratio.iter().sum::<f64>()
-                    )
-                },
+        |f| {
+            format!(
+                "{} non-zeros, top-50 explain {:.3}",
+                genes.nnz(),
+                f.pca.explained_variance_ratio.iter().sum::<f64>()
             )
         },
     )?;
@@ -217,41 +211,28 @@ pub fn measure_pipeline(config: &Config) -> anyhow::Result<Vec<Step>> {
     let genes = sparse_genes(N_CELLS, N_GENES, N_TYPES, 0.1, 2);
     let encoder = crate::train::bench::random_encoder(config, genes.n_cols)?;
     let mut steps = Vec::new();
-    let z = timed(
+    let z = timed_try(
         &mut steps,
         &format!(
             "pipeline: embed {N_CELLS} x {N_GENES} -> {} (encoder)",
             config.model.latent
         ),
         || encoder.embed(&genes, 1024),
-        |z| {
-            z.as_ref().map_or_else(
-                |e| e.to_string(),
-                |z| format!("{} x {}", z.nrows(), z.ncols()),
-            )
-        },
+        |z| format!("{} x {}", z.nrows(), z.ncols()),
     )?;
-    timed(
+    timed_try(
         &mut steps,
         "pipeline: lay out (PCA-2 + t-SNE)",
         || views_2d(z.view(), config),
-        |r| {
-            r.as_ref()
-                .map_or_else(|e| e.to_string(), |_| "2 views".into())
-        },
+        |_| "2 views".into(),
     )?;
-    timed(
+    timed_try(
         &mut steps,
         "pipeline: cluster (k-means + kNN graph + Leiden)",
         || cluster(z.view(), config, 0),
-        |r| {
-            r.as_ref().map_or_else(
-                |e| e.to_string(),
-                |c| {
-                    let k = |l: &[usize]| l.iter().max().map_or(0, |m| m + 1);
-                    format!("{} k-means, {} Leiden clusters", k(&c.kmeans), k(&c.leiden))
-                },
-            )
+        |c| {
+            let k = |l: &[usize]| l.iter().max().map_or(0, |m| m + 1);
+            format!("{} k-means, {} Leiden clusters", k(&c.kmeans), k(&c.leiden))
         },
     )?;
     let total: f64 = steps.iter().map(|s| s.seconds).sum();

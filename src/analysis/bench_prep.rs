@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::bench::{Step, timed};
+use super::bench::{Step, timed_try};
 use super::kmeans::{KMeansParams, kmeans};
 use super::pca::pca_sparse;
 use crate::config::Config;
@@ -16,56 +16,41 @@ const K: usize = 10;
 /// Times each step on `path` and the total; the `config`'s `[data]` and `[preprocess]` apply.
 pub fn measure_prep(path: &Path, config: &Config) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let dataset = timed(
+    let dataset = timed_try(
         &mut steps,
         "read .h5ad (X and obs)",
         || crate::data::read_dataset(path, &config.data.matrix),
         |d| {
-            d.as_ref().map_or_else(
-                |e| e.to_string(),
-                |d| {
-                    format!(
-                        "{} x {}, {} non-zeros",
-                        d.x.n_rows,
-                        d.x.n_cols,
-                        d.x.data.len()
-                    )
-                },
+            format!(
+                "{} x {}, {} non-zeros",
+                d.x.n_rows,
+                d.x.n_cols,
+                d.x.data.len()
             )
         },
     )?;
-    let prepared = timed(
+    let prepared = timed_try(
         &mut steps,
         &format!(
             "HVG (seurat_v3, {}) + normalize_total + log1p",
             config.preprocess.n_top_genes
         ),
         || crate::data::prepare(&dataset, &config.preprocess, None),
-        |p| {
-            p.as_ref().map_or_else(
-                |e| e.to_string(),
-                |p| format!("{} genes kept", p.genes.len()),
-            )
-        },
+        |p| format!("{} genes kept", p.genes.len()),
     )?;
     let x = &prepared.x;
-    let pca = timed(
+    let pca = timed_try(
         &mut steps,
         &format!("PCA -> {N_COMPONENTS} (sparse, covariance + Lanczos)"),
         || pca_sparse(x, N_COMPONENTS.min(x.n_cols)),
         |f| {
-            f.as_ref().map_or_else(
-                |e| e.to_string(),
-                |f| {
-                    format!(
-                        "top-{N_COMPONENTS} explain {:.3}",
-                        f.pca.explained_variance_ratio.iter().sum::<f64>()
-                    )
-                },
+            format!(
+                "top-{N_COMPONENTS} explain {:.3}",
+                f.pca.explained_variance_ratio.iter().sum::<f64>()
             )
         },
     )?;
-    timed(
+    timed_try(
         &mut steps,
         &format!("k-means, k = {K}, 1 run"),
         || {
@@ -73,10 +58,7 @@ pub fn measure_prep(path: &Path, config: &Config) -> anyhow::Result<Vec<Step>> {
             params.n_init = 1;
             kmeans(pca.scores.view(), params)
         },
-        |f| {
-            f.as_ref()
-                .map_or_else(|e| e.to_string(), |f| format!("{} iterations", f.n_iter))
-        },
+        |f| format!("{} iterations", f.n_iter),
     )?;
     let total: f64 = steps.iter().map(|s| s.seconds).sum();
     steps.push(Step {
