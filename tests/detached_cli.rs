@@ -9,19 +9,7 @@ use std::time::{Duration, Instant};
 
 use cellscope::train::TrainEvent;
 use cellscope::train::detached::{MetricsFollower, RunStatus, pid_alive, run_pid, run_status};
-use common::{cellscope, tiny_config};
-
-/// Kills a detached run's process when the test ends, however it ends.
-struct KillOnDrop(PathBuf);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = run_pid(&self.0).filter(|&p| pid_alive(p)) {
-            // SAFETY: signalling a process this test started.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-    }
-}
+use common::{KillRun, cellscope, tiny_config};
 
 /// A child process (a follower) killed on drop.
 struct ChildGuard(Child);
@@ -42,7 +30,7 @@ fn config(dir: &Path, epochs: usize) -> PathBuf {
     )
 }
 
-fn start_detached(dir: &Path, epochs: usize) -> (PathBuf, KillOnDrop) {
+fn start_detached(dir: &Path, epochs: usize) -> (PathBuf, KillRun) {
     let cfg = config(dir, epochs);
     let out = dir.join("runs");
     let started = Instant::now();
@@ -71,7 +59,7 @@ fn start_detached(dir: &Path, epochs: usize) -> (PathBuf, KillOnDrop) {
             .find_map(|l| l.strip_prefix("run directory: "))
             .unwrap(),
     );
-    let guard = KillOnDrop(run.clone());
+    let guard = KillRun(run.clone());
     (run, guard)
 }
 

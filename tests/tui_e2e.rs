@@ -233,18 +233,6 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.assert_restored();
 }
 
-/// Kills the run's process when the test ends, however it ends.
-struct KillRun(PathBuf);
-
-impl Drop for KillRun {
-    fn drop(&mut self) {
-        if let Some(pid) = run_pid(&self.0) {
-            // SAFETY: signalling the run this test started.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-    }
-}
-
 #[test]
 fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying() {
     let Some(t) = Tmux::start("attach") else {
@@ -276,7 +264,7 @@ fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying(
         .map(|e| e.unwrap().path())
         .next()
         .expect("a run directory");
-    let _kill = KillRun(run.clone());
+    let _kill = common::KillRun(run.clone());
     let pid = run_pid(&run).expect("the run records its pid");
     let name = run.file_name().unwrap().to_string_lossy().to_string();
 

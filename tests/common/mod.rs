@@ -44,6 +44,19 @@ pub fn run_dir(stdout: &str) -> PathBuf {
     PathBuf::from(line)
 }
 
+/// Kills a detached run's process (from its pid file) when the test ends, however it ends.
+pub struct KillRun(pub PathBuf);
+
+impl Drop for KillRun {
+    fn drop(&mut self) {
+        use cellscope::train::detached::{pid_alive, run_pid};
+        if let Some(pid) = run_pid(&self.0).filter(|&p| pid_alive(p)) {
+            // SAFETY: signalling a process the test started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+}
+
 /// A committed fixture under tests/fixtures.
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
