@@ -1,8 +1,12 @@
 //! `cellscope embed` end to end: a tiny run on the bundled demo written into a copy of its
 //! .h5ad, read back with anndata; refusing to write over the input, which stays unchanged.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{cellscope, ok, run_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cellscope");
 
@@ -15,19 +19,15 @@ fn tiny_run(dir: &Path) -> PathBuf {
          [train]\nbatch_size = 64\nepochs = 1\n[analysis]\nlayout_max_cells = 150\n",
     )
     .unwrap();
-    let train = Command::new(BIN)
-        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
-        .arg(dir.join("runs"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&train.stdout);
-    assert!(train.status.success(), "{stdout}");
-    PathBuf::from(
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("run directory: "))
-            .unwrap(),
-    )
+    let out = dir.join("runs");
+    let train = cellscope(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    run_dir(&ok(&train))
 }
 
 fn dataset_of(run: &Path) -> PathBuf {

@@ -3,13 +3,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{cellscope, fixture, ok, run_dir, tiny_config};
 
 #[test]
 fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
-    let bin = env!("CARGO_BIN_EXE_cellscope");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("small.toml");
     std::fs::write(
@@ -19,27 +16,17 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
     )
     .unwrap();
     let out = dir.path().join("runs");
-    let train = Command::new(bin)
-        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&train.stdout);
-    assert!(train.status.success(), "{stdout}");
-    let run = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run directory: "))
-        .unwrap();
-    let eval = Command::new(bin)
-        .args(["eval", run, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let train = ok(&cellscope(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let run = run_dir(&train);
+    let run = run.to_str().unwrap();
+    let eval = ok(&cellscope(&["eval", run, "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&eval).unwrap();
     let saved = std::fs::read_to_string(std::path::Path::new(run).join("eval.json")).unwrap();
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&saved).unwrap(),
