@@ -18,9 +18,9 @@ pub struct TrainArgs {
     /// Pretext task: masked, gp, gp-tf, byol or barlow.
     #[arg(long)]
     pub method: Option<String>,
-    /// Number of epochs.
+    /// Number of epochs, or "auto" (chosen from the number of cells).
     #[arg(long)]
-    pub epochs: Option<usize>,
+    pub epochs: Option<crate::config::Epochs>,
     /// Directory that receives the run directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -54,7 +54,8 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
         return detach(&args, &config);
     }
     let data = TrainData::load(&file, &config, genes.as_deref())?;
-    let epochs = config.train.epochs;
+    // The run's budget (an "auto" one is resolved by the worker and arrives with `Started`).
+    let mut epochs = 0;
     if let (Some(dir), None) = (&args.resume, &args.run_dir) {
         clear_control(dir);
     }
@@ -99,6 +100,9 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
                 continue;
             }
         };
+        if let TrainEvent::Started { epochs: e, .. } = &event {
+            epochs = *e;
+        }
         if let Some(line) = log_line(&event, epochs) {
             println!("{line}");
         }

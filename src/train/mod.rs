@@ -2,6 +2,7 @@
 //! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
 pub mod bench;
+pub mod budget;
 pub mod catalog;
 pub mod checkpoint;
 pub mod detached;

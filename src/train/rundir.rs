@@ -289,6 +289,7 @@ mod tests {
                 run_dir: "runs/a-masked".into(),
                 method: "masked".into(),
                 epochs: 3,
+                batch_size: 128,
                 steps_per_epoch: 7,
                 n_train: 900,
                 n_val: 100,

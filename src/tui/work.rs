@@ -145,7 +145,7 @@ impl Work for LiveWork {
     ) -> Result<(), String> {
         let (events, mut from_worker) = tokio::sync::mpsc::unbounded_channel::<TrainEvent>();
         let control = spawn_training(&path, &config, events)?;
-        tracing::info!(method = %config.train.method, epochs = config.train.epochs, "training started");
+        tracing::info!(method = %config.train.method, epochs = %config.train.epochs, "training started");
         self.training = Some(control);
         tokio::spawn(async move {
             while let Some(event) = from_worker.recv().await {

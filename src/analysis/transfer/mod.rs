@@ -418,11 +418,12 @@ mod tests {
         let mut dense = vec![0f32; 8 * 6];
         t.x.densify_rows(&(0..8).collect::<Vec<_>>(), &mut dense);
         for (i, row) in dense.chunks(6).enumerate() {
-            // Model columns A, C, E hold target columns 2, 1, 4; the library size counts only
-            // the matched genes (alignment comes before normalize_total).
+            // Model columns A, C, E hold target columns 2, 1, 4; the library size counts every
+            // gene of the target (normalize_total comes before the mapping), so the dropped
+            // genes x and y still count and the mapped values are not renormalised.
             let f = i as f32;
             let (a, c, e) = (3.0 + f, 2.0, 5.0 * (f + 1.0));
-            let total = a + c + e;
+            let total = (1.0 + f) + c + a + 4.0 + e;
             let want = [
                 a / total * 100.0,
                 0.0,
