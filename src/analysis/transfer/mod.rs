@@ -56,11 +56,21 @@ pub enum TransferProgress {
 impl std::fmt::Display for TransferProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Genes(g) => write!(
-                f,
-                "genes: {} of the model's {} matched, {} missing (zero-filled), {} target genes dropped",
-                g.matched, g.model_genes, g.missing, g.extra
-            ),
+            Self::Genes(g) => {
+                write!(
+                    f,
+                    "genes: {} of the model's {} matched ({:.0}%), {} missing (zero-filled), {} target genes dropped",
+                    g.matched,
+                    g.model_genes,
+                    100.0 * g.share(),
+                    g.missing,
+                    g.extra
+                )?;
+                match g.warning() {
+                    Some(w) => write!(f, "\n{w}"),
+                    None => Ok(()),
+                }
+            }
             Self::Unmapped(n) => write!(f, "{n} cells dropped: label not in the label map"),
             Self::ZeroShot => write!(
                 f,
