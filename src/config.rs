@@ -273,6 +273,7 @@ pub struct TransferConfig {
     pub patience: usize,
     pub split_by: String,
     pub linear_probe: bool,
+    pub head_epochs: usize,
 }
 
 impl Default for TransferConfig {
@@ -287,6 +288,7 @@ impl Default for TransferConfig {
             patience: 5,
             split_by: String::new(),
             linear_probe: false,
+            head_epochs: 5,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::model::random::mix;
 use crate::model::{Classifier, Encoder};
 use crate::train::LoadedRun;
 use crate::train::checkpoint::write_atomic;
-use crate::train::finetune::{FinetuneOptions, finetune, predict};
+use crate::train::finetune::{FinetuneOptions, Tuning, finetune, predict};
 pub use labels::{Labels, parse_label_map, read_label_map, target_labels};
 pub use report::{
     ArmResult, GeneOverlap, SPLIT_FILE, SeedResult, Stat, TRANSFER_FILE, TransferReport, fmt_stat,
@@ -221,7 +221,7 @@ fn train_and_score(
     t: &PreparedTarget,
     config: &Config,
     seed: u64,
-    freeze_encoder: bool,
+    tuning: Tuning,
     progress: &mut dyn FnMut(usize, usize, f64),
 ) -> anyhow::Result<SeedResult> {
     let n_classes = t.classes.len();
@@ -242,7 +242,7 @@ fn train_and_score(
         weight_decay: tc.weight_decay,
         grad_clip: config.train.grad_clip,
         patience: tc.patience,
-        freeze_encoder,
+        tuning,
         seed,
     };
     let report = finetune(
@@ -306,14 +306,14 @@ pub fn run_arms(
                     val_loss,
                 })
             };
-            results.push(train_and_score(
-                &model,
-                t,
-                config,
-                s,
-                *name == "linear_probe",
-                &mut inner,
-            )?);
+            let tuning = match *name {
+                "linear_probe" => Tuning::HeadOnly,
+                "fine_tuned" if config.transfer.head_epochs > 0 => {
+                    Tuning::HeadFirst(config.transfer.head_epochs)
+                }
+                _ => Tuning::Full,
+            };
+            results.push(train_and_score(&model, t, config, s, tuning, &mut inner)?);
         }
     }
     let mut out = vec![ArmResult::new("zero_shot", zero_shot)];
