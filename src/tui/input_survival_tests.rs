@@ -1,6 +1,7 @@
 //! The UI survives its inputs changing under it, through the real background work (`LiveWork`):
 //! a run directory deleted while the Runs pane lists it, a followed metrics.jsonl truncated, and
-//! the terminal shrunk to 20x5 and grown back. Each gives a message, never a panic.
+//! the terminal shrunk to 20x5 and grown back, a setting typed out of range. Each gives a
+//! message, never a panic.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -205,4 +206,21 @@ fn every_pane_says_a_20x5_terminal_is_too_small_and_draws_the_same_when_grown_ba
             "tab {tab} after growing back"
         );
     }
+}
+
+#[test]
+fn a_setting_typed_out_of_range_is_refused_before_any_data_is_read() {
+    let mut app = loaded_app();
+    press(&mut app, '2');
+    app.train.form.mask_rate = 0.0;
+    let config = app.train.form.apply(&app.config);
+    let (to_app, _rx) = unbounded_channel();
+    let err = LiveWork::default()
+        .start_training("/nonexistent/data.h5ad".into(), config.clone(), to_app)
+        .unwrap_err();
+    assert_eq!(err, "masking.rate = 0: must be in (0, 1)");
+    let err = LiveWork::default()
+        .start_detached("/nonexistent/data.h5ad".into(), config)
+        .unwrap_err();
+    assert_eq!(err, "masking.rate = 0: must be in (0, 1)");
 }
