@@ -253,6 +253,46 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// Keys of config.toml where every value of their type is allowed.
+    const UNLIMITED: [&str; 14] = [
+        "data.label",
+        "data.memory_budget_mb",
+        "preprocess.log1p",
+        "preprocess.n_top_genes",
+        "train.warmup_epochs",
+        "train.split_by",
+        "train.patience",
+        "train.seed",
+        "train.threads",
+        "masking.gene_sets",
+        "transfer.patience",
+        "transfer.split_by",
+        "transfer.linear_probe",
+        "ui.mouse",
+    ];
+
+    #[test]
+    fn every_key_of_config_toml_is_checked_or_declared_unlimited() {
+        let c = Config::default();
+        let checked: Vec<&str> = numbers(&c)
+            .iter()
+            .map(|n| n.0)
+            .chain(widths(&c).iter().map(|w| w.0))
+            .chain(choices(&c).iter().map(|ch| ch.0))
+            .collect();
+        let file: toml::Table = toml::from_str(include_str!("../config.toml")).unwrap();
+        for (section, keys) in &file {
+            for key in keys.as_table().unwrap().keys() {
+                let name = format!("{section}.{key}");
+                let listed = checked.contains(&name.as_str()) || UNLIMITED.contains(&name.as_str());
+                assert!(
+                    listed,
+                    "{name}: add its range to config_check (or to UNLIMITED)"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_defaults_pass() {
         check(&Config::default()).unwrap();
