@@ -315,8 +315,9 @@ impl Default for UiConfig {
 impl Config {
     /// Parses TOML text layered over the defaults; unknown keys are an error naming the key.
     /// The error is one line: `line L, column C: message`.
+    /// Every value is then checked against its allowed range (`config_check`).
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).map_err(|e| {
+        let config: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().replace('\n', " ");
             match e.span() {
                 Some(span) => {
@@ -327,7 +328,9 @@ impl Config {
                 }
                 None => anyhow::anyhow!("{msg}"),
             }
-        })
+        })?;
+        crate::config_check::check(&config)?;
+        Ok(config)
     }
 
     /// Reads a config file layered over the defaults.

@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod split;
 pub mod stream;
 pub mod worker;
+pub mod writer_lock;
 
 pub use events::{TrainCommand, TrainEvent};
 pub use method::{Learner, Method};
@@ -29,4 +30,7 @@ pub enum TrainError {
     Io(String),
     #[error("not a run directory: {0}")]
     NotARun(String),
+    /// Another writer holds the run directory ("run X is being written by pid N").
+    #[error("{0}")]
+    Busy(String),
 }

@@ -245,6 +245,7 @@ fn train(
     let mut state = TrainState::default();
     match &resume {
         Some(dir) => {
+            let run = RunDir::open(dir)?;
             let saved: Vec<String> = std::fs::read_to_string(dir.join(GENES_FILE))?
                 .lines()
                 .map(String::from)
@@ -257,7 +258,6 @@ fn train(
             let ckpt = read_checkpoint(&dir.join(LAST_CHECKPOINT))?;
             learner.import(&ckpt.tensors, ckpt.state.global_step as u64)?;
             state = ckpt.state;
-            let run = RunDir::open(dir)?;
             run.write_config(&config)?;
             run.write_pid()?;
             reporter.run = Some(run);
