@@ -54,7 +54,11 @@ use Range::{Above, AtLeast, Below, Closed, Open, UpTo};
 /// `warmup_epochs`, `memory_budget_mb` (0 always streams).
 fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
     let n = |v: usize| v as f64;
-    vec![
+    let mut checks = Vec::new();
+    if let crate::config::Epochs::Fixed(e) = c.train.epochs {
+        checks.push(("train.epochs", n(e), AtLeast(1.0)));
+    }
+    checks.extend(vec![
         ("data.block_rows", n(c.data.block_rows), AtLeast(1.0)),
         ("preprocess.target_sum", c.preprocess.target_sum, Above(0.0)),
         (
@@ -63,7 +67,6 @@ fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
             Closed(1.0, MAX_WIDTH as f64),
         ),
         ("model.dropout", c.model.dropout, Below(0.0, 1.0)),
-        ("train.epochs", n(c.train.epochs), AtLeast(1.0)),
         ("train.batch_size", n(c.train.batch_size), AtLeast(1.0)),
         ("train.lr", c.train.lr, Above(0.0)),
         ("train.weight_decay", c.train.weight_decay, AtLeast(0.0)),
@@ -149,7 +152,8 @@ fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
             AtLeast(1.0),
         ),
         ("ui.fps", f64::from(c.ui.fps), Closed(1.0, 1000.0)),
-    ]
+    ]);
+    checks
 }
 
 /// The widest layer allowed: far above any useful width, low enough that a typo such as
@@ -201,9 +205,12 @@ fn choices(c: &Config) -> Vec<(&'static str, &str, Result<(), String>)> {
         (
             "train.schedule",
             &c.train.schedule,
-            crate::train::schedule::LrSchedule::from_config(&c.train, 1)
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            crate::train::schedule::LrSchedule::new(
+                &c.train,
+                &crate::train::budget::Budget::plan(&c.train, 2, 1),
+            )
+            .map(drop)
+            .map_err(|e| e.to_string()),
         ),
         (
             "train.out_dir",
@@ -254,7 +261,7 @@ mod tests {
     use super::*;
 
     /// Keys of config.toml where every value of their type is allowed.
-    const UNLIMITED: [&str; 14] = [
+    const UNLIMITED: [&str; 15] = [
         "data.label",
         "data.memory_budget_mb",
         "preprocess.log1p",
@@ -268,12 +275,15 @@ mod tests {
         "transfer.patience",
         "transfer.split_by",
         "transfer.linear_probe",
+        "transfer.head_epochs",
         "ui.mouse",
     ];
 
     #[test]
     fn every_key_of_config_toml_is_checked_or_declared_unlimited() {
-        let c = Config::default();
+        let mut c = Config::default();
+        // "auto" epochs have no range to check; a number has.
+        c.train.epochs = crate::config::Epochs::Fixed(20);
         let checked: Vec<&str> = numbers(&c)
             .iter()
             .map(|n| n.0)

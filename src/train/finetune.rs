@@ -291,12 +291,23 @@ mod tests {
                 ..options(Tuning::HeadFirst(3))
             };
             // No validation part: every epoch runs and the last weights are kept.
-            finetune(&model, &x, &labels, (&rows, &[]), &[1.0; 3], &opts, &mut |_, _| {})
-                .unwrap();
+            finetune(
+                &model,
+                &x,
+                &labels,
+                (&rows, &[]),
+                &[1.0; 3],
+                &opts,
+                &mut |_, _| {},
+            )
+            .unwrap();
             changed(&before, &model)
         };
         let changed_3 = run(3);
-        assert!(changed_3.iter().all(|n| n.starts_with("head.")), "{changed_3:?}");
+        assert!(
+            changed_3.iter().all(|n| n.starts_with("head.")),
+            "{changed_3:?}"
+        );
         assert!(!changed_3.is_empty());
         let changed_8 = run(8);
         assert!(

@@ -91,6 +91,7 @@ fn started(dir: &Path) -> TrainEvent {
         run_dir: dir.to_path_buf(),
         method: "masked".into(),
         epochs: 4,
+        batch_size: 30,
         steps_per_epoch: 3,
         n_train: 90,
         n_val: 10,
