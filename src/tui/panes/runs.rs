@@ -77,8 +77,32 @@ fn fmt_epochs(run: &RunInfo) -> String {
     }
 }
 
+/// The headline figure, value first so a narrow column cuts the name, not the number.
 fn fmt_metric((name, value): &(String, f64)) -> String {
-    format!("{name} {value:.3}")
+    format!("{value:.3} {name}")
+}
+
+/// `text` cut to `width` characters from the left, marked with '…'.
+fn truncate_start(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        text.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        std::iter::once('…')
+            .chain(text.chars().skip(n - width + 1))
+            .collect()
+    }
+}
+
+/// A figure to 4 decimals, a whole number (a count) without decimals.
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, area: Rect) {
@@ -166,8 +190,8 @@ fn run_lines(run: &RunInfo, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     }
     lines.extend(run.metrics.iter().map(|(k, v)| {
         Line::from(vec![
-            Span::styled(format!("{:<24}", truncate(k, 23)), theme.dim()),
-            Span::raw(format!("{v:.4}")),
+            Span::styled(format!("{:<28}", truncate(k, 27)), theme.dim()),
+            Span::raw(fmt_value(*v)),
         ])
     }));
     lines
@@ -235,7 +259,7 @@ fn draw_side_by_side(
         run.metrics
             .iter()
             .find(|(k, _)| k == name)
-            .map_or_else(|| "-".into(), |(_, v)| format!("{v:.4}"))
+            .map_or_else(|| "-".into(), |(_, v)| fmt_value(*v))
     };
     let mut rows = vec![
         Row::new([
@@ -254,11 +278,15 @@ fn draw_side_by_side(
             fmt_loss(pair[1].best_val_loss),
         ]),
     ];
-    rows.extend(
-        names
-            .iter()
-            .map(|n| Row::new([n.to_string(), metric(pair[0], n), metric(pair[1], n)])),
-    );
+    // Keys share their start (`eval.knn_macro_f1.`): a narrow column keeps their ends.
+    let name_width = usize::from(area.width).saturating_sub(20);
+    rows.extend(names.iter().map(|n| {
+        Row::new([
+            truncate_start(n, name_width),
+            metric(pair[0], n),
+            metric(pair[1], n),
+        ])
+    }));
     let header = Row::new([
         Cell::from(""),
         Cell::from(Span::styled(pair[0].method.clone(), styles[0])),
