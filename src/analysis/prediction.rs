@@ -198,21 +198,20 @@ mod tests {
         (good, random_points(labels.len(), 4, 2), labels)
     }
 
-    fn names() -> Vec<String> {
-        ["a", "b", "c", "tiny"].map(String::from).to_vec()
+    /// Cross-validates `ssl` against `pca` with the default settings and class names a..c, tiny.
+    fn run(
+        ssl: &ndarray::Array2<f32>,
+        pca: &ndarray::Array2<f32>,
+        labels: &[Option<usize>],
+    ) -> anyhow::Result<LabelPrediction> {
+        let names = ["a", "b", "c", "tiny"].map(String::from);
+        cross_validate(ssl.view(), pca.view(), labels, &names, &Config::default())
     }
 
     #[test]
     fn a_separating_embedding_beats_noise_on_every_fold() {
         let (good, noise, labels) = case();
-        let r = cross_validate(
-            good.view(),
-            noise.view(),
-            &labels,
-            &names(),
-            &Config::default(),
-        )
-        .unwrap();
+        let r = run(&good, &noise, &labels).unwrap();
         assert_eq!(
             (r.cv.folds, r.cv.n_cells, r.cv.unlabelled_cells),
             (5, 60, 5)
@@ -233,14 +232,7 @@ mod tests {
             assert_eq!(m.verdict.word(), "better");
         }
         // Swapped, the noise is worse; the same folds give exactly negated differences.
-        let swapped = cross_validate(
-            noise.view(),
-            good.view(),
-            &labels,
-            &names(),
-            &Config::default(),
-        )
-        .unwrap();
+        let swapped = run(&noise, &good, &labels).unwrap();
         assert_eq!(swapped.knn_macro_f1.verdict.word(), "worse");
         for (a, b) in swapped
             .knn_macro_f1
@@ -257,15 +249,7 @@ mod tests {
     fn fewer_than_two_big_enough_classes_is_a_clear_error() {
         let (good, noise, _) = case();
         let labels: Vec<Option<usize>> = (0..69).map(|i| Some(usize::from(i >= 60) * 3)).collect();
-        let e = cross_validate(
-            good.view(),
-            noise.view(),
-            &labels,
-            &names(),
-            &Config::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = run(&good, &noise, &labels).unwrap_err().to_string();
         assert!(
             e.contains("only \"a\" has") && e.contains("tiny (9)"),
             "{e}"

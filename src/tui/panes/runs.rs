@@ -15,7 +15,7 @@ use crate::tui::app::App;
 use crate::tui::runs_state::{RunsState, headline};
 use crate::tui::theme::Theme;
 
-use super::truncate;
+use super::{truncate, truncate_left};
 
 /// Table on top, details or comparison below.
 fn layout(body: Rect) -> [Rect; 2] {
@@ -80,20 +80,6 @@ fn fmt_epochs(run: &RunInfo) -> String {
 /// The headline figure, value first so a narrow column cuts the name, not the number.
 fn fmt_metric((name, value): &(String, f64)) -> String {
     format!("{value:.3} {name}")
-}
-
-/// `text` cut to `width` characters from the left, marked with '…'.
-fn truncate_start(text: &str, width: usize) -> String {
-    let n = text.chars().count();
-    if n <= width {
-        text.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        std::iter::once('…')
-            .chain(text.chars().skip(n - width + 1))
-            .collect()
-    }
 }
 
 /// A figure to 4 decimals, a whole number (a count) without decimals.
@@ -282,7 +268,7 @@ fn draw_side_by_side(
     let name_width = usize::from(area.width).saturating_sub(20);
     rows.extend(names.iter().map(|n| {
         Row::new([
-            truncate_start(n, name_width),
+            truncate_left(n, name_width),
             metric(pair[0], n),
             metric(pair[1], n),
         ])
