@@ -259,7 +259,7 @@ pub fn analyse(
     let clusters = cluster(z.view(), config, seed)?;
     stage("2-D layout (PCA, t-SNE)", report)?;
     let (pca, tsne) = views_2d(z.view(), config)?;
-    stage("PCA baseline and label scores", report)?;
+    stage("PCA baseline and cross-validated label scores", report)?;
     let scores = scores_against(&input, &z, &clusters, label).map_err(|e| format!("{e:#}"));
     stage("marker genes", report)?;
     let mut groupings = vec![
