@@ -26,13 +26,9 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
     ]));
     let run = run_dir(&train);
     let run = run.to_str().unwrap();
-    let eval = ok(&cellscope(&["eval", run, "--json"]));
-    let v: serde_json::Value = serde_json::from_str(&eval).unwrap();
-    let saved = std::fs::read_to_string(std::path::Path::new(run).join("eval.json")).unwrap();
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&saved).unwrap(),
-        v
-    );
+    // One evaluation: the text on stdout, the figures in eval.json beside the run.
+    let text = ok(&cellscope(&["eval", run]));
+    let v = saved_eval(std::path::Path::new(run));
     check_cross_validation(&v);
     for side in ["ssl", "pca"] {
         for m in ["kmeans_nmi", "leiden_nmi", "asw"] {
@@ -50,7 +46,6 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
     assert!(rec["mse"].as_f64().unwrap() >= 0.0);
     assert!(std::path::Path::new(run).join("embedding.bin").exists());
 
-    let text = ok(&cellscope(&["eval", run]));
     for want in [
         "stratified 5-fold cross-validation",
         "left out (fewer than 10 cells): B_GC (7), ILC3 (2)",
@@ -72,6 +67,12 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
         verdicts, 4,
         "one verdict per classifier and metric:\n{text}"
     );
+}
+
+/// The eval.json an eval left in the run directory.
+fn saved_eval(run: &std::path::Path) -> serde_json::Value {
+    let saved = std::fs::read_to_string(run.join("eval.json")).unwrap();
+    serde_json::from_str(&saved).unwrap()
 }
 
 /// The demo's cross-validation: every labelled cell of the 12 classes with at least 10 cells in
@@ -178,7 +179,9 @@ fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
             "cell_type",
             "--json",
         ]));
-        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(saved_eval(&run), v, "--json prints what eval.json holds");
+        v
     };
     // A budget of 0 MiB streams X block by block (training, embedding, PCA, reconstruction).
     let (memory, streamed) = (eval_with_budget("4096"), eval_with_budget("0"));
