@@ -237,11 +237,17 @@ impl Default for ContrastiveConfig {
     }
 }
 
-/// Embedding analysis: kNN, clustering, layout.
+/// Embedding analysis: cross-validated label prediction, the PCA baseline, clustering, layout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {
     pub knn_k: usize,
+    /// Folds of the stratified cross-validation of label prediction.
+    pub cv_folds: usize,
+    /// Label classes with fewer labelled cells are left out of the cross-validation.
+    pub min_class_cells: usize,
+    /// Components of the PCA baseline (capped by cells and genes).
+    pub pca_components: usize,
     pub kmeans_k: usize,
     pub graph_k: usize,
     pub leiden_resolution: f64,
@@ -252,6 +258,9 @@ impl Default for AnalysisConfig {
     fn default() -> Self {
         Self {
             knn_k: 5,
+            cv_folds: 5,
+            min_class_cells: 10,
+            pca_components: 50,
             kmeans_k: 10,
             graph_k: 15,
             leiden_resolution: 1.0,

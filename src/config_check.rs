@@ -123,6 +123,17 @@ fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
         ("analysis.knn_k", n(c.analysis.knn_k), AtLeast(1.0)),
         ("analysis.kmeans_k", n(c.analysis.kmeans_k), AtLeast(1.0)),
         ("analysis.graph_k", n(c.analysis.graph_k), AtLeast(1.0)),
+        ("analysis.cv_folds", n(c.analysis.cv_folds), AtLeast(2.0)),
+        (
+            "analysis.min_class_cells",
+            n(c.analysis.min_class_cells),
+            AtLeast(1.0),
+        ),
+        (
+            "analysis.pca_components",
+            n(c.analysis.pca_components),
+            AtLeast(1.0),
+        ),
         (
             "analysis.leiden_resolution",
             c.analysis.leiden_resolution,

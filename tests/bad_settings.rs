@@ -52,6 +52,8 @@ const BAD: &[(&str, &str, &str)] = &[
     ("contrastive", "gauss_noise_prob", "2.0"),
     ("contrastive", "gauss_noise_std", "nan"),
     ("analysis", "knn_k", "0"),
+    ("analysis", "cv_folds", "1"),
+    ("analysis", "pca_components", "0"),
     ("analysis", "kmeans_k", "0"),
     ("analysis", "graph_k", "0"),
     ("analysis", "leiden_resolution", "0.0"),

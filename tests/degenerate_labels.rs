@@ -36,9 +36,17 @@ fn degenerate_labels_never_print_nan() {
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         for side in ["ssl", "pca"] {
             assert!(v[side]["asw"].is_null(), "{label} {side}: {}", v[side]);
-            let f1 = &v[side]["knn_macro_f1"];
-            assert!(f1.is_null() || f1.as_f64().unwrap().is_finite(), "{f1}");
         }
+        // No class to predict: no cross-validated figures, and a note saying why.
+        assert!(
+            v["knn_macro_f1"].is_null() && v["cv"].is_null(),
+            "{label}: {v}"
+        );
+        let note = v["prediction_note"].as_str().unwrap();
+        assert!(
+            note.contains("two classes with at least 10"),
+            "{label}: {note}"
+        );
     }
 
     let transfer = |label: &str| {

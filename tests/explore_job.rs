@@ -48,8 +48,15 @@ fn the_job_embeds_lays_out_clusters_scores_and_reconstructs_a_run() {
     let scores = a.scores.as_ref().unwrap();
     assert_eq!(scores.label, "cell_type");
     assert!(a.groupings.iter().any(|g| g.name == "cell_type"));
-    let f1 = scores.ssl.knn_macro_f1.unwrap();
-    assert!((0.0..=1.0).contains(&f1), "{f1}");
+    let prediction = scores.prediction.as_ref().unwrap();
+    assert_eq!(prediction.cv.folds, 5);
+    let f1 = &prediction.knn_macro_f1;
+    assert!(
+        (0.0..=1.0).contains(&f1.ssl) && (0.0..=1.0).contains(&f1.pca),
+        "{f1:?}"
+    );
+    assert_eq!(f1.folds.diff.len(), 5);
+    assert_eq!(scores.pca_components, 50);
     let recon = a.recon.as_ref().unwrap();
     assert_eq!(recon.genes.len(), a.genes.len());
     assert!(recon.ev_weighted <= 1.0);

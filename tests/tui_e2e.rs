@@ -231,7 +231,7 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
     t.wait_text("o explore embeddings", 10);
     t.keys(&["o"]);
     let screen = t.wait_text("Legend", 90);
-    assert!(screen.contains("Scores vs cell_type"), "{screen}");
+    assert!(screen.contains("5-fold CV vs cell_type"), "{screen}");
     t.keys(&["4"]);
     t.wait_text("Reconstruction of held-out cells", 5);
     t.keys(&["q"]);

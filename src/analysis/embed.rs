@@ -1,5 +1,6 @@
 //! A run's embedding of every cell (cached in the run directory), the PCA baseline beside it,
-//! 2-D views, clusters, label metrics and held-out reconstruction: what `eval`/`embed` report.
+//! 2-D views, clusters, label metrics (cross-validated label prediction, clustering agreement)
+//! and held-out reconstruction: what `eval`/`embed` report.
 
 use std::path::{Path, PathBuf};
 
@@ -9,13 +10,12 @@ use serde::Serialize;
 
 use super::graph::umap_connectivities;
 use super::kmeans::{KMeansParams, kmeans};
-use super::knn::{knn_predict, knn_self, select_rows, subsample_indices};
+use super::knn::{knn_self, select_rows, subsample_indices};
 use super::layout::{TsneParams, pca_2d, tsne};
 use super::leiden::{LeidenParams, leiden};
-use super::metrics::{
-    accuracy, adjusted_rand_score, cell_type_asw, macro_f1, normalized_mutual_info_score,
-};
+use super::metrics::{adjusted_rand_score, cell_type_asw, normalized_mutual_info_score};
 use super::pca::pca_sparse;
+use super::prediction::{LabelPrediction, cross_validate};
 use super::recon::{ReconAccumulator, Reconstruction};
 use crate::config::Config;
 use crate::data::{Column, CsrMatrix};
@@ -71,14 +71,20 @@ impl EvalInput {
         split_cells(self.n_cells(), tc.val_fraction, by, tc.seed)
     }
 
-    /// The PCA baseline: the log-normalised genes projected on as many components as the
-    /// latent. Data larger than memory is fitted on a seeded subsample of `PCA_FIT_CELLS` cells
-    /// gathered in one pass, then projected block by block.
+    /// Components of the PCA baseline: `analysis.pca_components`, capped by cells and genes.
+    pub fn pca_components(&self) -> usize {
+        let wanted = self.run.config.analysis.pca_components;
+        wanted.min(self.n_cells()).min(self.data.genes.len())
+    }
+
+    /// The PCA baseline as users compute it: the same cells' genes (the run's, normalised and
+    /// logged as loaded) on [`Self::pca_components`] axes, fitted without labels. Data larger
+    /// than memory is fitted on a seeded subsample of `PCA_FIT_CELLS` cells gathered in one
+    /// pass, then projected block by block.
     pub fn pca_baseline(&self) -> anyhow::Result<Array2<f32>> {
-        let latent = self.run.encoder.latent;
+        let components = self.pca_components();
         if self.data.stream.is_none() {
-            let x = &self.data.x;
-            return Ok(pca_sparse(x, latent.min(x.n_cols).min(x.n_rows))?.scores);
+            return Ok(pca_sparse(&self.data.x, components)?.scores);
         }
         let n = self.n_cells();
         let mut fit_rows = vec![false; n];
@@ -92,7 +98,7 @@ impl EvalInput {
             Ok(())
         })?;
         let sample = CsrMatrix::vstack(&sample, self.data.genes.len());
-        let k = latent.min(sample.n_cols).min(sample.n_rows);
+        let k = components.min(sample.n_rows);
         let pca = pca_sparse(&sample, k)?.pca;
         let mut scores = Array2::<f32>::zeros((n, k));
         for_each_block(&self.data, EMBED_BATCH, &mut |start, block| {
@@ -227,7 +233,7 @@ pub fn label_column<'a>(obs: &'a [Column], name: Option<&str>) -> anyhow::Result
     }
 }
 
-/// Label metrics of one embedding.
+/// Clustering agreement with the labels of one embedding.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EmbeddingScores {
     /// ARI and NMI of k-means clusters against the labels (None: undefined, e.g. one class).
@@ -239,9 +245,6 @@ pub struct EmbeddingScores {
     pub leiden_clusters: usize,
     /// Cell-type silhouette rescaled to [0, 1] (scIB); None unless 2 <= classes <= cells - 1.
     pub asw: Option<f64>,
-    /// kNN classification of validation cells from training cells.
-    pub knn_macro_f1: Option<f64>,
-    pub knn_accuracy: Option<f64>,
 }
 
 /// Clusters of one embedding (per cell).
@@ -264,43 +267,21 @@ pub fn cluster(z: ArrayView2<f32>, config: &Config, seed: u64) -> anyhow::Result
     })
 }
 
-/// Scores an embedding against labels (cells with a missing label are left out).
+/// Scores an embedding's clusters and silhouette against labels (unlabelled cells left out).
 pub fn score(
     z: ArrayView2<f32>,
     clusters: &Clusters,
     labels: &[Option<usize>],
-    split: &Split,
     config: &Config,
 ) -> anyhow::Result<EmbeddingScores> {
     let known: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
     anyhow::ensure!(known.len() >= 2, "fewer than two labelled cells");
-    let truth: Vec<usize> = known.iter().map(|&i| labels[i].unwrap_or(0)).collect();
+    let truth: Vec<usize> = known.iter().filter_map(|&i| labels[i]).collect();
     let pick = |c: &[usize]| known.iter().map(|&i| c[i]).collect::<Vec<_>>();
     let (km, ld) = (pick(&clusters.kmeans), pick(&clusters.leiden));
     let sub = subsample_indices(known.len(), ASW_MAX_CELLS, config.train.seed);
     let zs = select_rows(z, &sub.iter().map(|&i| known[i]).collect::<Vec<_>>());
     let sub_truth: Vec<usize> = sub.iter().map(|&i| truth[i]).collect();
-    let labelled = |cells: &[usize]| -> Vec<usize> {
-        cells
-            .iter()
-            .copied()
-            .filter(|&i| labels[i].is_some())
-            .collect()
-    };
-    let (reference, query) = (labelled(&split.train), labelled(&split.val));
-    anyhow::ensure!(
-        !reference.is_empty() && !query.is_empty(),
-        "no labelled cells on one side of the held-out split"
-    );
-    let ref_labels: Vec<usize> = reference.iter().map(|&i| labels[i].unwrap_or(0)).collect();
-    let query_truth: Vec<usize> = query.iter().map(|&i| labels[i].unwrap_or(0)).collect();
-    let k = config.analysis.knn_k.min(reference.len()).max(1);
-    let pred = knn_predict(
-        select_rows(z, &query).view(),
-        select_rows(z, &reference).view(),
-        &ref_labels,
-        k,
-    );
     let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
     Ok(EmbeddingScores {
         kmeans_ari: finite(adjusted_rand_score(&truth, &km)),
@@ -309,8 +290,53 @@ pub fn score(
         leiden_nmi: finite(normalized_mutual_info_score(&truth, &ld)),
         leiden_clusters: clusters.leiden.iter().max().map_or(0, |m| m + 1),
         asw: finite(cell_type_asw(zs.view(), &sub_truth)),
-        knn_macro_f1: finite(macro_f1(&query_truth, &pred)),
-        knn_accuracy: finite(accuracy(&query_truth, &pred)),
+    })
+}
+
+/// The SSL embedding and the PCA baseline scored against one label column.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabelScores {
+    pub label: String,
+    pub n_labels: usize,
+    /// Axes of the PCA baseline.
+    pub pca_components: usize,
+    /// Clustering agreement (k-means, Leiden, silhouette).
+    pub ssl: EmbeddingScores,
+    pub pca: EmbeddingScores,
+    /// Cross-validated kNN and logistic-probe prediction, SSL paired with PCA (its fields sit at
+    /// the top level of eval.json); None when there are not two classes to predict.
+    #[serde(flatten)]
+    pub prediction: Option<LabelPrediction>,
+    /// Why `prediction` is missing, if it is.
+    pub prediction_note: Option<String>,
+}
+
+/// Scores the embedding `z` (clustered as `clusters`) and the PCA baseline of the same cells
+/// against the label column `col`.
+pub fn label_scores(
+    input: &EvalInput,
+    z: ArrayView2<f32>,
+    clusters: &Clusters,
+    col: &Column,
+) -> anyhow::Result<LabelScores> {
+    let config = &input.run.config;
+    let (labels, names) = col
+        .as_labels()
+        .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
+    let p = input.pca_baseline()?;
+    let pca_clusters = cluster(p.view(), config, config.train.seed)?;
+    let (prediction, prediction_note) = match cross_validate(z, p.view(), &labels, &names, config) {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    Ok(LabelScores {
+        label: col.name.clone(),
+        n_labels: names.len(),
+        pca_components: p.ncols(),
+        ssl: score(z, clusters, &labels, config)?,
+        pca: score(p.view(), &pca_clusters, &labels, config)?,
+        prediction,
+        prediction_note,
     })
 }
 
@@ -371,12 +397,9 @@ pub struct EvalReport {
     pub n_cells: usize,
     pub n_genes: usize,
     pub latent: usize,
-    pub label: String,
-    pub n_labels: usize,
-    pub n_reference: usize,
-    pub n_query: usize,
-    pub ssl: EmbeddingScores,
-    pub pca: EmbeddingScores,
+    /// Label column, PCA baseline, clustering and cross-validated prediction figures.
+    #[serde(flatten)]
+    pub scores: LabelScores,
     /// Held-out reconstruction (masked runs only).
     pub reconstruction: Option<ReconSummary>,
     /// Why reconstruction is missing, if it is.
@@ -432,30 +455,12 @@ pub fn evaluate(
 ) -> anyhow::Result<EvalReport> {
     let config = &input.run.config;
     let col = label_column(&input.data.obs, label)?;
-    let (labels, names) = col
-        .as_labels()
-        .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
-    let split = input.split()?;
     let z = input.embedding(progress)?;
-    let p = input.pca_baseline()?;
-    let seed = config.train.seed;
-    let ssl = score(
-        z.view(),
-        &cluster(z.view(), config, seed)?,
-        &labels,
-        &split,
-        config,
-    )?;
-    let pca = score(
-        p.view(),
-        &cluster(p.view(), config, seed)?,
-        &labels,
-        &split,
-        config,
-    )?;
+    let clusters = cluster(z.view(), config, config.train.seed)?;
+    let scores = label_scores(input, z.view(), &clusters, col)?;
     let (reconstruction, reconstruction_note) = match load_autoencoder(&input.run)? {
         Some(ae) => {
-            let r = input.reconstruction(&ae, &split)?;
+            let r = input.reconstruction(&ae, &input.split()?)?;
             (Some(ReconSummary::new(&r, &input.data.genes)), None)
         }
         None => (
@@ -472,12 +477,7 @@ pub fn evaluate(
         n_cells: input.n_cells(),
         n_genes: input.data.genes.len(),
         latent: input.run.encoder.latent,
-        label: col.name.clone(),
-        n_labels: names.len(),
-        n_reference: split.train.len(),
-        n_query: split.val.len(),
-        ssl,
-        pca,
+        scores,
         reconstruction,
         reconstruction_note,
     })
@@ -536,11 +536,7 @@ mod tests {
             kmeans: (0..n).map(|i| i % 2).collect(),
             leiden: (0..n).map(|i| i % 3).collect(),
         };
-        let split = Split {
-            train: (0..n).filter(|i| i % 4 != 0).collect(),
-            val: (0..n).filter(|i| i % 4 == 0).collect(),
-        };
-        score(z.view(), &clusters, labels, &split, &Config::default()).unwrap()
+        score(z.view(), &clusters, labels, &Config::default()).unwrap()
     }
 
     fn assert_no_nan(s: &EmbeddingScores) {
@@ -550,8 +546,6 @@ mod tests {
             s.leiden_ari,
             s.leiden_nmi,
             s.asw,
-            s.knn_macro_f1,
-            s.knn_accuracy,
         ]
         .into_iter()
         .flatten()
@@ -565,11 +559,11 @@ mod tests {
         let single = scores_for(&[Some(0); 12]);
         assert_no_nan(&single);
         assert_eq!(single.asw, None, "silhouette is undefined for one class");
-        assert_eq!(single.knn_accuracy, Some(1.0));
+        assert_eq!(single.kmeans_ari, Some(0.0));
         let distinct: Vec<Option<usize>> = (0..12).map(Some).collect();
         let each = scores_for(&distinct);
         assert_no_nan(&each);
         assert_eq!(each.asw, None, "silhouette is undefined for singletons");
-        assert_eq!(each.knn_accuracy, Some(0.0));
+        assert_eq!(each.kmeans_nmi.map(|v| v > 0.0), Some(true));
     }
 }

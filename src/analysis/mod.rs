@@ -1,8 +1,10 @@
-//! Analysis of learned embeddings: projection, clustering, metrics, reconstruction, transfer.
+//! Analysis of learned embeddings: projection, clustering, metrics, cross-validated label
+//! prediction against the PCA baseline, reconstruction, transfer.
 //! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
 
 pub mod bench;
 pub mod bench_prep;
+pub mod cv;
 pub mod embed;
 pub mod graph;
 pub mod kmeans;
@@ -11,7 +13,10 @@ pub mod layout;
 pub mod leiden;
 pub mod markers;
 pub mod metrics;
+pub mod paired;
 pub mod pca;
+pub mod prediction;
+pub mod probe;
 pub mod recon;
 pub mod transfer;
 

@@ -27,17 +27,22 @@ pub struct RunInfo {
     pub best_val_loss: Option<f32>,
     /// Validation loss per finished epoch.
     pub val_curve: Vec<f32>,
-    /// Numeric figures from eval.json / transfer.json as (`file.key`, value), in file order.
+    /// Numeric figures from eval.json / transfer.json as (`file.key`, value), by key.
     pub metrics: Vec<(String, f64)>,
 }
 
-/// Numeric leaves of a JSON object, one nesting level deep (`a.b`), prefixed with `prefix`.
+/// Objects of eval.json that describe how the figures were computed (folds, seed, k), not
+/// figures: left out of the listing.
+const SETUP_OBJECTS: [&str; 1] = ["cv"];
+
+/// Numeric leaves of a JSON object, one nesting level deep (`a.b`), prefixed with `prefix`;
+/// deeper values (a paired metric's sds and per-fold values) and set-up objects are left out.
 fn numeric_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
     let Value::Object(map) = value else { return };
     for (key, v) in map {
         match v {
             Value::Number(n) => out.extend(n.as_f64().map(|x| (format!("{prefix}.{key}"), x))),
-            Value::Object(_) if !prefix.contains('.') => {
+            Value::Object(_) if !prefix.contains('.') && !SETUP_OBJECTS.contains(&key.as_str()) => {
                 numeric_fields(&format!("{prefix}.{key}"), v, out);
             }
             _ => {}
@@ -183,7 +188,9 @@ mod tests {
         );
         std::fs::write(
             a.join("eval.json"),
-            r#"{"asw": 0.25, "clustering": {"ari": 0.5, "deep": {"x": 1}}, "note": "text"}"#,
+            r#"{"asw": 0.25, "clustering": {"ari": 0.5, "deep": {"x": 1}}, "note": "text",
+                "cv": {"folds": 5}, "knn_macro_f1": {"ssl": 0.75, "verdict": "better",
+                "sd": {"ssl": 0.01}, "folds": {"ssl": [0.75]}}}"#,
         )
         .unwrap();
         std::fs::write(a.join("transfer.json"), "{ not json").unwrap();
@@ -209,7 +216,8 @@ mod tests {
             r.metrics,
             [
                 ("eval.asw".to_string(), 0.25),
-                ("eval.clustering.ari".to_string(), 0.5)
+                ("eval.clustering.ari".to_string(), 0.5),
+                ("eval.knn_macro_f1.ssl".to_string(), 0.75)
             ]
         );
         assert!(scan_runs(&out.path().join("missing")).is_empty());

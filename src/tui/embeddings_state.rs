@@ -589,10 +589,12 @@ fn bounds(points: &[[f32; 2]]) -> [f64; 4] {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::analysis::embed::{EmbeddingScores, GeneRecon, ReconSummary};
+    use crate::analysis::embed::{EmbeddingScores, GeneRecon, LabelScores, ReconSummary};
     use crate::analysis::markers::MarkerGene;
+    use crate::analysis::paired::Paired;
+    use crate::analysis::prediction::{CvSummary, LabelPrediction};
     use crate::data::CsrMatrix;
-    use crate::tui::explore::{CellErrors, GeneColumns, Grouping, LabelScores};
+    use crate::tui::explore::{CellErrors, GeneColumns, Grouping};
 
     fn scores(f1: f64) -> EmbeddingScores {
         EmbeddingScores {
@@ -602,8 +604,37 @@ pub(crate) mod tests {
             leiden_nmi: Some(f1 - 0.05),
             leiden_clusters: 3,
             asw: None,
-            knn_macro_f1: Some(f1),
-            knn_accuracy: Some(f1 + 0.1),
+        }
+    }
+
+    /// Five folds around the given SSL and PCA means (same spread, opposite signs).
+    fn paired(ssl: f64, pca: f64) -> Paired {
+        let spread = [0.01, -0.02, 0.0, 0.015, -0.005];
+        Paired::new(
+            spread.iter().map(|d| ssl + d).collect(),
+            spread.iter().map(|d| pca - d).collect(),
+        )
+    }
+
+    /// Cross-validated figures: kNN worse than PCA, the probe no clearly different.
+    fn prediction() -> LabelPrediction {
+        LabelPrediction {
+            cv: CvSummary {
+                folds: 5,
+                seed: 0,
+                n_cells: 600,
+                classes: ["T cell", "B cell", "monocyte"].map(String::from).to_vec(),
+                min_class_cells: 10,
+                excluded_classes: Vec::new(),
+                unlabelled_cells: 0,
+                knn_k: 5,
+                logistic_c: 1.0,
+                logistic_max_iterations: 500,
+            },
+            knn_macro_f1: paired(0.653, 0.72),
+            knn_accuracy: paired(0.753, 0.82),
+            logistic_macro_f1: paired(0.735, 0.731),
+            logistic_accuracy: paired(0.81, 0.8),
         }
     }
 
@@ -698,8 +729,12 @@ pub(crate) mod tests {
             expression: GeneColumns::from_csr(&x),
             scores: Ok(LabelScores {
                 label: "cell_type".into(),
+                n_labels: 3,
+                pca_components: 50,
                 ssl: scores(0.653),
                 pca: scores(0.72),
+                prediction: Some(prediction()),
+                prediction_note: None,
             }),
             recon: Ok(recon),
             errors: Some(CellErrors {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::embed::{
-    EmbeddingScores, EvalInput, ReconSummary, cluster, for_each_reconstruction, label_column,
-    load_autoencoder, score, views_2d,
+    Clusters, EvalInput, LabelScores, ReconSummary, cluster, for_each_reconstruction, label_column,
+    label_scores, load_autoencoder, views_2d,
 };
 use crate::analysis::knn::subsample_indices;
 use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
@@ -159,14 +159,6 @@ impl CellErrors {
     }
 }
 
-/// The SSL embedding's and the PCA baseline's label metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LabelScores {
-    pub label: String,
-    pub ssl: EmbeddingScores,
-    pub pca: EmbeddingScores,
-}
-
 /// Everything the Embeddings and Genes panes show about one run.
 #[derive(Debug, Clone)]
 pub struct RunAnalysis {
@@ -267,8 +259,8 @@ pub fn analyse(
     let clusters = cluster(z.view(), config, seed)?;
     stage("2-D layout (PCA, t-SNE)", report)?;
     let (pca, tsne) = views_2d(z.view(), config)?;
-    stage("PCA baseline and label scores", report)?;
-    let scores = label_scores(&input, &z, &clusters, label).map_err(|e| format!("{e:#}"));
+    stage("PCA baseline and cross-validated label scores", report)?;
+    let scores = scores_against(&input, &z, &clusters, label).map_err(|e| format!("{e:#}"));
     stage("marker genes", report)?;
     let mut groupings = vec![
         Grouping::clusters("k-means", &clusters.kmeans, x)?,
@@ -347,29 +339,16 @@ pub fn run_name(run_dir: &Path) -> String {
 }
 
 /// The SSL and PCA-baseline scores against the label column (eval's default when None).
-fn label_scores(
+fn scores_against(
     input: &EvalInput,
     z: &ndarray::Array2<f32>,
-    clusters: &crate::analysis::embed::Clusters,
+    clusters: &Clusters,
     label: Option<&str>,
 ) -> anyhow::Result<LabelScores> {
-    let config = &input.run.config;
     // A label chosen in the Data pane may not exist in this run's dataset: then eval's default.
     let col =
         label_column(&input.data.obs, label).or_else(|_| label_column(&input.data.obs, None))?;
-    let (labels, _) = col
-        .as_labels()
-        .ok_or_else(|| anyhow::anyhow!("obs column {:?} holds numbers, not labels", col.name))?;
-    let split = input.split()?;
-    let ssl = score(z.view(), clusters, &labels, &split, config)?;
-    let p = input.pca_baseline()?;
-    let pca_clusters = cluster(p.view(), config, config.train.seed)?;
-    let pca = score(p.view(), &pca_clusters, &labels, &split, config)?;
-    Ok(LabelScores {
-        label: col.name.clone(),
-        ssl,
-        pca,
-    })
+    label_scores(input, z.view(), clusters, col)
 }
 
 /// An obs column as a grouping, when it has labels and 1..=MAX_GROUPS categories.

@@ -6,8 +6,9 @@ use crate::train::catalog::RunInfo;
 /// Runs marked for comparison at most at once.
 pub const MAX_MARKED: usize = 2;
 
-/// Metric names (last part of the key) preferred as a run's headline, best first.
-const HEADLINE_PREFERENCE: [&str; 4] = ["ari", "nmi", "asw", "macro_f1"];
+/// Metric key endings preferred as a run's headline, best first: eval's cross-validated kNN
+/// macro-F1 of the SSL embedding, then clustering agreement, then transfer's macro-F1.
+const HEADLINE_PREFERENCE: [&str; 5] = [".knn_macro_f1.ssl", ".ari", ".nmi", ".asw", ".macro_f1"];
 
 /// What the Runs pane shows.
 #[derive(Debug, Clone, Default)]
@@ -82,11 +83,7 @@ impl RunsState {
 pub fn headline(run: &RunInfo) -> Option<&(String, f64)> {
     HEADLINE_PREFERENCE
         .iter()
-        .find_map(|want| {
-            run.metrics
-                .iter()
-                .find(|(k, _)| k.rsplit('.').next() == Some(*want))
-        })
+        .find_map(|want| run.metrics.iter().find(|(k, _)| k.ends_with(want)))
         .or_else(|| run.metrics.first())
 }
 
@@ -124,8 +121,11 @@ pub(crate) mod tests {
                 RunStatus::Finished,
                 &[1.2, 0.9, 0.7, 0.62, 0.58, 0.55, 0.54, 0.53, 0.53, 0.52],
                 &[
-                    ("eval.asw", 0.41),
-                    ("eval.ari", 0.63),
+                    ("eval.knn_macro_f1.diff", -0.012),
+                    ("eval.knn_macro_f1.pca", 0.665),
+                    ("eval.knn_macro_f1.ssl", 0.653),
+                    ("eval.n_cells", 600.0),
+                    ("eval.ssl.asw", 0.41),
                     ("transfer.macro_f1", 0.78),
                 ],
             ),
@@ -168,9 +168,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn headline_prefers_clustering_agreement() {
+    fn headline_prefers_the_cross_validated_knn_f1_then_clustering_agreement() {
         let runs = scripted_runs();
-        assert_eq!(headline(&runs[0]).unwrap().0, "eval.ari");
+        assert_eq!(headline(&runs[0]).unwrap().0, "eval.knn_macro_f1.ssl");
         assert!(headline(&runs[1]).is_none());
         assert_eq!(headline(&runs[2]).unwrap().0, "eval.asw");
     }

@@ -1,5 +1,6 @@
 //! The Embeddings pane: the opened run's cells as a braille scatter (t-SNE or PCA, pre-binned in
-//! state), a legend with counts, the highlighted group's markers and SSL vs PCA scores.
+//! state), a legend with counts, the highlighted group's markers and SSL vs PCA scores
+//! (cross-validated kNN and logistic-probe macro-F1 with the paired verdict, then clustering).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,18 +9,24 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, TableState, Wrap};
 
-use crate::analysis::embed::EmbeddingScores;
+use crate::analysis::embed::{EmbeddingScores, LabelScores};
+use crate::analysis::paired::{Paired, Verdict};
 use crate::tui::app::App;
 use crate::tui::embeddings_state::{EmbeddingsState, Explore, Ink, PlotGrid};
-use crate::tui::explore::LabelScores;
 use crate::tui::theme::Theme;
 
 use super::{fmt_count, truncate};
 
-/// Rows of the scores box: 7 metrics, a header and the border.
-const SCORES_HEIGHT: u16 = 10;
+/// Rows of the scores box: a header, two cross-validated metrics with their verdict lines,
+/// five clustering metrics and the border.
+const SCORES_HEIGHT: u16 = 12;
 /// Marker genes listed at most.
 const MARKER_ROWS: u16 = 6;
+/// Rows the legend keeps (two entries and its border) before the markers box shrinks.
+const LEGEND_MIN: u16 = 4;
+/// Widths of the SSL and PCA columns of the scores box.
+const SSL_WIDTH: usize = 6;
+const PCA_WIDTH: usize = 7;
 
 /// The scatter box and the side column.
 fn layout(body: Rect) -> [Rect; 2] {
@@ -32,10 +39,15 @@ pub fn plot_area(body: Rect) -> Rect {
     Block::bordered().inner(layout(body)[0])
 }
 
-/// The side column's legend, markers (when a group is highlighted) and scores boxes.
+/// The side column's legend, markers (when a group is highlighted) and scores boxes; the
+/// scores keep their rows first, the markers box shrinks to leave the legend two entries.
 fn side_boxes(side: Rect, with_markers: bool) -> [Rect; 3] {
-    let markers = if with_markers { MARKER_ROWS + 2 } else { 0 };
-    let scores = SCORES_HEIGHT.min(side.height.saturating_sub(3 + markers));
+    let scores = SCORES_HEIGHT.min(side.height.saturating_sub(3));
+    let markers = if with_markers {
+        (MARKER_ROWS + 2).min(side.height.saturating_sub(LEGEND_MIN + scores))
+    } else {
+        0
+    };
     Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(markers),
@@ -95,7 +107,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let [legend, marker_box, scores_box] = side_boxes(side, s.selected_markers().is_some());
     draw_legend(frame, s, theme, legend);
     draw_markers(frame, s, theme, marker_box);
-    draw_scores(frame, &a.scores, a.latent, theme, scores_box);
+    draw_scores(frame, &a.scores, theme, scores_box);
 }
 
 /// The progress, failure or "open a run" message shared with the Genes pane.
@@ -247,58 +259,113 @@ fn metric(v: Option<f64>) -> String {
         .map_or_else(|| "n/a".into(), |v| format!("{v:.3}"))
 }
 
-fn draw_scores(
-    frame: &mut Frame,
-    scores: &Result<LabelScores, String>,
-    latent: usize,
-    theme: &Theme,
-    area: Rect,
-) {
+/// A row of the scores box: the name left, the SSL and PCA figures in right-aligned columns.
+fn score_line(name: &str, ssl: Span<'static>, pca: Span<'static>, width: usize) -> Line<'static> {
+    let name_width = width.saturating_sub(SSL_WIDTH + PCA_WIDTH + 1);
+    let pad = |s: Span<'static>, w: usize| {
+        let fill = w.saturating_sub(s.content.chars().count());
+        [Span::raw(" ".repeat(fill)), s]
+    };
+    let mut spans = vec![Span::raw(format!(
+        "{:<name_width$}",
+        truncate(name, name_width)
+    ))];
+    spans.extend(pad(ssl, SSL_WIDTH));
+    spans.extend(pad(pca, PCA_WIDTH));
+    Line::from(spans)
+}
+
+/// The paired difference and verdict under a cross-validated metric: "Δ+0.012 ± 0.020 better",
+/// losing the sd, then the difference, where the width is short.
+fn verdict_line(p: &Paired, theme: &Theme, width: usize) -> Line<'static> {
+    let word = p.verdict.word();
+    let style = match p.verdict {
+        Verdict::Better => theme.ok(),
+        Verdict::Worse => theme.warn(),
+        Verdict::NoClearDifference => theme.dim(),
+    };
+    let heads = [
+        format!(" Δ{:+.3} ± {:.3} ", p.diff, p.sd.diff),
+        format!(" Δ{:+.3}±{:.3} ", p.diff, p.sd.diff),
+        format!(" Δ{:+.3} ", p.diff),
+        " ".to_string(),
+    ];
+    let fits = |h: &String| h.chars().count() + word.len() <= width;
+    let head = heads.iter().find(|h| fits(h)).unwrap_or(&heads[3]);
+    Line::from(vec![
+        Span::styled(head.clone(), theme.dim()),
+        Span::styled(word, style),
+    ])
+}
+
+fn draw_scores(frame: &mut Frame, scores: &Result<LabelScores, String>, theme: &Theme, area: Rect) {
+    let block = |title: &str| {
+        Block::bordered().title(Span::styled(
+            truncate(title, usize::from(area.width).saturating_sub(2)),
+            theme.accent(),
+        ))
+    };
     let scores = match scores {
         Ok(s) => s,
         Err(message) => {
-            let block = Block::bordered().title(Span::styled(" Scores ", theme.accent()));
             let text = Paragraph::new(Line::styled(message.clone(), theme.dim()))
                 .wrap(Wrap { trim: true })
-                .block(block);
+                .block(block(" Scores "));
             frame.render_widget(text, area);
             return;
         }
     };
-    let title = format!(" Scores vs {} ", scores.label);
-    let block = Block::bordered().title(Span::styled(
-        truncate(&title, usize::from(area.width).saturating_sub(2)),
-        theme.accent(),
-    ));
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = vec![score_line(
+        "",
+        Span::styled("SSL", theme.val_series()),
+        Span::styled(
+            format!("PCA-{}", scores.pca_components),
+            theme.train_series(),
+        ),
+        width,
+    )];
+    let figure = |v: f64| Span::raw(metric(Some(v)));
+    match &scores.prediction {
+        Some(p) => {
+            for (name, m) in [
+                ("kNN F1", &p.knn_macro_f1),
+                ("logistic F1", &p.logistic_macro_f1),
+            ] {
+                lines.push(score_line(name, figure(m.ssl), figure(m.pca), width));
+                lines.push(verdict_line(m, theme, width));
+            }
+        }
+        None => lines.push(Line::styled(
+            scores
+                .prediction_note
+                .clone()
+                .unwrap_or_else(|| "no label prediction".into()),
+            theme.dim(),
+        )),
+    }
     type Pick = fn(&EmbeddingScores) -> Option<f64>;
-    let rows: [(&str, Pick); 7] = [
-        ("kNN macro-F1", |s| s.knn_macro_f1),
-        ("kNN accuracy", |s| s.knn_accuracy),
+    let rows: [(&str, Pick); 5] = [
         ("k-means ARI", |s| s.kmeans_ari),
         ("k-means NMI", |s| s.kmeans_nmi),
         ("Leiden ARI", |s| s.leiden_ari),
         ("Leiden NMI", |s| s.leiden_nmi),
         ("ASW", |s| s.asw),
     ];
-    let rows = rows.iter().map(|(name, pick)| {
-        Row::new([
-            name.to_string(),
-            metric(pick(&scores.ssl)),
-            metric(pick(&scores.pca)),
-        ])
-    });
-    let header = Row::new([
-        Cell::from(""),
-        Cell::from(Span::styled("SSL", theme.val_series())),
-        Cell::from(Span::styled(format!("PCA-{latent}"), theme.train_series())),
-    ])
-    .style(theme.accent());
-    let widths = [
-        Constraint::Fill(1),
-        Constraint::Length(6),
-        Constraint::Length(7),
-    ];
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    for (name, pick) in rows {
+        let cell = |s: &EmbeddingScores| Span::raw(metric(pick(s)));
+        lines.push(score_line(
+            name,
+            cell(&scores.ssl),
+            cell(&scores.pca),
+            width,
+        ));
+    }
+    let title = match &scores.prediction {
+        Some(p) => format!(" {}-fold CV vs {} ", p.cv.folds, scores.label),
+        None => format!(" Scores vs {} ", scores.label),
+    };
+    frame.render_widget(Paragraph::new(lines).block(block(&title)), area);
 }
 
 #[cfg(test)]

@@ -214,6 +214,21 @@ pub fn truncate(text: &str, width: usize) -> String {
     }
 }
 
+/// Cuts `text` from the left so its end stays visible (a path's file name, a key's last parts):
+/// `…/datasets/file.h5ad`.
+pub fn truncate_left(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        text.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        std::iter::once('…')
+            .chain(text.chars().skip(n - width + 1))
+            .collect()
+    }
+}
+
 /// A rectangle of at most `w` x `h` centred in `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);

@@ -15,7 +15,7 @@ use crate::tui::app::App;
 use crate::tui::runs_state::{RunsState, headline};
 use crate::tui::theme::Theme;
 
-use super::truncate;
+use super::{truncate, truncate_left};
 
 /// Table on top, details or comparison below.
 fn layout(body: Rect) -> [Rect; 2] {
@@ -77,8 +77,18 @@ fn fmt_epochs(run: &RunInfo) -> String {
     }
 }
 
+/// The headline figure, value first so a narrow column cuts the name, not the number.
 fn fmt_metric((name, value): &(String, f64)) -> String {
-    format!("{name} {value:.3}")
+    format!("{value:.3} {name}")
+}
+
+/// A figure to 4 decimals, a whole number (a count) without decimals.
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, area: Rect) {
@@ -166,8 +176,8 @@ fn run_lines(run: &RunInfo, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     }
     lines.extend(run.metrics.iter().map(|(k, v)| {
         Line::from(vec![
-            Span::styled(format!("{:<24}", truncate(k, 23)), theme.dim()),
-            Span::raw(format!("{v:.4}")),
+            Span::styled(format!("{:<28}", truncate(k, 27)), theme.dim()),
+            Span::raw(fmt_value(*v)),
         ])
     }));
     lines
@@ -235,7 +245,7 @@ fn draw_side_by_side(
         run.metrics
             .iter()
             .find(|(k, _)| k == name)
-            .map_or_else(|| "-".into(), |(_, v)| format!("{v:.4}"))
+            .map_or_else(|| "-".into(), |(_, v)| fmt_value(*v))
     };
     let mut rows = vec![
         Row::new([
@@ -254,11 +264,15 @@ fn draw_side_by_side(
             fmt_loss(pair[1].best_val_loss),
         ]),
     ];
-    rows.extend(
-        names
-            .iter()
-            .map(|n| Row::new([n.to_string(), metric(pair[0], n), metric(pair[1], n)])),
-    );
+    // Keys share their start (`eval.knn_macro_f1.`): a narrow column keeps their ends.
+    let name_width = usize::from(area.width).saturating_sub(20);
+    rows.extend(names.iter().map(|n| {
+        Row::new([
+            truncate_left(n, name_width),
+            metric(pair[0], n),
+            metric(pair[1], n),
+        ])
+    }));
     let header = Row::new([
         Cell::from(""),
         Cell::from(Span::styled(pair[0].method.clone(), styles[0])),

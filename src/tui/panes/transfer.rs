@@ -12,7 +12,7 @@ use crate::tui::app::App;
 use crate::tui::theme::Theme;
 use crate::tui::transfer_state::{Columns, Field, TransferState, TransferStatus};
 
-use super::{fmt_count, truncate};
+use super::{fmt_count, truncate, truncate_left};
 
 /// Bar glyphs per arm (in report order), so arms read apart without colour.
 const ARM_GLYPHS: [char; 4] = ['░', '█', '▓', '▒'];
@@ -53,20 +53,6 @@ fn arm_title(arm: &str) -> String {
         "fine_tuned" => "fine-tuned".into(),
         "linear_probe" => "linear probe".into(),
         other => other.replace('_', " "),
-    }
-}
-
-/// Cuts a path from the left so its file name stays visible: `…/datasets/file.h5ad`.
-fn truncate_left(text: &str, width: usize) -> String {
-    let n = text.chars().count();
-    if n <= width {
-        text.to_string()
-    } else if width == 0 {
-        String::new()
-    } else {
-        std::iter::once('…')
-            .chain(text.chars().skip(n - width + 1))
-            .collect()
     }
 }
 
