@@ -108,3 +108,79 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
     assert!(py.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 1000"));
 }
+
+/// Compares a fresh output with its input as anndata (or h5py for Cell Ranger files) reads it:
+/// X, obs names and columns, var names, the input's obsm, and the three new elements.
+const COMPARE: &str = r#"
+import sys, anndata as ad, h5py, numpy as np, scipy.sparse as sp
+out, inp = sys.argv[1:3]
+a = ad.read_h5ad(out)
+if inp.endswith(".h5ad"):
+    b = ad.read_h5ad(inp)
+    x, obs_names, var_names = b.X, list(b.obs_names), list(b.var_names)
+    for c in b.obs.columns:
+        assert (a.obs[c].astype(str).values == b.obs[c].astype(str).values).all(), c
+    assert str(a.obs["cell_type"].dtype) == "category"
+    assert np.allclose(a.obsm["X_pca"], b.obsm["X_pca"], atol=1e-6)
+else:
+    with h5py.File(inp) as f:
+        m = f["matrix"]
+        shape = tuple(m["shape"][:])
+        x = sp.csc_matrix((m["data"][:], m["indices"][:], m["indptr"][:]), shape=shape).T
+        obs_names = [s.decode() for s in m["barcodes"][:]]
+        var_names = [s.decode() for s in m["features/name"][:]]
+assert list(a.obs_names) == obs_names
+assert list(a.var_names) == var_names
+assert abs(sp.csr_matrix(a.X) - sp.csr_matrix(x)).max() == 0
+assert a.obsm["X_cellscope"].shape == (a.n_obs, 8)
+assert a.obsm["X_cellscope_2d"].shape == (a.n_obs, 2)
+assert a.obs["cellscope_cluster"].notna().all()
+print("ok", a.n_obs)
+"#;
+
+#[test]
+fn embed_writes_a_fresh_anndata_for_inputs_it_cannot_extend() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path());
+    for input in ["embed/anndata07_demo120.h5ad", "embed/tenx_demo120.h5"] {
+        let input = common::fixture(input);
+        let out = dir.path().join("fresh.h5ad");
+        let embed = Command::new(BIN)
+            .arg("embed")
+            .arg(&run)
+            .arg("--data")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            embed.status.success(),
+            "{}: {}",
+            input.display(),
+            String::from_utf8_lossy(&embed.stderr)
+        );
+        // cellscope reads its own output back as a modern file with the embedding in it.
+        let back = cellscope::data::h5ad::H5adFile::open(&out).unwrap();
+        assert_eq!(back.flavour(), cellscope::data::h5ad::Flavour::Modern);
+        assert_eq!(back.n_obs(), 120);
+        assert!(back.obsm_keys().contains(&"X_cellscope".to_string()));
+
+        let Ok(py) = Command::new("python3")
+            .args(["-c", COMPARE])
+            .arg(&out)
+            .arg(&input)
+            .output()
+        else {
+            println!("skipping the anndata read-back: no python3");
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&py.stderr);
+        if stderr.contains("No module named") {
+            println!("skipping the anndata read-back: {stderr}");
+            return;
+        }
+        assert!(py.status.success(), "{}: {stderr}", input.display());
+        assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 120"));
+    }
+}
