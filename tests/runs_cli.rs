@@ -81,21 +81,40 @@ fn runs_lists_status_epochs_best_loss_and_figures() {
     let text = ok(&cellscope(&["runs", dir]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].starts_with("run ") && lines[0].contains("best val"), "{text}");
+    assert!(
+        lines[0].starts_with("run ") && lines[0].contains("best val"),
+        "{text}"
+    );
     let cells = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     // Newest first; columns: run method dataset status epochs best-val eval(SSL, PCA) transfer.
     assert_eq!(
         cells(lines[1]),
         [
-            "20260102-000000-byol", "byol", "demo.h5ad", "finished", "2/2", "1.1000", "-", "-",
-            "0.815", "0.742"
+            "20260102-000000-byol",
+            "byol",
+            "demo.h5ad",
+            "finished",
+            "2/2",
+            "1.1000",
+            "-",
+            "-",
+            "0.815",
+            "0.742"
         ]
     );
     assert_eq!(
         cells(lines[2]),
         [
-            "20260101-000000-masked", "masked", "demo.h5ad", "finished", "3/3", "0.7000",
-            "0.812", "0.790", "-", "-"
+            "20260101-000000-masked",
+            "masked",
+            "demo.h5ad",
+            "finished",
+            "3/3",
+            "0.7000",
+            "0.812",
+            "0.790",
+            "-",
+            "-"
         ]
     );
 
@@ -132,7 +151,10 @@ fn compare_prints_differing_settings_and_figures_side_by_side() {
     assert_eq!(row("train.method"), ["\"masked\"", "\"byol\""]);
     assert_eq!(row("train.epochs"), ["3", "2"]);
     assert_eq!(row("model.latent"), ["32", "16"]);
-    assert!(!text.contains("train.lr"), "equal settings are left out:\n{text}");
+    assert!(
+        !text.contains("train.lr"),
+        "equal settings are left out:\n{text}"
+    );
     assert_eq!(row("epochs"), ["3/3", "2/2"]);
     assert_eq!(row("eval.ssl.knn_macro_f1"), ["0.812", "-"]);
     assert_eq!(row("transfer.fine_tuned.macro_f1"), ["-", "0.815"]);

@@ -57,11 +57,7 @@ pub fn render(s: &DatasetSummary) -> String {
             .filter(|e| e.starts_with("nullable"))
             .map(|e| format!(" from {e}"))
             .unwrap_or_default();
-        let _ = write!(
-            w,
-            "    {} ({}{stored}{distinct}{missing})",
-            c.name, c.kind
-        );
+        let _ = write!(w, "    {} ({}{stored}{distinct}{missing})", c.name, c.kind);
         let show = c.kind == "categorical" || c.n_categories.is_some_and(|n| n <= SHOWN);
         if show && !c.counts.is_empty() {
             let shown: Vec<String> = c

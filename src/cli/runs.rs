@@ -214,7 +214,13 @@ fn differing_settings(a: &Path, b: &Path) -> Vec<(String, [String; 2])> {
 /// Two runs: the settings they differ in, then status, epochs, best validation loss and every
 /// figure either has, side by side.
 pub fn render_compare(pair: [&RunInfo; 2], settings: &[(String, [String; 2])]) -> String {
-    let header = |first: &str| vec![first.to_string(), pair[0].name.clone(), pair[1].name.clone()];
+    let header = |first: &str| {
+        vec![
+            first.to_string(),
+            pair[0].name.clone(),
+            pair[1].name.clone(),
+        ]
+    };
     let mut rows = vec![header("setting")];
     if settings.is_empty() {
         rows.push(vec!["(same settings)".into()]);

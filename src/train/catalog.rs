@@ -47,7 +47,11 @@ fn numeric_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
 
 /// Each arm's mean macro-F1 of a transfer report's `arms` list, as `prefix.<arm>.macro_f1`.
 fn arm_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
-    let arms = value.get("arms").and_then(Value::as_array).into_iter().flatten();
+    let arms = value
+        .get("arms")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
     for arm in arms {
         let name = arm.get("arm").and_then(Value::as_str);
         let f1 = arm.pointer("/macro_f1/mean").and_then(Value::as_f64);

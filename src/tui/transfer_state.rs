@@ -156,7 +156,9 @@ impl TransferState {
     /// Offers `target` and `label_map` whenever the run has no saved transfer of its own, and
     /// now unless the user typed a target; true when the target changed.
     pub fn suggest(&mut self, target: &Path, label_map: Option<&Path>) -> bool {
-        let map = label_map.map(|m| m.display().to_string()).unwrap_or_default();
+        let map = label_map
+            .map(|m| m.display().to_string())
+            .unwrap_or_default();
         self.default_target = (target.display().to_string(), map);
         self.offer(self.default_target.clone())
     }
@@ -605,7 +607,10 @@ pub(crate) mod tests {
     #[test]
     fn the_target_is_the_runs_last_one_else_the_suggested_one_unless_typed() {
         let mut s = state();
-        assert!(s.suggest(Path::new("/bundled/pbmc.h5ad"), Some(Path::new("/bundled/map.csv"))));
+        assert!(s.suggest(
+            Path::new("/bundled/pbmc.h5ad"),
+            Some(Path::new("/bundled/map.csv"))
+        ));
         assert_eq!(
             (s.target.as_str(), s.label_map.as_str()),
             ("/bundled/pbmc.h5ad", "/bundled/map.csv")

@@ -104,7 +104,11 @@ fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
             .collect()
     });
     for col in order {
-        if let Some(encoding) = group.group(&col).ok().and_then(|g| attr_string(&g, "encoding-type")) {
+        if let Some(encoding) = group
+            .group(&col)
+            .ok()
+            .and_then(|g| attr_string(&g, "encoding-type"))
+        {
             frame.stored_as.insert(col.clone(), encoding);
         }
         match read_column(group, &col) {
@@ -254,7 +258,10 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
 fn read_string_element(parent: &Group, name: &str) -> Result<Vec<Option<String>>, Msg> {
     let path = format!("{}/{name}", parent.name());
     if let Ok(g) = parent.group(name) {
-        return match attr_string(&g, "encoding-type").unwrap_or_default().as_str() {
+        return match attr_string(&g, "encoding-type")
+            .unwrap_or_default()
+            .as_str()
+        {
             "nullable-string-array" => nullable_strings(&g, &path),
             other => Err(format!(
                 "{path}: expected strings, found a group of encoding `{other}`"

@@ -53,7 +53,8 @@ pub fn copy_for_writing(input: &Path, out: &Path) -> Result<(hdf5::File, usize),
 /// Whether `input` can be copied and extended in place: a modern (>= 0.8) AnnData file.
 /// Other inputs get a fresh file (`fresh::write_fresh`).
 pub fn extends_in_place(input: &Path) -> Result<bool, DataError> {
-    Ok(data_format(input)? == DataFormat::H5ad && H5adFile::open(input)?.flavour() == Flavour::Modern)
+    Ok(data_format(input)? == DataFormat::H5ad
+        && H5adFile::open(input)?.flavour() == Flavour::Modern)
 }
 
 /// Whether two paths name one file: the same canonical path or (hard links) the same inode.
