@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod plot;
 pub mod train;
 pub mod tui;
 
