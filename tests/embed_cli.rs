@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::{cellscope, ok, run_dir};
 
@@ -30,6 +30,36 @@ fn tiny_run(dir: &Path) -> PathBuf {
     run_dir(&ok(&train))
 }
 
+/// Runs `cellscope embed RUN [--data DATA] --out OUT`.
+fn embed(run: &Path, data: Option<&Path>, out: &Path) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("embed").arg(run);
+    if let Some(data) = data {
+        cmd.arg("--data").arg(data);
+    }
+    cmd.arg("--out").arg(out).output().unwrap()
+}
+
+/// Runs a Python check on `args`; None (with a note) when python3 or anndata is missing.
+fn python(script: &str, args: &[&Path]) -> Option<Output> {
+    let Ok(py) = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+    else {
+        println!("skipping the anndata read-back: no python3");
+        return None;
+    };
+    let stderr = String::from_utf8_lossy(&py.stderr);
+    if stderr.contains("No module named") {
+        println!("skipping the anndata read-back: {stderr}");
+        return None;
+    }
+    assert!(py.status.success(), "{stderr}");
+    Some(py)
+}
+
 fn dataset_of(run: &Path) -> PathBuf {
     PathBuf::from(
         std::fs::read_to_string(run.join("dataset.txt"))
@@ -45,39 +75,21 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
     let input = dataset_of(&run);
     let before = std::fs::read(&input).unwrap();
 
-    let same = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&input)
-        .output()
-        .unwrap();
+    let same = embed(&run, None, &input);
     assert_eq!(same.status.code(), Some(2));
     let err = String::from_utf8_lossy(&same.stderr);
     assert!(err.contains("is the input file"), "{err}");
     let link = dir.path().join("link.h5ad");
     std::fs::hard_link(&input, &link).unwrap();
-    let linked = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&link)
-        .output()
-        .unwrap();
+    let linked = embed(&run, None, &link);
     assert_eq!(linked.status.code(), Some(2));
 
     let out = dir.path().join("out.h5ad");
-    let embed = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let done = embed(&run, None, &out);
     assert!(
-        embed.status.success(),
+        done.status.success(),
         "{}",
-        String::from_utf8_lossy(&embed.stderr)
+        String::from_utf8_lossy(&done.stderr)
     );
     assert!(std::fs::read(&input).unwrap() == before, "input changed");
 
@@ -92,20 +104,9 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
         assert list(a.obs.columns)[-1] == 'cellscope_cluster'\n\
         assert 'cell_type' in a.obs.columns\n\
         print('ok', a.n_obs)\n";
-    let Ok(py) = Command::new("python3")
-        .args(["-c", check])
-        .arg(&out)
-        .output()
-    else {
-        println!("skipping the anndata read-back: no python3");
+    let Some(py) = python(check, &[&out]) else {
         return;
     };
-    let stderr = String::from_utf8_lossy(&py.stderr);
-    if stderr.contains("No module named") {
-        println!("skipping the anndata read-back: {stderr}");
-        return;
-    }
-    assert!(py.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 1000"));
 }
 
@@ -144,21 +145,17 @@ fn embed_writes_a_fresh_anndata_for_inputs_it_cannot_extend() {
     let run = tiny_run(dir.path());
     for input in ["embed/anndata07_demo120.h5ad", "embed/tenx_demo120.h5"] {
         let input = common::fixture(input);
-        let out = dir.path().join("fresh.h5ad");
-        let embed = Command::new(BIN)
-            .arg("embed")
-            .arg(&run)
-            .arg("--data")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        // One output per input, so a lock HDF5 still holds on the last one cannot get in the way.
+        let out = dir.path().join(format!(
+            "fresh_{}.h5ad",
+            input.file_stem().unwrap().display()
+        ));
+        let done = embed(&run, Some(&input), &out);
         assert!(
-            embed.status.success(),
+            done.status.success(),
             "{}: {}",
             input.display(),
-            String::from_utf8_lossy(&embed.stderr)
+            String::from_utf8_lossy(&done.stderr)
         );
         // cellscope reads its own output back as a modern file with the embedding in it.
         let back = cellscope::data::h5ad::H5adFile::open(&out).unwrap();
@@ -166,21 +163,9 @@ fn embed_writes_a_fresh_anndata_for_inputs_it_cannot_extend() {
         assert_eq!(back.n_obs(), 120);
         assert!(back.obsm_keys().contains(&"X_cellscope".to_string()));
 
-        let Ok(py) = Command::new("python3")
-            .args(["-c", COMPARE])
-            .arg(&out)
-            .arg(&input)
-            .output()
-        else {
-            println!("skipping the anndata read-back: no python3");
+        let Some(py) = python(COMPARE, &[&out, &input]) else {
             return;
         };
-        let stderr = String::from_utf8_lossy(&py.stderr);
-        if stderr.contains("No module named") {
-            println!("skipping the anndata read-back: {stderr}");
-            return;
-        }
-        assert!(py.status.success(), "{}: {stderr}", input.display());
         assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 120"));
     }
 }

@@ -81,18 +81,6 @@ fn figure(run: &RunInfo, key: &str) -> String {
         .map_or_else(|| "-".into(), |(_, v)| format!("{v:.3}"))
 }
 
-fn fmt_epochs(run: &RunInfo) -> String {
-    if run.epochs > 0 {
-        format!("{}/{}", run.epochs_done, run.epochs)
-    } else {
-        run.epochs_done.to_string()
-    }
-}
-
-fn fmt_loss(loss: Option<f32>) -> String {
-    loss.map_or_else(|| "-".into(), |l| format!("{l:.4}"))
-}
-
 /// The catalogue as aligned text, newest run first.
 pub fn render_table(runs: &[RunInfo]) -> String {
     let mut rows = vec![
@@ -117,8 +105,8 @@ pub fn render_table(runs: &[RunInfo]) -> String {
             r.method.clone(),
             r.dataset.clone(),
             r.status.label().into(),
-            fmt_epochs(r),
-            fmt_loss(r.best_val_loss),
+            r.epochs_text(),
+            r.best_val_text(),
             figure(r, "eval.ssl.knn_macro_f1"),
             figure(r, "eval.pca.knn_macro_f1"),
             figure(r, "transfer.fine_tuned.macro_f1"),
@@ -238,11 +226,15 @@ pub fn render_compare(pair: [&RunInfo; 2], settings: &[(String, [String; 2])]) -
             pair[0].status.label().into(),
             pair[1].status.label().into(),
         ],
-        vec!["epochs".into(), fmt_epochs(pair[0]), fmt_epochs(pair[1])],
+        vec![
+            "epochs".into(),
+            pair[0].epochs_text(),
+            pair[1].epochs_text(),
+        ],
         vec![
             "best val".into(),
-            fmt_loss(pair[0].best_val_loss),
-            fmt_loss(pair[1].best_val_loss),
+            pair[0].best_val_text(),
+            pair[1].best_val_text(),
         ],
     ];
     let mut names: Vec<&String> = Vec::new();

@@ -31,6 +31,23 @@ pub struct RunInfo {
     pub metrics: Vec<(String, f64)>,
 }
 
+impl RunInfo {
+    /// Epochs done, over those asked for when known ("3/10").
+    pub fn epochs_text(&self) -> String {
+        if self.epochs > 0 {
+            format!("{}/{}", self.epochs_done, self.epochs)
+        } else {
+            self.epochs_done.to_string()
+        }
+    }
+
+    /// The best validation loss to 4 decimals, or "-".
+    pub fn best_val_text(&self) -> String {
+        self.best_val_loss
+            .map_or_else(|| "-".into(), |l| format!("{l:.4}"))
+    }
+}
+
 /// Numeric leaves of a JSON object, one nesting level deep (`a.b`), prefixed with `prefix`.
 fn numeric_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
     let Value::Object(map) = value else { return };
