@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::{cellscope, ok, run_dir};
 
@@ -30,6 +30,36 @@ fn tiny_run(dir: &Path) -> PathBuf {
     run_dir(&ok(&train))
 }
 
+/// Runs `cellscope embed RUN [--data DATA] --out OUT`.
+fn embed(run: &Path, data: Option<&Path>, out: &Path) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("embed").arg(run);
+    if let Some(data) = data {
+        cmd.arg("--data").arg(data);
+    }
+    cmd.arg("--out").arg(out).output().unwrap()
+}
+
+/// Runs a Python check on `args`; None (with a note) when python3 or anndata is missing.
+fn python(script: &str, args: &[&Path]) -> Option<Output> {
+    let Ok(py) = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+    else {
+        println!("skipping the anndata read-back: no python3");
+        return None;
+    };
+    let stderr = String::from_utf8_lossy(&py.stderr);
+    if stderr.contains("No module named") {
+        println!("skipping the anndata read-back: {stderr}");
+        return None;
+    }
+    assert!(py.status.success(), "{stderr}");
+    Some(py)
+}
+
 fn dataset_of(run: &Path) -> PathBuf {
     PathBuf::from(
         std::fs::read_to_string(run.join("dataset.txt"))
@@ -45,39 +75,21 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
     let input = dataset_of(&run);
     let before = std::fs::read(&input).unwrap();
 
-    let same = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&input)
-        .output()
-        .unwrap();
+    let same = embed(&run, None, &input);
     assert_eq!(same.status.code(), Some(2));
     let err = String::from_utf8_lossy(&same.stderr);
     assert!(err.contains("is the input file"), "{err}");
     let link = dir.path().join("link.h5ad");
     std::fs::hard_link(&input, &link).unwrap();
-    let linked = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&link)
-        .output()
-        .unwrap();
+    let linked = embed(&run, None, &link);
     assert_eq!(linked.status.code(), Some(2));
 
     let out = dir.path().join("out.h5ad");
-    let embed = Command::new(BIN)
-        .arg("embed")
-        .arg(&run)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let done = embed(&run, None, &out);
     assert!(
-        embed.status.success(),
+        done.status.success(),
         "{}",
-        String::from_utf8_lossy(&embed.stderr)
+        String::from_utf8_lossy(&done.stderr)
     );
     assert!(std::fs::read(&input).unwrap() == before, "input changed");
 
@@ -92,19 +104,68 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
         assert list(a.obs.columns)[-1] == 'cellscope_cluster'\n\
         assert 'cell_type' in a.obs.columns\n\
         print('ok', a.n_obs)\n";
-    let Ok(py) = Command::new("python3")
-        .args(["-c", check])
-        .arg(&out)
-        .output()
-    else {
-        println!("skipping the anndata read-back: no python3");
+    let Some(py) = python(check, &[&out]) else {
         return;
     };
-    let stderr = String::from_utf8_lossy(&py.stderr);
-    if stderr.contains("No module named") {
-        println!("skipping the anndata read-back: {stderr}");
-        return;
-    }
-    assert!(py.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 1000"));
+}
+
+/// Compares a fresh output with its input as anndata (or h5py for Cell Ranger files) reads it:
+/// X, obs names and columns, var names, the input's obsm, and the three new elements.
+const COMPARE: &str = r#"
+import sys, anndata as ad, h5py, numpy as np, scipy.sparse as sp
+out, inp = sys.argv[1:3]
+a = ad.read_h5ad(out)
+if inp.endswith(".h5ad"):
+    b = ad.read_h5ad(inp)
+    x, obs_names, var_names = b.X, list(b.obs_names), list(b.var_names)
+    for c in b.obs.columns:
+        assert (a.obs[c].astype(str).values == b.obs[c].astype(str).values).all(), c
+    assert str(a.obs["cell_type"].dtype) == "category"
+    assert np.allclose(a.obsm["X_pca"], b.obsm["X_pca"], atol=1e-6)
+else:
+    with h5py.File(inp) as f:
+        m = f["matrix"]
+        shape = tuple(m["shape"][:])
+        x = sp.csc_matrix((m["data"][:], m["indices"][:], m["indptr"][:]), shape=shape).T
+        obs_names = [s.decode() for s in m["barcodes"][:]]
+        var_names = [s.decode() for s in m["features/name"][:]]
+assert list(a.obs_names) == obs_names
+assert list(a.var_names) == var_names
+assert abs(sp.csr_matrix(a.X) - sp.csr_matrix(x)).max() == 0
+assert a.obsm["X_cellscope"].shape == (a.n_obs, 8)
+assert a.obsm["X_cellscope_2d"].shape == (a.n_obs, 2)
+assert a.obs["cellscope_cluster"].notna().all()
+print("ok", a.n_obs)
+"#;
+
+#[test]
+fn embed_writes_a_fresh_anndata_for_inputs_it_cannot_extend() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_run(dir.path());
+    for input in ["embed/anndata07_demo120.h5ad", "embed/tenx_demo120.h5"] {
+        let input = common::fixture(input);
+        // One output per input, so a lock HDF5 still holds on the last one cannot get in the way.
+        let out = dir.path().join(format!(
+            "fresh_{}.h5ad",
+            input.file_stem().unwrap().display()
+        ));
+        let done = embed(&run, Some(&input), &out);
+        assert!(
+            done.status.success(),
+            "{}: {}",
+            input.display(),
+            String::from_utf8_lossy(&done.stderr)
+        );
+        // cellscope reads its own output back as a modern file with the embedding in it.
+        let back = cellscope::data::h5ad::H5adFile::open(&out).unwrap();
+        assert_eq!(back.flavour(), cellscope::data::h5ad::Flavour::Modern);
+        assert_eq!(back.n_obs(), 120);
+        assert!(back.obsm_keys().contains(&"X_cellscope".to_string()));
+
+        let Some(py) = python(COMPARE, &[&out, &input]) else {
+            return;
+        };
+        assert!(String::from_utf8_lossy(&py.stdout).starts_with("ok 120"));
+    }
 }

@@ -350,8 +350,8 @@ fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
         .next()
         .expect("a run directory");
     t.wait_text("PROMPT$", 5);
-    // Away from the repository the suggested target (../shared/...pbmc68k) is not there, so the
-    // pane offers the open dataset.
+    // Away from the repository the pane still suggests the bundled pbmc68k target (found like
+    // the demo) with its coarse label map.
     t.send_literal(&format!("cd {}", t.home().display()));
     t.keys(&["Enter"]);
     t.launch(&format!("{} --config {}", data.display(), config.display()));
@@ -360,7 +360,11 @@ fn a_transfer_started_from_the_ui_reports_its_arms_and_writes_transfer_json() {
     t.wait_text("best val", 10);
     // The Transfer tab works on the selected run and reads the target's label columns.
     t.keys(&["5"]);
-    t.wait_text("cell_type  (1 of 1)", 10);
+    let form = t.wait_text("cell_type  (1 of 4)", 10);
+    assert!(
+        form.contains("_reduced_counts_700x765.h5ad") && form.contains("pbmc68k_coarse.csv"),
+        "{form}"
+    );
     t.keys(&["s"]);
     let done = t.wait_text("fine-tuned − scratch", 60);
     assert!(

@@ -56,7 +56,7 @@ fn prep(file: Option<PathBuf>, json: bool, config: &Config) -> anyhow::Result<()
     let file = file.unwrap_or_else(|| crate::train::scale::bench_dir().join("synth_200000.h5ad"));
     anyhow::ensure!(
         file.is_file(),
-        "{}: no such file; write it with `python3 ../shared/tools/synth_h5ad.py --n-cells 200000 \
+        "{}: no such file; write it with `python3 scripts/synth_h5ad.py --n-cells 200000 \
          --n-genes 2000 --out {}` or pass --file",
         file.display(),
         file.display()

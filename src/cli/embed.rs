@@ -1,12 +1,18 @@
-//! `cellscope embed RUN [--data FILE] --out OUT.h5ad`: a copy of the data with the run's
-//! embedding, its t-SNE layout and Leiden clusters (obsm/obs), readable by anndata.
+//! `cellscope embed RUN [--data FILE] --out OUT.h5ad`: the data with the run's embedding, its
+//! t-SNE layout and Leiden clusters (obsm/obs), readable by anndata: a copy of an anndata >= 0.8
+//! input, or a fresh anndata file (X as read, obs, var, obsm) from any other input.
 
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::analysis::embed::{EvalInput, cluster, views_2d};
 use crate::config::Config;
-use crate::data::h5ad::write::{copy_for_writing, write_obs_categorical, write_obsm_array};
+use crate::data::h5ad::H5adFile;
+use crate::data::h5ad::fresh::write_fresh;
+use crate::data::h5ad::write::{
+    copy_for_writing, extends_in_place, same_file, write_obs_categorical, write_obsm_array,
+};
+use crate::data::{DataFormat, data_format, read_dataset};
 
 /// obsm key of the embedding.
 pub const OBSM_EMBEDDING: &str = "X_cellscope";
@@ -22,7 +28,7 @@ pub struct EmbedArgs {
     /// Dataset to embed; the run's training data when omitted.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Output .h5ad (a copy of the data with obsm['X_cellscope']); never the input file.
+    /// Output .h5ad (the data with obsm['X_cellscope']); never the input file.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -30,7 +36,11 @@ pub struct EmbedArgs {
 pub fn run(args: EmbedArgs, _config: &Config) -> anyhow::Result<()> {
     let input = EvalInput::load(&args.run, args.data.as_deref())?;
     let source = input.data.path.clone();
-    let (file, n_obs) = copy_for_writing(&source, &args.out)?;
+    let (file, n_obs) = if extends_in_place(&source)? {
+        copy_for_writing(&source, &args.out)?
+    } else {
+        write_fresh_output(&source, &args.out)?
+    };
     let result = (|| -> anyhow::Result<usize> {
         let z = input.embedding(&mut |_, _| {})?;
         anyhow::ensure!(
@@ -66,4 +76,27 @@ pub fn run(args: EmbedArgs, _config: &Config) -> anyhow::Result<()> {
             Err(e)
         }
     }
+}
+
+/// A fresh anndata file at `out` from an input that cannot be extended in place: its X as
+/// read, obs, var names and dense obsm arrays (other obsm elements are named on stderr).
+fn write_fresh_output(source: &Path, out: &Path) -> anyhow::Result<(hdf5::File, usize)> {
+    anyhow::ensure!(
+        !same_file(source, out),
+        "{}: is the input file; choose another --out (the input is never modified)",
+        out.display()
+    );
+    let ds = read_dataset(source, "X")?;
+    let (obsm, skipped) = match data_format(source)? {
+        DataFormat::H5ad => H5adFile::open(source)?.obsm_dense(),
+        _ => Default::default(),
+    };
+    for note in skipped {
+        eprintln!("note: obsm {note}: not copied");
+    }
+    let file = write_fresh(out, &ds, &obsm).map_err(|e| {
+        let _ = std::fs::remove_file(out);
+        anyhow::anyhow!("{}: cannot write: {e}", out.display())
+    })?;
+    Ok((file, ds.n_cells()))
 }

@@ -49,7 +49,15 @@ pub fn render(s: &DatasetSummary) -> String {
         } else {
             String::new()
         };
-        let _ = write!(w, "    {} ({}{distinct}{missing})", c.name, c.kind);
+        // A nullable element's encoding says more than its kind (a nullable string with missing
+        // values is read as a categorical, a nullable integer with missing values as floats).
+        let stored = c
+            .stored_as
+            .as_deref()
+            .filter(|e| e.starts_with("nullable"))
+            .map(|e| format!(" from {e}"))
+            .unwrap_or_default();
+        let _ = write!(w, "    {} ({}{stored}{distinct}{missing})", c.name, c.kind);
         let show = c.kind == "categorical" || c.n_categories.is_some_and(|n| n <= SHOWN);
         if show && !c.counts.is_empty() {
             let shown: Vec<String> = c

@@ -5,6 +5,8 @@ pub mod bench;
 pub mod embed;
 pub mod eval;
 pub mod info;
+pub mod plot;
+pub mod runs;
 pub mod stop;
 pub mod train;
 pub mod transfer;
@@ -43,6 +45,10 @@ pub enum Command {
     Transfer(transfer::TransferArgs),
     /// Measure throughput and latency figures.
     Bench(bench::BenchArgs),
+    /// Write a run's figures (loss, embedding, scores, transfer) as SVG / PNG files.
+    Plot(plot::PlotArgs),
+    /// List the runs under a directory (the Runs pane's table), or compare two of them.
+    Runs(runs::RunsArgs),
     /// Ask a detached run to stop gracefully (finish the batch, checkpoint).
     Stop(stop::StopArgs),
 }
@@ -58,6 +64,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval::run(args, &config),
         Some(Command::Transfer(args)) => transfer::run(args, &config),
         Some(Command::Bench(args)) => bench::run(args, &config),
+        Some(Command::Plot(args)) => plot::run(args, &config),
+        Some(Command::Runs(args)) => runs::run(args, &config),
         Some(Command::Stop(args)) => stop::run(args),
     }
 }

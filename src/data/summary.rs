@@ -105,6 +105,9 @@ pub struct ColumnSummary {
     pub name: String,
     /// "categorical", "string", "int", "float" or "bool".
     pub kind: String,
+    /// The on-disk element encoding when the column is an encoded group (`categorical`,
+    /// `nullable-integer`, `nullable-boolean`, `nullable-string-array`); None for plain arrays.
+    pub stored_as: Option<String>,
     /// Distinct values (None for float columns).
     pub n_categories: Option<usize>,
     /// Entries with no value (missing category, NaN).
@@ -203,6 +206,7 @@ pub fn summarize_column(col: &Column) -> ColumnSummary {
     ColumnSummary {
         name: col.name.clone(),
         kind: kind.into(),
+        stored_as: None,
         n_categories,
         missing,
         counts,
@@ -274,7 +278,8 @@ fn summarize_h5ad(path: &Path) -> Result<DatasetSummary, DataError> {
     if !scaled {
         validate_counts(&x, path)?;
     }
-    let obs = file.obs()?;
+    let mut obs = file.obs()?;
+    let stored_as = std::mem::take(&mut obs.stored_as);
     let var_names = file.var_names(&MatrixChoice::X)?;
     let mut summary = from_dataset(
         &Dataset {
@@ -288,6 +293,9 @@ fn summarize_h5ad(path: &Path) -> Result<DatasetSummary, DataError> {
         element.encoding,
         element.dtype.clone(),
     );
+    for column in &mut summary.obs {
+        column.stored_as = stored_as.get(&column.name).cloned();
+    }
     summary.flavour = Some(file.flavour());
     summary.obs_skipped = obs.skipped;
     summary.layers = file.layers();

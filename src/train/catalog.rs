@@ -31,6 +31,23 @@ pub struct RunInfo {
     pub metrics: Vec<(String, f64)>,
 }
 
+impl RunInfo {
+    /// Epochs done, over those asked for when known ("3/10").
+    pub fn epochs_text(&self) -> String {
+        if self.epochs > 0 {
+            format!("{}/{}", self.epochs_done, self.epochs)
+        } else {
+            self.epochs_done.to_string()
+        }
+    }
+
+    /// The best validation loss to 4 decimals, or "-".
+    pub fn best_val_text(&self) -> String {
+        self.best_val_loss
+            .map_or_else(|| "-".into(), |l| format!("{l:.4}"))
+    }
+}
+
 /// Objects of eval.json that describe how the figures were computed (folds, seed, k), not
 /// figures: left out of the listing.
 const SETUP_OBJECTS: [&str; 1] = ["cv"];
@@ -46,6 +63,22 @@ fn numeric_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
                 numeric_fields(&format!("{prefix}.{key}"), v, out);
             }
             _ => {}
+        }
+    }
+}
+
+/// Each arm's mean macro-F1 of a transfer report's `arms` list, as `prefix.<arm>.macro_f1`.
+fn arm_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
+    let arms = value
+        .get("arms")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for arm in arms {
+        let name = arm.get("arm").and_then(Value::as_str);
+        let f1 = arm.pointer("/macro_f1/mean").and_then(Value::as_f64);
+        if let (Some(name), Some(f1)) = (name, f1) {
+            out.push((format!("{prefix}.{name}.macro_f1"), f1));
         }
     }
 }
@@ -109,6 +142,7 @@ pub fn read_run(dir: &Path) -> Option<RunInfo> {
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         {
             numeric_fields(prefix, &v, &mut metrics);
+            arm_fields(prefix, &v, &mut metrics);
         }
     }
     Some(RunInfo {
@@ -221,5 +255,26 @@ mod tests {
             ]
         );
         assert!(scan_runs(&out.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn each_transfer_arms_macro_f1_is_a_figure() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = write_run(out.path(), "20260101-000000-byol", &[epoch(0, 0.7)]);
+        std::fs::write(
+            dir.join("transfer.json"),
+            r#"{"n_query": 60, "arms": [{"arm": "fine_tuned", "macro_f1": {"mean": 0.8, "sd": 0.1}},
+                {"arm": "scratch", "macro_f1": {"mean": 0.7}}, {"arm": "odd"}]}"#,
+        )
+        .unwrap();
+        let run = read_run(&dir).unwrap();
+        assert_eq!(
+            run.metrics,
+            [
+                ("transfer.n_query".to_string(), 60.0),
+                ("transfer.fine_tuned.macro_f1".to_string(), 0.8),
+                ("transfer.scratch.macro_f1".to_string(), 0.7)
+            ]
+        );
     }
 }

@@ -62,7 +62,7 @@ pub fn run(json: bool, config: &Config) -> anyhow::Result<String> {
         let file = dir.join(format!("synth_{cells}.h5ad"));
         anyhow::ensure!(
             file.exists(),
-            "{} is missing: write it with `python3 ../shared/tools/synth_h5ad.py --n-cells {cells} --n-genes 2000 --out {}` (or set {DIR_VAR} to the directory holding synth_<cells>.h5ad)",
+            "{} is missing: write it with `python3 scripts/synth_h5ad.py --n-cells {cells} --n-genes 2000 --out {}` (or set {DIR_VAR} to the directory holding synth_<cells>.h5ad)",
             file.display(),
             file.display()
         );

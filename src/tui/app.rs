@@ -307,7 +307,9 @@ impl App {
                 Vec::new()
             }
             Msg::Transfer(msg) => {
-                self.transfer.apply(msg);
+                if self.transfer.apply(msg) {
+                    return self.target_columns_effect();
+                }
                 Vec::new()
             }
             Msg::Attached(Ok(dir)) => {

@@ -34,8 +34,10 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     let theme = theme::Theme::from_env(&config.ui.marker);
     let fps = config.ui.fps;
     let mut app = app::App::new(config, dataset, logging::display_path(&log_file), theme);
-    if std::path::Path::new(transfer_state::SUGGESTED_TARGET).is_file() {
-        app.transfer.target = transfer_state::SUGGESTED_TARGET.into();
+    let (target, label_map) = crate::demo_transfer_target();
+    if target.is_file() {
+        app.transfer
+            .suggest(&target, label_map.is_file().then_some(label_map.as_path()));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

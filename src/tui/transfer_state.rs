@@ -11,8 +11,6 @@ use crate::config::Config;
 const LABEL_PREFERENCE: [&str; 4] = ["cell_type", "celltype", "labels", "label"];
 /// Most seeds the form accepts.
 pub const MAX_SEEDS: usize = 10;
-/// The shared labelled PBMC set, suggested as the target when it is there.
-pub const SUGGESTED_TARGET: &str = "../shared/data/datasets/pbmc68k_reduced_counts_700x765.h5ad";
 
 /// What the background work reports to the Transfer pane.
 #[derive(Debug, Clone)]
@@ -126,6 +124,11 @@ pub struct TransferState {
     pub arm: usize,
     /// Trained arms per seed (fine-tuned, scratch, and the probe when configured).
     trained_arms: usize,
+    /// Target and label map offered when the run has no saved transfer (the bundled pbmc68k
+    /// set in the app).
+    default_target: (String, String),
+    /// Whether the user typed the target or label map (then no suggestion replaces them).
+    typed: bool,
 }
 
 impl TransferState {
@@ -145,7 +148,35 @@ impl TransferState {
             report: None,
             arm: 0,
             trained_arms: 2 + usize::from(config.transfer.linear_probe),
+            default_target: (target.display().to_string(), String::new()),
+            typed: false,
         }
+    }
+
+    /// Offers `target` and `label_map` whenever the run has no saved transfer of its own, and
+    /// now unless the user typed a target; true when the target changed.
+    pub fn suggest(&mut self, target: &Path, label_map: Option<&Path>) -> bool {
+        let map = label_map
+            .map(|m| m.display().to_string())
+            .unwrap_or_default();
+        self.default_target = (target.display().to_string(), map);
+        self.offer(self.default_target.clone())
+    }
+
+    /// Puts a suggested target and label map in the form unless the user typed their own;
+    /// true when the target changed (its columns must be read).
+    fn offer(&mut self, (target, label_map): (String, String)) -> bool {
+        if self.typed {
+            return false;
+        }
+        self.label_map = label_map;
+        let changed = target != self.target;
+        if changed {
+            self.target = target;
+            self.columns = Columns::Unknown;
+            self.label = None;
+        }
+        changed
     }
 
     /// The field under the cursor.
@@ -177,6 +208,7 @@ impl TransferState {
                 if text.is_empty() {
                     return Err("the target needs a file path".into());
                 }
+                self.typed = true;
                 let changed = text != self.target;
                 self.target = text.to_string();
                 if changed {
@@ -187,6 +219,7 @@ impl TransferState {
             }
             Field::Label => Err("choose the label column with h / l".into()),
             Field::LabelMap => {
+                self.typed = true;
                 self.label_map = text.to_string();
                 Ok(false)
             }
@@ -298,12 +331,13 @@ impl TransferState {
         }
     }
 
-    /// Folds in a message from the background work.
-    pub fn apply(&mut self, msg: TransferMsg) {
+    /// Folds in a message from the background work; true when it changed the target (a run's
+    /// saved transfer suggests the target it used), whose label columns must then be read.
+    pub fn apply(&mut self, msg: TransferMsg) -> bool {
         match msg {
             TransferMsg::Columns { path, result } => {
                 if path != Path::new(&self.target) {
-                    return; // an answer for a target since replaced
+                    return false; // an answer for a target since replaced
                 }
                 self.columns = match result {
                     Ok(cols) => {
@@ -319,11 +353,17 @@ impl TransferState {
             }
             TransferMsg::Saved { run, report } => {
                 if Some(&run) != self.run.as_ref() || self.status == TransferStatus::Running {
-                    return;
+                    return false;
                 }
+                let used = match &report {
+                    Some(r) => (r.target.clone(), r.label_map.clone().unwrap_or_default()),
+                    None => self.default_target.clone(),
+                };
+                let changed = self.offer(used);
                 if let Some(report) = report {
                     self.show(*report);
                 }
+                return changed;
             }
             TransferMsg::Progress(step) => self.step(step),
             TransferMsg::Finished(Ok(report)) => {
@@ -333,6 +373,7 @@ impl TransferState {
             }
             TransferMsg::Finished(Err(e)) => self.status = TransferStatus::Failed(e),
         }
+        false
     }
 
     fn show(&mut self, report: TransferReport) {
@@ -561,5 +602,45 @@ pub(crate) mod tests {
         assert!(s.set_run(Some("runs/r2".into())));
         assert!(s.report.is_none() && s.status == TransferStatus::Idle);
         assert!(!s.set_run(Some("runs/r2".into())));
+    }
+
+    #[test]
+    fn the_target_is_the_runs_last_one_else_the_suggested_one_unless_typed() {
+        let mut s = state();
+        assert!(s.suggest(
+            Path::new("/bundled/pbmc.h5ad"),
+            Some(Path::new("/bundled/map.csv"))
+        ));
+        assert_eq!(
+            (s.target.as_str(), s.label_map.as_str()),
+            ("/bundled/pbmc.h5ad", "/bundled/map.csv")
+        );
+        // A run with a saved transfer suggests the target and label map it used.
+        let used = scripted_report();
+        let changed = s.apply(TransferMsg::Saved {
+            run: "runs/r1".into(),
+            report: Some(Box::new(used.clone())),
+        });
+        assert!(changed && s.columns == Columns::Unknown);
+        assert_eq!(s.target, used.target);
+        assert_eq!(Some(&s.label_map), used.label_map.as_ref());
+        // A run without one goes back to the suggestion.
+        s.set_run(Some("runs/r2".into()));
+        let saved_none = |s: &mut TransferState| {
+            s.apply(TransferMsg::Saved {
+                run: "runs/r2".into(),
+                report: None,
+            })
+        };
+        assert!(saved_none(&mut s));
+        assert_eq!(s.target, "/bundled/pbmc.h5ad");
+        // What the user typed stays.
+        s.set(Field::Target, "/mine.h5ad").unwrap();
+        s.set_run(Some("runs/r1".into()));
+        assert!(!s.apply(TransferMsg::Saved {
+            run: "runs/r1".into(),
+            report: Some(Box::new(used)),
+        }));
+        assert_eq!(s.target, "/mine.h5ad");
     }
 }

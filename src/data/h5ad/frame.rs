@@ -1,5 +1,8 @@
 //! AnnData dataframes (obs, var, raw/var) in every on-disk flavour: legacy compound records
-//! with `uns/<col>_categories`, 0.7 `__categories`, and >= 0.8 categorical/nullable groups.
+//! with `uns/<col>_categories`, 0.7 `__categories`, and >= 0.8 categorical/nullable groups,
+//! including anndata >= 0.11 nullable strings (`nullable-string-array`) as index or categories.
+
+use std::collections::BTreeMap;
 
 use hdf5::types::TypeDescriptor;
 use hdf5::{Dataset, File, Group};
@@ -17,6 +20,9 @@ pub struct Frame {
     pub columns: Vec<Column>,
     /// Columns left out because their encoding is not understood, with the reason.
     pub skipped: Vec<String>,
+    /// The on-disk encoding of each column stored as an encoded group (`categorical`,
+    /// `nullable-integer`, `nullable-boolean`, `nullable-string-array`), by column name.
+    pub stored_as: BTreeMap<String, String>,
 }
 
 /// Reads the dataframe stored at `name` (a group, or a legacy compound dataset).
@@ -36,10 +42,11 @@ pub(crate) fn frame_len(file: &File, name: &str) -> Result<usize, Msg> {
     }
     let group = file.group(name).map_err(|e| at(name, e))?;
     let index = index_name(&group);
-    let ds = group
-        .dataset(&index)
-        .map_err(|e| at(&format!("{name}/{index}"), e))?;
-    Ok(ds.size())
+    let ds = match group.group(&index) {
+        Ok(nullable) => nullable.dataset("values"),
+        Err(_) => group.dataset(&index),
+    };
+    Ok(ds.map_err(|e| at(&format!("{name}/{index}"), e))?.size())
 }
 
 fn index_name(group: &Group) -> String {
@@ -81,11 +88,11 @@ fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
 fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
     let gname = group.name();
     let index = index_name(group);
-    let index_ds = group
-        .dataset(&index)
-        .map_err(|e| at(&format!("{gname}/{index}"), e))?;
     let mut frame = Frame {
-        index: read_strings(&index_ds)?,
+        index: read_string_element(group, &index)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect(),
         ..Frame::default()
     };
     let order = attr_strings(group, "column-order").unwrap_or_else(|| {
@@ -97,10 +104,18 @@ fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
             .collect()
     });
     for col in order {
+        if let Some(encoding) = group
+            .group(&col)
+            .ok()
+            .and_then(|g| attr_string(&g, "encoding-type"))
+        {
+            frame.stored_as.insert(col.clone(), encoding);
+        }
         match read_column(group, &col) {
             Ok(values) => frame.columns.push(Column { name: col, values }),
             Err(ColumnProblem::Skip(why)) => {
                 tracing::warn!("{gname}/{col}: skipped: {why}");
+                frame.stored_as.remove(&col);
                 frame.skipped.push(format!("{col}: {why}"));
             }
             Err(ColumnProblem::Fail(msg)) => return Err(msg),
@@ -175,7 +190,10 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
     match encoding.as_str() {
         "categorical" => {
             let codes = read_i64(&part("codes")?)?;
-            let categories = read_strings(&part("categories")?)?;
+            let categories = read_string_element(g, "categories")?
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect();
             Ok(categorical(path, codes, categories)?)
         }
         "nullable-integer" => {
@@ -212,33 +230,68 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
             }
         }
         "nullable-string-array" => {
-            let values = read_strings(&part("values")?)?;
-            let mask = read_bool(&part("mask")?)?;
-            let mut categories: Vec<String> = values
-                .iter()
-                .zip(&mask)
-                .filter(|(_, m)| !**m)
-                .map(|(v, _)| v.clone())
-                .collect();
+            let values = nullable_strings(g, path)?;
+            let mut categories: Vec<String> = values.iter().flatten().cloned().collect();
             categories.sort();
             categories.dedup();
             let codes = values
                 .iter()
-                .zip(&mask)
-                .map(|(v, &m)| {
-                    if m {
-                        -1
-                    } else {
-                        categories.binary_search(v).map_or(-1, |i| i as i64)
-                    }
+                .map(|v| match v {
+                    Some(v) => categories.binary_search(v).map_or(-1, |i| i as i64),
+                    None => -1,
                 })
                 .collect();
             Ok(categorical(path, codes, categories)?)
         }
+        "" => Err(ColumnProblem::Skip(
+            "a group without an `encoding-type` attribute".into(),
+        )),
         other => Err(ColumnProblem::Skip(format!(
             "column encoding `{other}` is not supported"
         ))),
     }
+}
+
+/// Reads a string element: a string dataset, or a `nullable-string-array` group (`values`
+/// and a `mask` that is true where the value is missing), as anndata >= 0.11 writes pandas
+/// `string` columns and indices with `allow_write_nullable_strings`. Missing entries are None.
+fn read_string_element(parent: &Group, name: &str) -> Result<Vec<Option<String>>, Msg> {
+    let path = format!("{}/{name}", parent.name());
+    if let Ok(g) = parent.group(name) {
+        return match attr_string(&g, "encoding-type")
+            .unwrap_or_default()
+            .as_str()
+        {
+            "nullable-string-array" => nullable_strings(&g, &path),
+            other => Err(format!(
+                "{path}: expected strings, found a group of encoding `{other}`"
+            )),
+        };
+    }
+    let ds = parent.dataset(name).map_err(|e| at(&path, e))?;
+    Ok(read_strings(&ds)?.into_iter().map(Some).collect())
+}
+
+/// The values of a `nullable-string-array` group, None where its mask is set.
+fn nullable_strings(g: &Group, path: &str) -> Result<Vec<Option<String>>, Msg> {
+    let part = |name: &str| {
+        g.dataset(name)
+            .map_err(|e| at(&format!("{path}/{name}"), e))
+    };
+    let values = read_strings(&part("values")?)?;
+    let mask = read_bool(&part("mask")?)?;
+    if mask.len() != values.len() {
+        return Err(format!(
+            "{path}: {} values but a mask of {}",
+            values.len(),
+            mask.len()
+        ));
+    }
+    Ok(values
+        .into_iter()
+        .zip(mask)
+        .map(|(v, missing)| (!missing).then_some(v))
+        .collect())
 }
 
 /// Builds a categorical column, checking that every code is -1 (missing) or a valid category.

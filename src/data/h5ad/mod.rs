@@ -1,7 +1,8 @@
-//! The AnnData (.h5ad) reader: every on-disk flavour from anndata 0.6 to 0.11, X / raw /
+//! The AnnData (.h5ad) reader: every on-disk flavour from anndata 0.6 to 0.12, X / raw /
 //! layers selectable, row-range reads for streaming. Files are always opened read-only.
 
 pub(crate) mod frame;
+pub mod fresh;
 pub(crate) mod hdf;
 pub(crate) mod matrix;
 pub mod write;
@@ -165,6 +166,38 @@ impl H5adFile {
                 .unwrap_or_default();
         }
         members(&self.file, "obsm")
+    }
+
+    /// The dense 2-D `obsm` arrays as f32, and the keys left out (sparse or dataframe
+    /// elements, legacy record arrays) with why.
+    pub fn obsm_dense(&self) -> (Vec<(String, ndarray::Array2<f32>)>, Vec<String>) {
+        if is_dataset(&self.file, "obsm") {
+            let skipped = self
+                .obsm_keys()
+                .into_iter()
+                .map(|k| format!("{k}: a field of a legacy obsm record array"))
+                .collect();
+            return (Vec::new(), skipped);
+        }
+        let (mut arrays, mut skipped) = (Vec::new(), Vec::new());
+        for key in self.obsm_keys() {
+            let read = self
+                .file
+                .dataset(&format!("obsm/{key}"))
+                .ok()
+                .filter(|ds| ds.ndim() == 2)
+                .and_then(|ds| {
+                    let shape = ds.shape();
+                    let values = ds.read_raw::<f32>().ok()?;
+                    ndarray::Array2::from_shape_vec((shape[0], shape[1]), values).ok()
+                })
+                .filter(|a| a.nrows() == self.n_obs);
+            match read {
+                Some(a) => arrays.push((key, a)),
+                None => skipped.push(format!("{key}: not a dense numeric cells x k array")),
+            }
+        }
+        (arrays, skipped)
     }
 
     /// Reads rows `range` of X as CSR (only that part of a CSR X is read from disk).

@@ -50,8 +50,15 @@ pub fn copy_for_writing(input: &Path, out: &Path) -> Result<(hdf5::File, usize),
     Ok((file, n_obs))
 }
 
+/// Whether `input` can be copied and extended in place: a modern (>= 0.8) AnnData file.
+/// Other inputs get a fresh file (`fresh::write_fresh`).
+pub fn extends_in_place(input: &Path) -> Result<bool, DataError> {
+    Ok(data_format(input)? == DataFormat::H5ad
+        && H5adFile::open(input)?.flavour() == Flavour::Modern)
+}
+
 /// Whether two paths name one file: the same canonical path or (hard links) the same inode.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     if let (Ok(x), Ok(y)) = (a.canonicalize(), b.canonicalize())
         && x == y
@@ -94,31 +101,8 @@ pub fn write_obs_categorical(
 ) -> hdf5::Result<()> {
     let obs = file.group("obs")?;
     unlink_if_present(&obs, name)?;
-    let col = obs.create_group(name)?;
-    set_encoding(&col, "categorical", "0.2.0")?;
-    col.new_attr::<bool>()
-        .shape(())
-        .create("ordered")?
-        .write_scalar(&false)?;
-    let codes_ds = if categories.len() <= i8::MAX as usize {
-        let c: Vec<i8> = codes.iter().map(|&c| c as i8).collect();
-        let ds = col.new_dataset::<i8>().shape(c.len()).create("codes")?;
-        ds.write_raw(&c[..])?;
-        ds
-    } else {
-        let c: Vec<i16> = codes.iter().map(|&c| c as i16).collect();
-        let ds = col.new_dataset::<i16>().shape(c.len()).create("codes")?;
-        ds.write_raw(&c[..])?;
-        ds
-    };
-    set_encoding(&codes_ds, "array", "0.2.0")?;
-    let cats = unicode(categories)?;
-    let cats_ds = col
-        .new_dataset::<VarLenUnicode>()
-        .shape(cats.len())
-        .create("categories")?;
-    cats_ds.write_raw(&cats[..])?;
-    set_encoding(&cats_ds, "string-array", "0.2.0")?;
+    let codes: Vec<i64> = codes.iter().map(|&c| c as i64).collect();
+    write_categorical(&obs, name, &codes, categories)?;
     let mut order = attr_strings(&obs, "column-order").unwrap_or_default();
     order.retain(|c| c != name);
     order.push(name.to_string());
@@ -132,8 +116,53 @@ pub fn write_obs_categorical(
         .write_raw(&order[..])
 }
 
+/// Writes `group/<name>` as a `categorical` element: codes (-1 = missing) in the smallest
+/// integer type anndata would use, and string categories.
+pub(crate) fn write_categorical(
+    group: &Group,
+    name: &str,
+    codes: &[i64],
+    categories: &[String],
+) -> hdf5::Result<()> {
+    let col = group.create_group(name)?;
+    set_encoding(&col, "categorical", "0.2.0")?;
+    col.new_attr::<bool>()
+        .shape(())
+        .create("ordered")?
+        .write_scalar(&false)?;
+    let codes_ds = if categories.len() <= i8::MAX as usize {
+        let c: Vec<i8> = codes.iter().map(|&c| c as i8).collect();
+        let ds = col.new_dataset::<i8>().shape(c.len()).create("codes")?;
+        ds.write_raw(&c[..])?;
+        ds
+    } else if categories.len() <= i16::MAX as usize {
+        let c: Vec<i16> = codes.iter().map(|&c| c as i16).collect();
+        let ds = col.new_dataset::<i16>().shape(c.len()).create("codes")?;
+        ds.write_raw(&c[..])?;
+        ds
+    } else {
+        let c: Vec<i32> = codes.iter().map(|&c| c as i32).collect();
+        let ds = col.new_dataset::<i32>().shape(c.len()).create("codes")?;
+        ds.write_raw(&c[..])?;
+        ds
+    };
+    set_encoding(&codes_ds, "array", "0.2.0")?;
+    write_strings(&col, "categories", categories)
+}
+
+/// Writes `group/<name>` as a `string-array` of variable-length UTF-8 strings.
+pub(crate) fn write_strings(group: &Group, name: &str, values: &[String]) -> hdf5::Result<()> {
+    let values = unicode(values)?;
+    let ds = group
+        .new_dataset::<VarLenUnicode>()
+        .shape(values.len())
+        .create(name)?;
+    ds.write_raw(&values[..])?;
+    set_encoding(&ds, "string-array", "0.2.0")
+}
+
 /// Sets anndata's `encoding-type` and `encoding-version` attributes.
-fn set_encoding(loc: &Location, kind: &str, version: &str) -> hdf5::Result<()> {
+pub(crate) fn set_encoding(loc: &Location, kind: &str, version: &str) -> hdf5::Result<()> {
     for (attr, value) in [("encoding-type", kind), ("encoding-version", version)] {
         if loc.attr(attr).is_ok() {
             loc.delete_attr(attr)?;
@@ -154,7 +183,7 @@ fn unlink_if_present(group: &Group, name: &str) -> hdf5::Result<()> {
 }
 
 /// Strings as HDF5 variable-length UTF-8 (they fail only on an interior NUL).
-fn unicode(values: &[String]) -> hdf5::Result<Vec<VarLenUnicode>> {
+pub(crate) fn unicode(values: &[String]) -> hdf5::Result<Vec<VarLenUnicode>> {
     values
         .iter()
         .map(|s| {

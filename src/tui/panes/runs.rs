@@ -65,18 +65,6 @@ fn status_style(status: RunStatus, theme: &Theme) -> Style {
     }
 }
 
-fn fmt_loss(loss: Option<f32>) -> String {
-    loss.map_or_else(|| "-".into(), |l| format!("{l:.4}"))
-}
-
-fn fmt_epochs(run: &RunInfo) -> String {
-    if run.epochs > 0 {
-        format!("{}/{}", run.epochs_done, run.epochs)
-    } else {
-        run.epochs_done.to_string()
-    }
-}
-
 /// The headline figure, value first so a narrow column cuts the name, not the number.
 fn fmt_metric((name, value): &(String, f64)) -> String {
     format!("{value:.3} {name}")
@@ -130,8 +118,8 @@ fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, ar
                 run.status.label(),
                 status_style(run.status, theme),
             )),
-            Cell::from(fmt_epochs(run)),
-            Cell::from(fmt_loss(run.best_val_loss)),
+            Cell::from(run.epochs_text()),
+            Cell::from(run.best_val_text()),
             Cell::from(headline(run).map_or_else(|| "-".into(), fmt_metric)),
         ])
     });
@@ -168,8 +156,8 @@ fn run_lines(run: &RunInfo, theme: &Theme, width: usize) -> Vec<Line<'static>> {
             run.status.label().into(),
             status_style(run.status, theme),
         ),
-        field("epochs", fmt_epochs(run), theme.text()),
-        field("best val", fmt_loss(run.best_val_loss), theme.text()),
+        field("epochs", run.epochs_text(), theme.text()),
+        field("best val", run.best_val_text(), theme.text()),
     ];
     if run.metrics.is_empty() {
         lines.push(field("metrics", "none yet".into(), theme.dim()));
@@ -255,13 +243,13 @@ fn draw_side_by_side(
         ]),
         Row::new([
             "epochs".to_string(),
-            fmt_epochs(pair[0]),
-            fmt_epochs(pair[1]),
+            pair[0].epochs_text(),
+            pair[1].epochs_text(),
         ]),
         Row::new([
             "best val".to_string(),
-            fmt_loss(pair[0].best_val_loss),
-            fmt_loss(pair[1].best_val_loss),
+            pair[0].best_val_text(),
+            pair[1].best_val_text(),
         ]),
     ];
     // Keys share their start (`eval.knn_macro_f1.`): a narrow column keeps their ends.
