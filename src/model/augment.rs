@@ -166,7 +166,10 @@ mod tests {
         ] {
             aug.view(&clean, cols, 2, &mut out);
             let got = share(&out, cols, changed);
-            assert!((got - 0.3).abs() < 0.03, "{aug:?}: {got} of cells augmented");
+            assert!(
+                (got - 0.3).abs() < 0.03,
+                "{aug:?}: {got} of cells augmented"
+            );
         }
         // Together: dropout leaves zeros, NB noise values other than 1 and the dropout scale 2.
         let both = Augmenter {

@@ -454,7 +454,10 @@ mod tests {
         let e = BarlowTwins::new(&model, &empty, 10, 0)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("contrastive.barlow_projector") && e.contains("[8, 0]"), "{e}");
+        assert!(
+            e.contains("contrastive.barlow_projector") && e.contains("[8, 0]"),
+            "{e}"
+        );
     }
 
     #[test]

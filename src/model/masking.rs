@@ -203,12 +203,24 @@ mod tests {
                 .unwrap_or_else(|| panic!("row {r} keeps genes {kept:?}, not one programme"));
             drawn[k] += 1;
             for j in 0..cols {
-                let want = if w[j] == 0.0 { dense[r * cols + j] } else { 0.0 };
+                let want = if w[j] == 0.0 {
+                    dense[r * cols + j]
+                } else {
+                    0.0
+                };
                 assert_eq!(inp[j], want, "row {r} gene {j}");
             }
         }
-        assert!(drawn.iter().all(|&n| n > 5), "each programme drawn: {drawn:?}");
-        let scored = rows * cols - drawn.iter().zip(&sets).map(|(n, s)| n * s.len()).sum::<usize>();
+        assert!(
+            drawn.iter().all(|&n| n > 5),
+            "each programme drawn: {drawn:?}"
+        );
+        let scored = rows * cols
+            - drawn
+                .iter()
+                .zip(&sets)
+                .map(|(n, s)| n * s.len())
+                .sum::<usize>();
         assert_eq!(b.n_scored, scored as f64);
     }
 }

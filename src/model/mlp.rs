@@ -303,9 +303,17 @@ mod tests {
         let input = to_vec(&x).unwrap();
         let n = rows * genes;
         let mut ws = Workspace::default();
-        let loss =
-            autoencoder_pass(&model, &input, &vec![3.0; n], &vec![1.0; n], n as f32, rows, 0, &mut ws)
-                .unwrap();
+        let loss = autoencoder_pass(
+            &model,
+            &input,
+            &vec![3.0; n],
+            &vec![1.0; n],
+            n as f32,
+            rows,
+            0,
+            &mut ws,
+        )
+        .unwrap();
         assert!(loss.abs() < 1e-10, "loss {loss}");
         assert!(ws.output().iter().all(|&v| (v - 3.0).abs() < 1e-6));
     }

@@ -573,7 +573,10 @@ mod tests {
             assert!(moved > 1e-5, "step {step}: the target did not move");
             for ((a, b), o) in after.iter().zip(&before).zip(&online) {
                 let expect = 0.9 * b + 0.1 * o;
-                assert!((a - expect).abs() < 1e-6, "step {step}: {a} vs EMA {expect}");
+                assert!(
+                    (a - expect).abs() < 1e-6,
+                    "step {step}: {a} vs EMA {expect}"
+                );
             }
         }
     }
@@ -591,8 +594,14 @@ mod tests {
         learner.train_step(&x, &rows, 4, 1e-3, 1.0).unwrap();
         let mut expect = MaskedBatch::default();
         Pretext::Isolated { sets: sets.genes }.fill(&x, &rows, 4, &mut expect);
-        assert_eq!(learner.batch.input, expect.input, "input: one programme per cell");
-        assert_eq!(learner.batch.weight, expect.weight, "loss: every other gene");
+        assert_eq!(
+            learner.batch.input, expect.input,
+            "input: one programme per cell"
+        );
+        assert_eq!(
+            learner.batch.weight, expect.weight,
+            "loss: every other gene"
+        );
     }
 
     #[test]
