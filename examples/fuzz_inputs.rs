@@ -1,5 +1,6 @@
-//! Mutation fuzzer for every input reader (.h5ad, Cell Ranger .h5 and mtx, GMT, config TOML) on
-//! stable Rust: mutates a seed corpus and runs the readers in child-process batches for a fixed time.
+//! Mutation fuzzer for every input reader (.h5ad, Cell Ranger .h5 and mtx, GMT, the config loader
+//! with its range checks) on stable Rust: mutates a seed corpus and runs the readers in
+//! child-process batches for a fixed time.
 //!
 //! Usage: `cargo run --example fuzz_inputs -- --seconds 60 [--corpus DIR] [--crashes DIR] [--seed N]
 //! [--strict false] [--guarded false]`.
@@ -478,6 +479,7 @@ fn read_input(path: &Path) -> bool {
         }
         Some("toml") => {
             let bytes = std::fs::read(path).unwrap_or_default();
+            // Parsing and the range check of every setting (`config_check`), as `--config` does.
             let _ = cellscope::config::Config::from_toml(&String::from_utf8_lossy(&bytes));
             false
         }

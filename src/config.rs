@@ -87,7 +87,7 @@ impl Default for ModelConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     pub method: String,
-    pub epochs: usize,
+    pub epochs: Epochs,
     pub batch_size: usize,
     pub lr: f64,
     pub weight_decay: f64,
@@ -108,7 +108,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             method: "masked".into(),
-            epochs: 20,
+            epochs: Epochs::Auto,
             batch_size: 256,
             lr: 1e-3,
             weight_decay: 0.01,
@@ -123,6 +123,66 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             out_dir: "runs".into(),
+        }
+    }
+}
+
+/// How many epochs a run trains: a fixed number, or `"auto"` (chosen from the data size; see
+/// `train::budget`). Written in TOML as an integer or the string "auto".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Epochs {
+    /// Chosen from the number of cells, with the batch size capped for small data.
+    #[default]
+    Auto,
+    /// Exactly this many epochs (early stopping may end the run sooner).
+    Fixed(usize),
+}
+
+impl std::fmt::Display for Epochs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Epochs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            n => n
+                .parse()
+                .map(Self::Fixed)
+                .map_err(|_| format!("expected a number of epochs or \"auto\", got {s:?}")),
+        }
+    }
+}
+
+impl Serialize for Epochs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::Fixed(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Epochs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a number of epochs or \"auto\""))?
+        {
+            Raw::Number(n) => Ok(Self::Fixed(n as usize)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -217,6 +277,7 @@ pub struct TransferConfig {
     pub patience: usize,
     pub split_by: String,
     pub linear_probe: bool,
+    pub head_epochs: usize,
 }
 
 impl Default for TransferConfig {
@@ -231,6 +292,7 @@ impl Default for TransferConfig {
             patience: 5,
             split_by: String::new(),
             linear_probe: false,
+            head_epochs: 5,
         }
     }
 }
@@ -257,8 +319,9 @@ impl Default for UiConfig {
 impl Config {
     /// Parses TOML text layered over the defaults; unknown keys are an error naming the key.
     /// The error is one line: `line L, column C: message`.
+    /// Every value is then checked against its allowed range (`config_check`).
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).map_err(|e| {
+        let config: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().replace('\n', " ");
             match e.span() {
                 Some(span) => {
@@ -269,7 +332,9 @@ impl Config {
                 }
                 None => anyhow::anyhow!("{msg}"),
             }
-        })
+        })?;
+        crate::config_check::check(&config)?;
+        Ok(config)
     }
 
     /// Reads a config file layered over the defaults.
@@ -316,7 +381,23 @@ mod tests {
     #[test]
     fn partial_file_keeps_other_defaults() {
         let c = Config::from_toml("[train]\nepochs = 3\n").unwrap();
-        assert_eq!(c.train.epochs, 3);
+        assert_eq!(c.train.epochs, Epochs::Fixed(3));
         assert_eq!(c.train.batch_size, 256);
+    }
+
+    #[test]
+    fn epochs_are_a_number_or_auto_and_round_trip() {
+        let auto = Config::from_toml("[train]\nepochs = \"auto\"\n").unwrap();
+        assert_eq!(auto.train.epochs, Epochs::Auto);
+        let text = toml::to_string(&auto).unwrap();
+        assert!(text.contains("epochs = \"auto\""), "{text}");
+        let fixed = Config::from_toml("[train]\nepochs = 7\n").unwrap();
+        assert!(toml::to_string(&fixed).unwrap().contains("epochs = 7"));
+        let err = Config::from_toml("[train]\nepochs = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"auto\""), "{err}");
+        assert_eq!("12".parse::<Epochs>(), Ok(Epochs::Fixed(12)));
+        assert!("-1".parse::<Epochs>().is_err());
     }
 }

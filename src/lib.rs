@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod data;
 pub mod model;
 pub mod train;

@@ -113,7 +113,7 @@ fn seurat_v3_matches_scanpy() {
 }
 
 #[test]
-fn prepare_selects_hvgs_on_counts_then_normalizes_the_selection() {
+fn prepare_selects_hvgs_on_counts_and_keeps_their_whole_transcriptome_scale() {
     use cellscope::config::PreprocessConfig;
     use cellscope::data::prepare;
     let ds = read_dataset(&fixture_dir().join("counts.h5ad"), "X").unwrap();
@@ -127,14 +127,39 @@ fn prepare_selects_hvgs_on_counts_then_normalizes_the_selection() {
     let names: Vec<String> = top.iter().map(|&j| ds.var_names[j].clone()).collect();
     assert_eq!(p.genes, names);
     assert_eq!((p.x.n_rows, p.x.n_cols), (ds.n_cells(), 50));
-    // Each cell sums to 1e4 over the selected genes before log1p.
-    for i in 0..p.x.n_rows {
-        let total: f64 = p.x.row(i).1.iter().map(|&v| f64::from(v).exp_m1()).sum();
-        assert!(
-            total == 0.0 || (total - 1e4).abs() < 1e-1,
-            "cell {i}: {total}"
-        );
+    // The selected columns hold the values of the whole matrix normalised over every gene: the
+    // subset is not renormalised (its cells do not sum to 1e4).
+    let mut full = ds.x.clone();
+    normalize_total(&mut full, 1e4);
+    log1p(&mut full);
+    let rows: Vec<usize> = (0..ds.n_cells()).collect();
+    let mut whole = vec![0f32; ds.n_cells() * ds.n_genes()];
+    full.densify_rows(&rows, &mut whole);
+    let mut sub = vec![0f32; ds.n_cells() * 50];
+    p.x.densify_rows(&rows, &mut sub);
+    for i in 0..ds.n_cells() {
+        for (k, &j) in top.iter().enumerate() {
+            assert_eq!(
+                sub[i * 50 + k],
+                whole[i * ds.n_genes() + j],
+                "cell {i}, gene {j}"
+            );
+        }
     }
+    let below: usize = (0..p.x.n_rows)
+        .filter(|&i| {
+            p.x.row(i)
+                .1
+                .iter()
+                .map(|&v| f64::from(v).exp_m1())
+                .sum::<f64>()
+                < 0.9e4
+        })
+        .count();
+    assert!(
+        below > 0,
+        "some cell keeps under 90% of its counts in 50 HVGs"
+    );
     // Aligning to a reference gene list: order follows the reference, unknown genes are zero.
     let reference = vec![
         ds.var_names[5].to_lowercase(),

@@ -189,3 +189,37 @@ fn stop_ends_a_detached_run_with_a_checkpoint_and_stopped_status() {
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("is not running (status: finished)"), "{err}");
 }
+
+#[test]
+fn a_second_writer_is_refused_with_the_writers_pid_while_readers_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, _guard) = start_detached(dir.path(), 500);
+    let run_s = run.to_str().unwrap();
+    wait_for(&run, 30, "a best checkpoint", || {
+        run.join("best.safetensors").exists()
+    });
+    let pid = run_pid(&run).expect("pid recorded");
+    let busy = format!("run {run_s} is being written by pid {pid}");
+    for args in [
+        vec!["train", "--resume", run_s],
+        vec!["train", "--resume", run_s, "--detach"],
+    ] {
+        let o = cellscope(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end(), format!("error: {busy}"), "{args:?}");
+        assert_eq!(
+            run_pid(&run),
+            Some(pid),
+            "{args:?} left the writer's pid alone"
+        );
+    }
+    // Readers take no lock: eval reads the run while it trains.
+    let eval = cellscope(&["eval", run_s, "--json"]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert_eq!(run_status(&run), RunStatus::Running);
+}

@@ -59,25 +59,37 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
 fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
     let dir = tempfile::tempdir().unwrap();
     let data = fixture("scanpy/counts.h5ad");
-    let eval_with_budget = |budget: &str| {
-        let cfg = tiny_config(
-            dir.path(),
-            &format!("budget{budget}.toml"),
-            &format!(
-                "[train]\nbatch_size = 32\nepochs = 2\n\
-                 [data]\nmemory_budget_mb = {budget}\nblock_rows = 64\n"
-            ),
-        );
-        let out = dir.path().join(format!("runs{budget}"));
-        let train = ok(&cellscope(&[
-            "train",
-            data.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]));
-        let run = run_dir(&train);
+    let cfg = tiny_config(
+        dir.path(),
+        "budget.toml",
+        "[train]\nbatch_size = 32\nepochs = 2\n[data]\nmemory_budget_mb = 4096\n",
+    );
+    let out = dir.path().join("runs");
+    let train = ok(&cellscope(&[
+        "train",
+        data.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let run = run_dir(&train);
+    // The same run with a budget of 0 MiB: eval streams X in 64-row blocks.
+    let twin = dir.path().join("streamed-run");
+    std::fs::create_dir(&twin).unwrap();
+    for entry in std::fs::read_dir(&run).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, twin.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::remove_file(twin.join("embedding.bin")).ok();
+    let config = twin.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("memory_budget_mb = 4096", "memory_budget_mb = 0")
+        .replace("block_rows = 16384", "block_rows = 64");
+    assert!(text.contains("memory_budget_mb = 0") && text.contains("block_rows = 64"));
+    std::fs::write(&config, text).unwrap();
+    let eval = |run: &std::path::Path| {
         let json = ok(&cellscope(&[
             "eval",
             run.to_str().unwrap(),
@@ -87,8 +99,7 @@ fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
         ]));
         serde_json::from_str::<serde_json::Value>(&json).unwrap()
     };
-    // A budget of 0 MiB streams X block by block (training, embedding, PCA, reconstruction).
-    let (memory, streamed) = (eval_with_budget("4096"), eval_with_budget("0"));
+    let (memory, streamed) = (eval(&run), eval(&twin));
     assert_eq!(streamed["n_cells"], 300);
     for key in ["n_query", "n_reference"] {
         assert_eq!(memory[key], streamed[key], "{key}");

@@ -142,6 +142,33 @@ fn bad_requests_fail_with_one_clear_line_and_exit_code_2() {
 }
 
 #[test]
+fn a_run_failing_while_training_prints_its_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::tiny_config(
+        dir.path(),
+        "diverge.toml",
+        "[train]\nlr = 1e30\ngrad_clip = 0.0\nepochs = 3\n",
+    );
+    let out = dir.path().join("runs");
+    let o = cellscope(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(2), "{stdout}{stderr}");
+    let mentions = |text: &str| text.lines().filter(|l| l.contains("loss became")).count();
+    assert_eq!(mentions(&stderr), 1, "{stderr}");
+    assert_eq!(mentions(&stdout), 0, "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
 fn sigterm_stops_gracefully_with_a_checkpoint() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();

@@ -174,6 +174,11 @@ fn shell_tabs_help_and_quit_leave_the_terminal_restored() {
     t.wait_for("runs scanned", 5, |s| {
         s.contains("No runs yet") || s.contains("best val")
     });
+    // Shrunk to 20x5 the UI says so; grown back it draws its panes again.
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "20", "-y", "5"]);
+    t.wait_text("too small", 5);
+    t.tmux(&["resize-window", "-t", "e2e", "-x", "100", "-y", "30"]);
+    t.wait_text("1 Data │ 2 Train", 5);
     t.keys(&["m"]);
     t.wait_text("mouse off", 5);
     t.keys(&["m"]);

@@ -9,6 +9,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use crate::config::Config;
 use crate::train::detached::{ControlPoller, clear_control, spawn_detached};
 use crate::train::rundir::METRICS_FILE;
+use crate::train::writer_lock::WriterLock;
 use crate::train::{RunDir, TrainCommand, TrainData, TrainEvent, TrainJob, load_run_config, spawn};
 
 #[derive(Debug, Args)]
@@ -18,9 +19,9 @@ pub struct TrainArgs {
     /// Pretext task: masked, gp, gp-tf, byol or barlow.
     #[arg(long)]
     pub method: Option<String>,
-    /// Number of epochs.
+    /// Number of epochs, or "auto" (chosen from the number of cells).
     #[arg(long)]
-    pub epochs: Option<usize>,
+    pub epochs: Option<crate::config::Epochs>,
     /// Directory that receives the run directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -50,11 +51,16 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 
 pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
     let (config, file, genes) = resolve(&args, config)?;
+    // Fail before loading data (or starting a process) when another writer owns the run.
+    if let Some(dir) = &args.resume {
+        WriterLock::ensure_free(dir)?;
+    }
     if args.detach {
         return detach(&args, &config);
     }
     let data = TrainData::load(&file, &config, genes.as_deref())?;
-    let epochs = config.train.epochs;
+    // The run's budget (an "auto" one is resolved by the worker and arrives with `Started`).
+    let mut epochs = 0;
     if let (Some(dir), None) = (&args.resume, &args.run_dir) {
         clear_control(dir);
     }
@@ -99,6 +105,9 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
                 continue;
             }
         };
+        if let TrainEvent::Started { epochs: e, .. } = &event {
+            epochs = *e;
+        }
         if let Some(line) = log_line(&event, epochs) {
             println!("{line}");
         }
@@ -145,7 +154,7 @@ fn resolve(
     if let Some(gmt) = &args.genes {
         config.masking.gene_sets = gmt.display().to_string();
     }
-    crate::train::Method::parse(&config.train.method)?;
+    crate::config_check::check(&config)?;
     Ok((config, file, genes))
 }
 
@@ -223,7 +232,7 @@ fn log_line(event: &TrainEvent, epochs: usize) -> Option<String> {
             "{} after {epochs_done} epochs; best validation loss {best_val_loss:.5}",
             if *stopped { "stopped" } else { "finished" }
         ),
-        TrainEvent::Failed { message } => format!("training failed: {message}"),
+        // A failure is the command's error: `main` prints it, once.
         _ => return None,
     })
 }
@@ -249,5 +258,9 @@ mod tests {
         );
         assert_eq!(duration(3725.0), "1h02m");
         assert!(log_line(&TrainEvent::Paused, 20).is_none());
+        let failed = TrainEvent::Failed {
+            message: "disk full".into(),
+        };
+        assert!(log_line(&failed, 20).is_none(), "printed once, by main");
     }
 }

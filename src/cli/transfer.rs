@@ -72,7 +72,7 @@ pub fn table(r: &TransferReport) -> String {
     let g = &r.genes;
     let mut out = format!(
         "target {} ({} classes, {} reference / {} query cells, split {}, {} seeds)\n\
-         genes: {} of {} model genes matched, {} zero-filled, {} target genes dropped\n",
+         genes: {} of {} model genes matched ({:.0}%), {} zero-filled, {} target genes dropped\n",
         r.target,
         r.classes.len(),
         r.n_reference,
@@ -81,9 +81,13 @@ pub fn table(r: &TransferReport) -> String {
         r.n_seeds,
         g.matched,
         g.model_genes,
+        100.0 * g.share(),
         g.missing,
         g.extra
     );
+    if let Some(w) = g.warning() {
+        out += &format!("{w}\n");
+    }
     if r.unmapped > 0 {
         out += &format!(
             "{} cells dropped (label not in the label map)\n",

@@ -205,12 +205,12 @@ impl ControlPoller {
 }
 
 /// Follows a run's metrics.jsonl like `tail -f`: each poll returns the events of the lines
-/// completed since the last one (a half-written last line waits for the next poll).
+/// completed since the last one (a half-written last line is read again by the next poll).
 #[derive(Debug)]
 pub struct MetricsFollower {
     path: PathBuf,
+    /// Where the lines not yet returned start (just after the last complete line read).
     offset: u64,
-    partial: Vec<u8>,
 }
 
 impl MetricsFollower {
@@ -219,30 +219,40 @@ impl MetricsFollower {
         Self {
             path: run_dir.join(METRICS_FILE),
             offset: 0,
-            partial: Vec::new(),
         }
     }
 
-    /// The events appended since the last poll.
+    /// The events appended since the last poll. A torn last line cut off by a resume costs
+    /// nothing (it was never returned); a file cut into lines already returned is followed on
+    /// from its new end, with a `Log` event saying so first.
     pub fn poll(&mut self) -> Vec<TrainEvent> {
         let Ok(mut file) = File::open(&self.path) else {
             return Vec::new();
         };
+        let mut events = Vec::new();
+        let len = file.metadata().map_or(self.offset, |m| m.len());
+        if len < self.offset {
+            events.push(TrainEvent::Log(format!(
+                "{METRICS_FILE} was cut from {} to {len} bytes while followed; following on from its new end",
+                self.offset
+            )));
+            self.offset = len;
+        }
         let mut bytes = Vec::new();
         if file.seek(SeekFrom::Start(self.offset)).is_err() || file.read_to_end(&mut bytes).is_err()
         {
-            return Vec::new();
+            return events;
         }
-        self.offset += bytes.len() as u64;
-        self.partial.extend_from_slice(&bytes);
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Vec::new();
+        let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+            return events;
         };
-        let complete: Vec<u8> = self.partial.drain(..=end).collect();
-        String::from_utf8_lossy(&complete)
-            .lines()
-            .filter_map(parse_event_line)
-            .collect()
+        self.offset += end as u64 + 1;
+        events.extend(
+            String::from_utf8_lossy(&bytes[..=end])
+                .lines()
+                .filter_map(parse_event_line),
+        );
+        events
     }
 }
 
@@ -304,6 +314,34 @@ mod tests {
         assert_eq!(follower.poll(), vec![b.clone()]);
         assert_eq!(read_events(dir.path()), vec![a, b]);
         assert_eq!(run_status(dir.path()), RunStatus::Stopped);
+    }
+
+    #[test]
+    fn a_follower_goes_on_after_a_torn_tail_is_cut_and_says_when_read_lines_vanish() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(METRICS_FILE);
+        let (a, b, c) = (
+            TrainEvent::Log("a".into()),
+            TrainEvent::Paused,
+            TrainEvent::Resumed,
+        );
+        std::fs::write(&file, line(&a) + "{\"event\":\"st").unwrap();
+        let mut follower = MetricsFollower::new(dir.path());
+        assert_eq!(follower.poll(), vec![a.clone()]);
+        // A resume cuts the torn line and appends: nothing is lost or glued together.
+        std::fs::write(&file, line(&a) + &line(&b)).unwrap();
+        assert_eq!(follower.poll(), vec![b]);
+        // Truncated to nothing under the follower, then written again.
+        std::fs::write(&file, "").unwrap();
+        let cut = follower.poll();
+        match cut.as_slice() {
+            [TrainEvent::Log(m)] => {
+                assert!(m.contains("was cut") && m.contains("to 0 bytes"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&file, line(&c)).unwrap();
+        assert_eq!(follower.poll(), vec![c]);
     }
 
     #[test]

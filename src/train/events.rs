@@ -14,7 +14,11 @@ pub enum TrainEvent {
     Started {
         run_dir: PathBuf,
         method: String,
+        /// Epochs of the resolved budget (`train.epochs` may be "auto").
         epochs: usize,
+        /// Cells per optimiser step (an automatic budget may lower `train.batch_size`).
+        #[serde(default)]
+        batch_size: usize,
         steps_per_epoch: usize,
         n_train: usize,
         n_val: usize,

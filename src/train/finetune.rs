@@ -1,5 +1,6 @@
 //! Supervised fine-tuning of a classifier (encoder + linear head) with class-weighted
-//! cross-entropy, AdamW and early stopping on a validation part; optionally a frozen encoder.
+//! cross-entropy, AdamW and early stopping on a validation part: the whole model, the head first
+//! and then the whole model (LP-FT), or the head alone on a frozen encoder (a linear probe).
 
 use crate::train::checkpoint::TensorMap;
 use candle_core::{Device, Tensor};
@@ -18,12 +19,37 @@ pub struct FinetuneOptions {
     pub weight_decay: f64,
     /// Global gradient-norm clip (0 disables).
     pub grad_clip: f64,
-    /// Stop after this many epochs without a better validation loss (0 disables).
+    /// Stop after this many epochs without a better validation loss (0 disables); never
+    /// during the head-only epochs of [`Tuning::HeadFirst`].
     pub patience: usize,
-    /// Train only the head (linear probe) and keep the encoder as loaded.
-    pub freeze_encoder: bool,
+    /// Which parameters train when.
+    pub tuning: Tuning,
     /// Seed for shuffling and dropout.
     pub seed: u64,
+}
+
+/// Which parameters fine-tuning trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tuning {
+    /// The whole model from the first step.
+    Full,
+    /// Only the new head for this many epochs (the encoder frozen), then the whole model:
+    /// LP-FT (Kumar et al. 2022). A random head's first gradients would otherwise reach the
+    /// pretrained encoder and distort the features it brings.
+    HeadFirst(usize),
+    /// Only the head: a linear probe on the frozen encoder.
+    HeadOnly,
+}
+
+impl Tuning {
+    /// Whether the encoder stays frozen in `epoch` (1-based).
+    fn head_only(self, epoch: usize) -> bool {
+        match self {
+            Self::Full => false,
+            Self::HeadFirst(k) => epoch <= k,
+            Self::HeadOnly => true,
+        }
+    }
 }
 
 /// What a fine-tuning run did.
@@ -96,26 +122,37 @@ pub fn finetune(
     opts: &FinetuneOptions,
     progress: &mut dyn FnMut(usize, f64),
 ) -> Result<FinetuneReport, ModelError> {
-    let trainable: Vec<_> = model
-        .params
-        .names()
-        .iter()
-        .zip(model.params.vars())
-        .filter(|(n, _)| !opts.freeze_encoder || n.starts_with("head."))
-        .map(|(_, v)| v.clone())
-        .collect();
+    let params = |head_only: bool| -> Vec<_> {
+        model
+            .params
+            .names()
+            .iter()
+            .zip(model.params.vars())
+            .filter(|(n, _)| !head_only || n.starts_with("head."))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut head_only = opts.tuning.head_only(1);
+    let mut trainable = params(head_only);
     let mut opt = AdamW::new(&trainable, opts.weight_decay);
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut order = train.to_vec();
     let batch_size = opts.batch_size.max(1);
     let mut best: Option<(f64, usize, TensorMap)> = None;
     let mut epochs_done = 0;
+    // Patience counts from the last improvement, or from the end of a head-only phase.
+    let mut since = 0;
     for epoch in 1..=opts.epochs {
+        if head_only && !opts.tuning.head_only(epoch) {
+            head_only = false;
+            trainable = params(false);
+            opt = AdamW::new(&trainable, opts.weight_decay);
+            since = epoch - 1;
+        }
         order.shuffle(&mut rng);
         for (step, chunk) in order.chunks(batch_size).enumerate() {
             let y: Vec<usize> = chunk.iter().map(|&r| labels[r]).collect();
-            let dropout =
-                (!opts.freeze_encoder).then(|| mix(opts.seed, (epoch * 100_003 + step) as u64));
+            let dropout = (!head_only).then(|| mix(opts.seed, (epoch * 100_003 + step) as u64));
             let logits = model.forward(&batch_tensor(x, chunk)?, dropout)?;
             let loss = weighted_cross_entropy(&logits, &y, weights)?;
             let grads = loss.backward()?;
@@ -137,8 +174,12 @@ pub fn finetune(
                 .map(|(n, s, v)| (n, (s, v)))
                 .collect();
             best = Some((loss, epoch, snapshot));
-        } else if opts.patience > 0 && epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience {
-            break;
+            since = since.max(epoch);
+        } else {
+            let warming_up = head_only && opts.tuning != Tuning::HeadOnly;
+            if opts.patience > 0 && !warming_up && epoch - since >= opts.patience {
+                break;
+            }
         }
     }
     let (best_val_loss, best_epoch) = match best {
@@ -214,7 +255,7 @@ mod tests {
         }
     }
 
-    fn options(freeze: bool) -> FinetuneOptions {
+    fn options(tuning: Tuning) -> FinetuneOptions {
         FinetuneOptions {
             epochs: 30,
             batch_size: 16,
@@ -222,9 +263,57 @@ mod tests {
             weight_decay: 0.0,
             grad_clip: 1.0,
             patience: 0,
-            freeze_encoder: freeze,
+            tuning,
             seed: 1,
         }
+    }
+
+    /// Names of the parameters whose values changed between two exports.
+    fn changed(before: &[crate::model::params::NamedTensor], model: &Classifier) -> Vec<String> {
+        let after = model.params.export().unwrap();
+        before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.2 != a.2)
+            .map(|(b, _)| b.0.clone())
+            .collect()
+    }
+
+    #[test]
+    fn head_first_keeps_the_encoder_frozen_for_its_epochs_then_trains_everything() {
+        let (x, labels) = separable();
+        let rows: Vec<usize> = (0..60).collect();
+        let run = |epochs: usize| {
+            let model = Classifier::new(&small_model(), 6, 3, 0).unwrap();
+            let before = model.params.export().unwrap();
+            let opts = FinetuneOptions {
+                epochs,
+                ..options(Tuning::HeadFirst(3))
+            };
+            // No validation part: every epoch runs and the last weights are kept.
+            finetune(
+                &model,
+                &x,
+                &labels,
+                (&rows, &[]),
+                &[1.0; 3],
+                &opts,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            changed(&before, &model)
+        };
+        let changed_3 = run(3);
+        assert!(
+            changed_3.iter().all(|n| n.starts_with("head.")),
+            "{changed_3:?}"
+        );
+        assert!(!changed_3.is_empty());
+        let changed_8 = run(8);
+        assert!(
+            changed_8.iter().any(|n| n.starts_with("encoder.")),
+            "the encoder trains after the head-only epochs: {changed_8:?}"
+        );
     }
 
     #[test]
@@ -238,7 +327,7 @@ mod tests {
             &labels,
             (&rows[..48], &rows[48..]),
             &[1.0; 3],
-            &options(false),
+            &options(Tuning::Full),
             &mut |_, _| {},
         )
         .unwrap();
@@ -259,7 +348,7 @@ mod tests {
             &labels,
             (&rows, &[]),
             &[1.0; 3],
-            &options(true),
+            &options(Tuning::HeadOnly),
             &mut |_, _| {},
         )
         .unwrap();

@@ -2,6 +2,7 @@
 //! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
 pub mod bench;
+pub mod budget;
 pub mod catalog;
 pub mod checkpoint;
 pub mod detached;
@@ -14,6 +15,7 @@ pub mod schedule;
 pub mod split;
 pub mod stream;
 pub mod worker;
+pub mod writer_lock;
 
 pub use events::{TrainCommand, TrainEvent};
 pub use method::{Learner, Method};
@@ -28,4 +30,7 @@ pub enum TrainError {
     Io(String),
     #[error("not a run directory: {0}")]
     NotARun(String),
+    /// Another writer holds the run directory ("run X is being written by pid N").
+    #[error("{0}")]
+    Busy(String),
 }

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::model::params::ParamStore;
 use crate::model::{Classifier, Encoder, ModelError};
 use crate::train::checkpoint::{TensorMap, read_checkpoint, write_atomic};
+use crate::train::writer_lock::WriterLock;
 use crate::train::{TrainError, TrainEvent};
 
 /// Files of a run directory.
@@ -30,11 +31,12 @@ pub const CONTROL_FILE: &str = "control";
 /// Standard output and error of a detached run.
 pub const LOG_FILE: &str = "train.log";
 
-/// An open run directory with its metrics log.
+/// An open run directory with its metrics log, owned by this writer while it is open.
 #[derive(Debug)]
 pub struct RunDir {
     pub path: PathBuf,
     metrics: File,
+    _lock: WriterLock,
 }
 
 fn io(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
@@ -111,9 +113,10 @@ impl RunDir {
         Ok(run)
     }
 
-    /// Opens an existing run directory for appending metrics; a torn last line (the process
-    /// was killed mid-write) is cut off first so new lines do not glue onto it.
+    /// Takes the run's writer lock and opens it for appending metrics; a torn last line (the
+    /// process was killed mid-write) is cut off first so new lines do not glue onto it.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
+        let lock = WriterLock::acquire(path)?;
         drop_torn_tail(&path.join(METRICS_FILE))
             .map_err(|e| io(path, "cannot repair metrics.jsonl", e))?;
         let metrics = OpenOptions::new()
@@ -124,6 +127,7 @@ impl RunDir {
         Ok(Self {
             path: path.to_path_buf(),
             metrics,
+            _lock: lock,
         })
     }
 
@@ -289,6 +293,7 @@ mod tests {
                 run_dir: "runs/a-masked".into(),
                 method: "masked".into(),
                 epochs: 3,
+                batch_size: 128,
                 steps_per_epoch: 7,
                 n_train: 900,
                 n_val: 100,
@@ -386,6 +391,19 @@ mod tests {
             Some(TrainEvent::Finished { best_val_loss, .. }) => assert!(best_val_loss.is_nan()),
             other => panic!("{other:?} from {line}"),
         }
+    }
+
+    #[test]
+    fn an_open_run_directory_refuses_a_second_writer_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunDir::open(dir.path()).unwrap();
+        let err = RunDir::open(dir.path()).unwrap_err();
+        assert!(matches!(err, TrainError::Busy(_)), "{err}");
+        assert!(err.to_string().contains("is being written by pid"), "{err}");
+        // Readers need no lock.
+        assert!(read_metrics(dir.path()).unwrap().is_empty());
+        drop(first);
+        RunDir::open(dir.path()).unwrap();
     }
 
     #[test]

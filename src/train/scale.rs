@@ -138,7 +138,7 @@ fn measure(file: &Path, budget_mb: u64, config: &Config) -> anyhow::Result<Scale
         let load_secs = start.elapsed().as_secs_f64();
         drop(val);
         let mut learner = Learner::new(&config, Method::Masked, data.genes.len(), None)?;
-        let mut batches = Batches::new(&data, &split.train, config.data.block_rows, tc.seed);
+        let mut batches = Batches::new(&data, &split.train, tc.seed);
         let mut timed = 0.0;
         for k in 0..WARMUP + STEPS {
             let t = Instant::now();

@@ -2,6 +2,7 @@
 //! decay after a linear warm-up.
 
 use crate::config::TrainConfig;
+use crate::train::budget::Budget;
 
 /// A learning-rate schedule evaluated at any global step.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,19 +25,21 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
-    /// The schedule named in `[train]` (unknown names are an error naming them).
-    pub fn from_config(c: &TrainConfig, steps_per_epoch: usize) -> anyhow::Result<Self> {
+    /// The schedule named in `[train]` over a run of `budget` (unknown names are an error
+    /// naming them). Epoch counts come from the budget, so an automatic one stretches them.
+    pub fn new(c: &TrainConfig, budget: &Budget) -> anyhow::Result<Self> {
+        let steps_per_epoch = budget.steps_per_epoch.max(1);
         Ok(match c.schedule.as_str() {
             "step" => Self::Step {
                 lr: c.lr,
-                every: c.step_epochs.max(1),
+                every: budget.step_epochs.max(1),
                 gamma: c.step_gamma,
-                steps_per_epoch: steps_per_epoch.max(1),
+                steps_per_epoch,
             },
             "cosine" => Self::Cosine {
                 lr: c.lr,
                 warmup_steps: c.warmup_epochs * steps_per_epoch,
-                total_steps: (c.epochs * steps_per_epoch).max(1),
+                total_steps: budget.total_steps().max(1),
             },
             "constant" => Self::Constant { lr: c.lr },
             other => {
@@ -75,17 +78,23 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Epochs;
 
     #[test]
     fn step_and_cosine_schedules_follow_their_formulas() {
-        let mut c = TrainConfig::default();
-        let s = LrSchedule::from_config(&c, 10).unwrap();
+        let mut c = TrainConfig {
+            epochs: Epochs::Fixed(20),
+            ..TrainConfig::default()
+        };
+        // 10 steps per epoch.
+        let budget = |c: &TrainConfig| Budget::plan(c, 2_600, 2_560);
+        let s = LrSchedule::new(&c, &budget(&c)).unwrap();
         assert_eq!(s.lr(0), 1e-3);
         assert_eq!(s.lr(19), 1e-3);
         assert!((s.lr(20) - 0.9e-3).abs() < 1e-12);
         c.schedule = "cosine".into();
-        c.epochs = 4;
-        let s = LrSchedule::from_config(&c, 10).unwrap();
+        c.epochs = Epochs::Fixed(4);
+        let s = LrSchedule::new(&c, &budget(&c)).unwrap();
         assert!((s.lr(4) - 0.5e-3).abs() < 1e-12, "warm-up is linear");
         assert!((s.lr(10) - 1e-3).abs() < 1e-12);
         assert!(
@@ -94,6 +103,20 @@ mod tests {
         );
         assert!(s.lr(39) < 1e-5);
         c.schedule = "linear".into();
-        assert!(LrSchedule::from_config(&c, 10).is_err());
+        assert!(LrSchedule::new(&c, &budget(&c)).is_err());
+    }
+
+    #[test]
+    fn an_automatic_budget_decays_at_most_ten_times() {
+        let c = TrainConfig::default();
+        let b = Budget::plan(&c, 1_000, 900);
+        let s = LrSchedule::new(&c, &b).unwrap();
+        let last = s.lr(b.total_steps() - 1);
+        assert!(
+            last >= c.lr * c.step_gamma.powi(10) - 1e-15,
+            "lr at the end {last:e} after {} steps",
+            b.total_steps()
+        );
+        assert!(last < c.lr * c.step_gamma.powi(8));
     }
 }

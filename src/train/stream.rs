@@ -114,8 +114,18 @@ pub fn for_each_block(
     }
 }
 
-/// The training rows of one epoch: blocks of `block_rows` in a seeded shuffled order, rows
-/// shuffled within each block (`train` ascending).
+/// The training rows of one in-memory epoch: all of them in a seeded shuffled order, so every
+/// batch is an i.i.d. draw from the whole dataset. (The same order as [`epoch_order`] with one
+/// block spanning every row.)
+pub fn shuffled_order(train: &[usize], seed: u64) -> Vec<usize> {
+    let mut order = train.to_vec();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    order
+}
+
+/// The training rows of one streamed epoch: blocks of `block_rows` in a seeded shuffled order,
+/// rows shuffled within each block (`train` ascending). A batch then draws from one or two
+/// blocks only, which is what reading from disk in large sequential blocks costs.
 pub fn epoch_order(train: &[usize], n_rows: usize, block_rows: usize, seed: u64) -> Vec<usize> {
     let b = block_rows.max(1);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -227,7 +237,7 @@ impl Gather {
     }
 }
 
-/// The batches of one epoch, in [`epoch_order`].
+/// The batches of one epoch: [`shuffled_order`] in memory, [`epoch_order`] when streamed.
 pub enum Batches<'a> {
     Memory { x: &'a CsrMatrix, order: Vec<usize> },
     Stream(Box<BlockStream>),
@@ -248,11 +258,11 @@ pub struct BlockStream {
 
 impl<'a> Batches<'a> {
     /// The batches of the epoch seeded by `seed` over the (ascending) `train` rows.
-    pub fn new(data: &'a TrainData, train: &[usize], block_rows: usize, seed: u64) -> Self {
+    pub fn new(data: &'a TrainData, train: &[usize], seed: u64) -> Self {
         let Some(s) = &data.stream else {
             return Self::Memory {
                 x: &data.x,
-                order: epoch_order(train, data.x.n_rows, block_rows, seed),
+                order: shuffled_order(train, seed),
             };
         };
         let order = epoch_order(train, s.n_rows, s.block_rows, seed);
@@ -343,7 +353,7 @@ mod tests {
         c.preprocess.n_top_genes = 100;
         c.model.hidden = vec![16, 8];
         c.model.latent = 4;
-        c.train.epochs = 2;
+        c.train.epochs = crate::config::Epochs::Fixed(2);
         c.train.batch_size = 20;
         c.train.threads = 1;
         c.train.patience = 0;
@@ -377,11 +387,13 @@ mod tests {
     }
 
     #[test]
-    fn streamed_training_matches_in_memory_training() {
+    fn streamed_training_with_one_block_matches_in_memory_training() {
         let dir = tempfile::tempdir().unwrap();
         let path = counts_file();
         let memory_cfg = config(dir.path(), 1 << 20);
-        let stream_cfg = config(dir.path(), 0);
+        let mut stream_cfg = config(dir.path(), 0);
+        // One block spans every row: streamed and in-memory orders then coincide.
+        stream_cfg.data.block_rows = 512;
         assert!(!should_stream(&path, &memory_cfg).unwrap());
         assert!(should_stream(&path, &stream_cfg).unwrap());
         let in_memory = TrainData::load(&path, &memory_cfg, None).unwrap();
@@ -405,6 +417,32 @@ mod tests {
             losses(data, reseeded).0,
             a.0,
             "the losses depend on the order"
+        );
+    }
+
+    #[test]
+    fn in_memory_batches_draw_from_the_whole_dataset_and_streamed_ones_from_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = counts_file();
+        let cfg = config(dir.path(), 1 << 20);
+        let data = TrainData::load(&path, &cfg, None).unwrap();
+        let train: Vec<usize> = (0..300).collect();
+        let mut batches = Batches::new(&data, &train, 5);
+        let (_, rows) = batches.batch(0..40).unwrap();
+        let spanned = |rows: &[usize]| {
+            let mut b: Vec<usize> = rows.iter().map(|r| r / 32).collect();
+            b.sort_unstable();
+            b.dedup();
+            b.len()
+        };
+        assert!(
+            spanned(rows) > 5,
+            "40 i.i.d. rows of 300 span many 32-row blocks: {rows:?}"
+        );
+        let order = epoch_order(&train, 300, 32, 5);
+        assert!(
+            spanned(&order[..40]) <= 3,
+            "streamed batches stay within blocks"
         );
     }
 

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::data::genesets::{MatchedSets, default_gene_sets, match_gene_sets, read_gmt};
 use crate::data::{Column, CsrMatrix};
 use crate::model::random::mix;
+use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
 use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
@@ -244,6 +245,7 @@ fn train(
     let mut state = TrainState::default();
     match &resume {
         Some(dir) => {
+            let run = RunDir::open(dir)?;
             let saved: Vec<String> = std::fs::read_to_string(dir.join(GENES_FILE))?
                 .lines()
                 .map(String::from)
@@ -256,7 +258,6 @@ fn train(
             let ckpt = read_checkpoint(&dir.join(LAST_CHECKPOINT))?;
             learner.import(&ckpt.tensors, ckpt.state.global_step as u64)?;
             state = ckpt.state;
-            let run = RunDir::open(dir)?;
             run.write_config(&config)?;
             run.write_pid()?;
             reporter.run = Some(run);
@@ -299,19 +300,22 @@ fn train(
     };
     let split = split_cells(data.n_cells(), tc.val_fraction, split_column, tc.seed)?;
     let val = validation(&data, &split.train, &split.val)?;
-    let batch = tc.batch_size.max(1).min(split.train.len());
-    let steps_per_epoch = split.train.len() / batch;
-    let schedule = LrSchedule::from_config(tc, steps_per_epoch)?;
+    let budget = Budget::plan(tc, data.n_cells(), split.train.len());
+    let (batch, steps_per_epoch, epochs) =
+        (budget.batch_size, budget.steps_per_epoch, budget.epochs);
+    let schedule = LrSchedule::new(tc, &budget)?;
     let run_dir = reporter.run().path.clone();
     reporter.emit(TrainEvent::Started {
         run_dir: run_dir.clone(),
         method: method.name().into(),
-        epochs: tc.epochs,
+        epochs,
+        batch_size: batch,
         steps_per_epoch,
         n_train: split.train.len(),
         n_val: split.val.len(),
         n_params: learner.params().n_params(),
     });
+    reporter.emit(TrainEvent::Log(budget.describe(tc)));
     let last_path = run_dir.join(LAST_CHECKPOINT);
     // `last` carries the optimiser state for resuming; `best` only the model.
     let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
@@ -328,14 +332,9 @@ fn train(
     let mut baseline = None;
     let mut stopped = false;
     let mut early_stopped = false;
-    'epochs: while state.epoch < tc.epochs {
+    'epochs: while state.epoch < epochs {
         let epoch = state.epoch;
-        let mut batches = Batches::new(
-            &data,
-            &split.train,
-            config.data.block_rows,
-            mix(tc.seed, epoch as u64),
-        );
+        let mut batches = Batches::new(&data, &split.train, mix(tc.seed, epoch as u64));
         let epoch_start = Instant::now();
         let mut cells = 0usize;
         while state.step_in_epoch < steps_per_epoch {
@@ -405,7 +404,7 @@ fn train(
             baseline = score.baseline;
         }
         let train_loss = (state.epoch_loss_sum / state.epoch_loss_steps.max(1) as f64) as f32;
-        let remaining = tc.epochs - epoch - 1;
+        let remaining = epochs - epoch - 1;
         reporter.emit(TrainEvent::EpochEnd {
             epoch,
             train_loss,
@@ -443,10 +442,10 @@ fn train(
             val_loss,
             best: false,
         });
-        if tc.patience > 0 && state.epochs_without_improvement >= tc.patience {
+        if budget.patience > 0 && state.epochs_without_improvement >= budget.patience {
             reporter.emit(TrainEvent::Log(format!(
                 "early stopping: no validation improvement for {} epochs",
-                tc.patience
+                budget.patience
             )));
             early_stopped = true;
             break;
@@ -471,6 +470,9 @@ fn train(
         "n_train": split.train.len(),
         "n_val": split.val.len(),
         "n_params": learner.params().n_params(),
+        "epochs": epochs,
+        "batch_size": batch,
+        "budget": budget.describe(tc),
         "epochs_done": state.epoch,
         "global_step": state.global_step,
         "best_val_loss": state.best_val_loss,
@@ -506,7 +508,7 @@ mod tests {
         config.contrastive.byol_projector = vec![8, 8];
         config.contrastive.barlow_projector = vec![8, 8];
         config.train.method = method.into();
-        config.train.epochs = epochs;
+        config.train.epochs = crate::config::Epochs::Fixed(epochs);
         config.train.batch_size = 32;
         config.train.out_dir = dir.display().to_string();
         config.train.threads = 2;

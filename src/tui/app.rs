@@ -1023,7 +1023,7 @@ pub(crate) mod tests {
         let Effect::StartTraining { config, .. } = &effects[0] else {
             panic!("{effects:?}")
         };
-        assert_eq!(config.train.epochs, 20);
+        assert_eq!(config.train.epochs, crate::config::Epochs::Auto);
         assert_eq!(config.data.label, "cell_type");
         for e in scripted_run(1, 5) {
             app.update(Msg::Train(e));
@@ -1043,20 +1043,22 @@ pub(crate) mod tests {
     fn editing_a_setting_by_typing_and_by_steps() {
         let mut app = loaded_app();
         press(&mut app, '2');
-        press(&mut app, 'j'); // epochs
+        press(&mut app, 'j'); // epochs ("auto")
         press_code(&mut app, KeyCode::Enter);
-        press_code(&mut app, KeyCode::Backspace);
-        press_code(&mut app, KeyCode::Backspace);
+        for _ in 0..4 {
+            press_code(&mut app, KeyCode::Backspace);
+        }
         press(&mut app, '3');
         press_code(&mut app, KeyCode::Enter);
-        assert_eq!(app.train.form.epochs, 3);
+        let fixed = crate::config::Epochs::Fixed;
+        assert_eq!(app.train.form.epochs, fixed(3));
         press(&mut app, 'l');
-        assert_eq!(app.train.form.epochs, 4);
+        assert_eq!(app.train.form.epochs, fixed(4));
         press_code(&mut app, KeyCode::Enter);
         press(&mut app, 'x');
         press_code(&mut app, KeyCode::Enter);
         assert!(app.notice.as_deref().unwrap().contains("whole number"));
-        assert_eq!(app.train.form.epochs, 4);
+        assert_eq!(app.train.form.epochs, fixed(4));
     }
 
     #[test]

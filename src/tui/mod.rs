@@ -8,6 +8,8 @@ pub mod explore;
 pub mod follow;
 pub mod genes_state;
 pub mod history;
+#[cfg(test)]
+mod input_survival_tests;
 pub mod keymap;
 pub mod logging;
 pub mod panes;

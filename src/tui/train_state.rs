@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::config::{Config, Epochs};
 use crate::train::TrainEvent;
 
 use super::history::LossHistory;
@@ -59,7 +59,7 @@ impl Field {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainForm {
     pub method: String,
-    pub epochs: usize,
+    pub epochs: Epochs,
     pub batch_size: usize,
     pub lr: f64,
     pub weight_decay: f64,
@@ -111,11 +111,13 @@ impl TrainForm {
                 let n = METHODS.len();
                 self.method = METHODS[if up { (i + 1) % n } else { (i + n - 1) % n }].into();
             }
+            // auto sits below 1: h from 1 gives auto, l from auto gives 1.
             Field::Epochs => {
-                self.epochs = if up {
-                    self.epochs + 1
-                } else {
-                    self.epochs.saturating_sub(1).max(1)
+                self.epochs = match (self.epochs, up) {
+                    (Epochs::Auto, true) => Epochs::Fixed(1),
+                    (Epochs::Auto, false) | (Epochs::Fixed(..=1), false) => Epochs::Auto,
+                    (Epochs::Fixed(n), true) => Epochs::Fixed(n + 1),
+                    (Epochs::Fixed(n), false) => Epochs::Fixed(n - 1),
                 }
             }
             Field::BatchSize => {
@@ -141,8 +143,9 @@ impl TrainForm {
         let rate = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
         match field {
             Field::Method if METHODS.contains(&text) => self.method = text.into(),
+            Field::Epochs if text == "auto" => self.epochs = Epochs::Auto,
             Field::Epochs if positive_int(text).is_some() => {
-                self.epochs = positive_int(text).unwrap_or(1)
+                self.epochs = Epochs::Fixed(positive_int(text).unwrap_or(1))
             }
             Field::BatchSize if positive_int(text).is_some() => {
                 self.batch_size = positive_int(text).unwrap_or(1)
@@ -157,7 +160,8 @@ impl TrainForm {
             _ => {
                 let want = match field {
                     Field::Method => "one of masked, gp, gp-tf, byol, barlow",
-                    Field::Epochs | Field::BatchSize => "a whole number above 0",
+                    Field::Epochs => "a whole number above 0, or auto",
+                    Field::BatchSize => "a whole number above 0",
                     Field::Lr => "a number above 0",
                     Field::WeightDecay => "a number, 0 or more",
                     Field::MaskRate => "a number from 0 to below 1",
@@ -215,6 +219,8 @@ pub struct TrainState {
     pub run_name: Option<String>,
     pub method: String,
     pub epochs: usize,
+    /// Cells per optimiser step of the running budget.
+    pub batch_size: usize,
     pub steps_per_epoch: usize,
     pub n_train: usize,
     pub n_val: usize,
@@ -249,6 +255,7 @@ impl TrainState {
             run_name: None,
             method: String::new(),
             epochs: 0,
+            batch_size: 0,
             steps_per_epoch: 0,
             n_train: 0,
             n_val: 0,
@@ -325,6 +332,7 @@ impl TrainState {
                 run_dir,
                 method,
                 epochs,
+                batch_size,
                 steps_per_epoch,
                 n_train,
                 n_val,
@@ -340,6 +348,7 @@ impl TrainState {
                 self.run_name = Some(name);
                 self.method = method;
                 self.epochs = epochs;
+                self.batch_size = batch_size;
                 self.steps_per_epoch = steps_per_epoch;
                 self.n_train = n_train;
                 self.n_val = n_val;
@@ -434,13 +443,21 @@ impl TrainState {
         }
     }
 
+    /// Optimiser steps of the whole run (its budget), 0 before it starts.
+    pub fn total_steps(&self) -> usize {
+        self.epochs * self.steps_per_epoch
+    }
+
     /// ETA from the step rate, once past the warm-up steps.
     fn update_eta(&mut self) {
-        let total = self.epochs * self.steps_per_epoch;
+        let total = self.total_steps();
         if self.global_step < WARMUP_STEPS.min(total.max(1)) || self.cells_per_sec <= 0.0 {
             return;
         }
-        let cells_per_step = self.n_train as f64 / self.steps_per_epoch.max(1) as f64;
+        let cells_per_step = match self.batch_size {
+            0 => self.n_train as f64 / self.steps_per_epoch.max(1) as f64,
+            b => b as f64,
+        };
         let remaining = total.saturating_sub(self.global_step) as f64 * cells_per_step;
         self.eta_secs = Some(remaining / self.cells_per_sec);
     }
@@ -456,6 +473,7 @@ pub(crate) mod tests {
             run_dir: PathBuf::from("/tmp/runs/masked-0001"),
             method: "masked".into(),
             epochs: 10,
+            batch_size: 256,
             steps_per_epoch: steps,
             n_train: steps * 256,
             n_val: 1000,
@@ -548,7 +566,18 @@ pub(crate) mod tests {
         f.adjust(Field::MaskRate, true);
         assert_eq!(f.mask_rate, 0.55);
         let applied = f.apply(&c);
-        assert_eq!((applied.train.epochs, applied.train.lr), (3, 5e-4));
+        assert_eq!(
+            (applied.train.epochs, applied.train.lr),
+            (Epochs::Fixed(3), 5e-4)
+        );
+        f.adjust(Field::Epochs, false);
+        f.adjust(Field::Epochs, false);
+        f.adjust(Field::Epochs, false);
+        assert_eq!(f.epochs, Epochs::Auto, "below 1 is auto");
+        f.adjust(Field::Epochs, true);
+        assert_eq!(f.epochs, Epochs::Fixed(1));
+        f.set(Field::Epochs, "auto").unwrap();
+        assert_eq!(f.epochs, Epochs::Auto);
         assert_eq!(applied.train.method, "barlow");
         assert_eq!(applied.masking.rate, 0.55);
     }

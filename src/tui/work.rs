@@ -145,7 +145,7 @@ impl Work for LiveWork {
     ) -> Result<(), String> {
         let (events, mut from_worker) = tokio::sync::mpsc::unbounded_channel::<TrainEvent>();
         let control = spawn_training(&path, &config, events)?;
-        tracing::info!(method = %config.train.method, epochs = config.train.epochs, "training started");
+        tracing::info!(method = %config.train.method, epochs = %config.train.epochs, "training started");
         self.training = Some(control);
         tokio::spawn(async move {
             while let Some(event) = from_worker.recv().await {
@@ -197,7 +197,7 @@ impl Work for LiveWork {
 /// Starts `cellscope train` on `path` as a detached process: the settings go into the reserved
 /// run directory's config.toml, which the process reads back.
 fn start_detached(path: &Path, config: &Config) -> anyhow::Result<PathBuf> {
-    crate::train::Method::parse(&config.train.method)?;
+    crate::config_check::check(config)?;
     let dir =
         crate::train::RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?;
     let settings = crate::train::rundir::write_config(&dir, config)?;
@@ -240,7 +240,7 @@ fn spawn_training(
     config: &Config,
     events: UnboundedSender<TrainEvent>,
 ) -> Result<Box<dyn TrainControl>, String> {
-    crate::train::Method::parse(&config.train.method).map_err(|e| e.to_string())?;
+    crate::config_check::check(config).map_err(|e| e.to_string())?;
     let run = PendingRun::default();
     let (slot, stop) = (run.handle.clone(), run.stop_requested.clone());
     let (path, config) = (path.to_path_buf(), config.clone());

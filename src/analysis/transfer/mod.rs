@@ -15,7 +15,7 @@ use crate::model::random::mix;
 use crate::model::{Classifier, Encoder};
 use crate::train::LoadedRun;
 use crate::train::checkpoint::write_atomic;
-use crate::train::finetune::{FinetuneOptions, finetune, predict};
+use crate::train::finetune::{FinetuneOptions, Tuning, finetune, predict};
 pub use labels::{Labels, parse_label_map, read_label_map, target_labels};
 pub use report::{
     ArmResult, GeneOverlap, SPLIT_FILE, SeedResult, Stat, TRANSFER_FILE, TransferReport, fmt_stat,
@@ -56,11 +56,21 @@ pub enum TransferProgress {
 impl std::fmt::Display for TransferProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Genes(g) => write!(
-                f,
-                "genes: {} of the model's {} matched, {} missing (zero-filled), {} target genes dropped",
-                g.matched, g.model_genes, g.missing, g.extra
-            ),
+            Self::Genes(g) => {
+                write!(
+                    f,
+                    "genes: {} of the model's {} matched ({:.0}%), {} missing (zero-filled), {} target genes dropped",
+                    g.matched,
+                    g.model_genes,
+                    100.0 * g.share(),
+                    g.missing,
+                    g.extra
+                )?;
+                match g.warning() {
+                    Some(w) => write!(f, "\n{w}"),
+                    None => Ok(()),
+                }
+            }
             Self::Unmapped(n) => write!(f, "{n} cells dropped: label not in the label map"),
             Self::ZeroShot => write!(
                 f,
@@ -211,7 +221,7 @@ fn train_and_score(
     t: &PreparedTarget,
     config: &Config,
     seed: u64,
-    freeze_encoder: bool,
+    tuning: Tuning,
     progress: &mut dyn FnMut(usize, usize, f64),
 ) -> anyhow::Result<SeedResult> {
     let n_classes = t.classes.len();
@@ -232,7 +242,7 @@ fn train_and_score(
         weight_decay: tc.weight_decay,
         grad_clip: config.train.grad_clip,
         patience: tc.patience,
-        freeze_encoder,
+        tuning,
         seed,
     };
     let report = finetune(
@@ -296,14 +306,14 @@ pub fn run_arms(
                     val_loss,
                 })
             };
-            results.push(train_and_score(
-                &model,
-                t,
-                config,
-                s,
-                *name == "linear_probe",
-                &mut inner,
-            )?);
+            let tuning = match *name {
+                "linear_probe" => Tuning::HeadOnly,
+                "fine_tuned" if config.transfer.head_epochs > 0 => {
+                    Tuning::HeadFirst(config.transfer.head_epochs)
+                }
+                _ => Tuning::Full,
+            };
+            results.push(train_and_score(&model, t, config, s, tuning, &mut inner)?);
         }
     }
     let mut out = vec![ArmResult::new("zero_shot", zero_shot)];
@@ -418,11 +428,12 @@ mod tests {
         let mut dense = vec![0f32; 8 * 6];
         t.x.densify_rows(&(0..8).collect::<Vec<_>>(), &mut dense);
         for (i, row) in dense.chunks(6).enumerate() {
-            // Model columns A, C, E hold target columns 2, 1, 4; the library size counts only
-            // the matched genes (alignment comes before normalize_total).
+            // Model columns A, C, E hold target columns 2, 1, 4; the library size counts every
+            // gene of the target (normalize_total comes before the mapping), so the dropped
+            // genes x and y still count and the mapped values are not renormalised.
             let f = i as f32;
             let (a, c, e) = (3.0 + f, 2.0, 5.0 * (f + 1.0));
-            let total = a + c + e;
+            let total = (1.0 + f) + c + a + 4.0 + e;
             let want = [
                 a / total * 100.0,
                 0.0,

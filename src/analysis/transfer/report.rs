@@ -134,6 +134,30 @@ pub struct GeneOverlap {
     pub extra: usize,
 }
 
+/// Below this share of the model's genes present in a target, transfer warns (scArches
+/// refuses such a query).
+pub const LOW_GENE_SHARE: f64 = 0.8;
+
+impl GeneOverlap {
+    /// Share of the model's genes found in the target.
+    pub fn share(&self) -> f64 {
+        self.matched as f64 / self.model_genes.max(1) as f64
+    }
+
+    /// A warning when the target holds under `LOW_GENE_SHARE` of the model's genes.
+    pub fn warning(&self) -> Option<String> {
+        (self.share() < LOW_GENE_SHARE).then(|| {
+            format!(
+                "warning: the target has only {:.0}% of the model's genes (below {:.0}%, where \
+                 scArches refuses a query); the rest are zero-filled, inputs the pretrained \
+                 encoder never saw",
+                100.0 * self.share(),
+                100.0 * LOW_GENE_SHARE
+            )
+        })
+    }
+}
+
 /// Everything `transfer.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferReport {

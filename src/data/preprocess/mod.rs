@@ -240,8 +240,9 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Selects genes on counts (align to `genes`, else the top `n_top_genes` seurat_v3 HVGs,
-/// 0 = all), then applies normalize_total(target_sum) + log1p unless already applied.
+/// Chooses genes on counts (align to `genes`, else the top `n_top_genes` seurat_v3 HVGs,
+/// 0 = all), applies normalize_total(target_sum) + log1p over every gene of the dataset unless
+/// already applied, then keeps the chosen genes (missing reference genes zero-filled).
 pub fn prepare(
     dataset: &Dataset,
     cfg: &PreprocessConfig,
@@ -343,7 +344,10 @@ impl PrepPlan {
             None => (None, var_names.to_vec(), None),
         };
         match kind {
-            ValueKind::RawCounts => {}
+            ValueKind::RawCounts => notes.push(format!(
+                "normalize_total({}) over all {n_genes} genes of the dataset, then log1p, then the gene subset",
+                cfg.target_sum
+            )),
             ValueKind::Normalized => {
                 notes.push("already normalized: normalize_total skipped".into());
             }
@@ -362,19 +366,21 @@ impl PrepPlan {
         })
     }
 
-    /// Selects the planned genes of a block of counts and normalises / log-transforms it.
+    /// Normalises a block of counts over all of the dataset's own genes, log-transforms it,
+    /// then selects (or maps onto) the planned genes, as scanpy's usual workflow does: the
+    /// subset is never renormalised, so a cell's scale does not depend on which genes were kept.
     pub fn apply(&self, counts: &CsrMatrix) -> CsrMatrix {
-        let mut x = match &self.target {
-            Some(target) => remap_columns(counts, target, self.genes.len()),
-            None => counts.clone(),
-        };
+        let mut x = counts.clone();
         if self.kind == ValueKind::RawCounts {
             normalize_total(&mut x, self.target_sum);
         }
         if self.log1p && matches!(self.kind, ValueKind::RawCounts | ValueKind::Normalized) {
             log1p(&mut x);
         }
-        x
+        match &self.target {
+            Some(target) => remap_columns(&x, target, self.genes.len()),
+            None => x,
+        }
     }
 }
 

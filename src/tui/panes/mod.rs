@@ -62,9 +62,24 @@ pub fn tab_at(bar: Rect, x: u16) -> Option<Tab> {
     None
 }
 
-/// Draws the whole screen for the app's state.
+/// The smallest terminal (columns, rows) the panes are laid out for.
+pub const MIN_SIZE: (u16, u16) = (40, 10);
+
+/// Draws the whole screen for the app's state (a message instead below [`MIN_SIZE`]).
 pub fn draw(frame: &mut Frame, app: &mut App) {
-    let layout = screen_layout(frame.area());
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = format!(
+            "too small: {}x{}, cellscope needs {}x{} (q quits)",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        let message = Paragraph::new(text)
+            .style(app.theme.warn())
+            .wrap(Wrap { trim: true });
+        frame.render_widget(message, area);
+        return;
+    }
+    let layout = screen_layout(area);
     draw_tabs(frame, app, layout.tabs);
     match app.tab {
         Tab::Data => data::draw(frame, app, layout.body),

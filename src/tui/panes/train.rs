@@ -147,7 +147,20 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
         ("cells/s", format!("{:.0}", t.cells_per_sec)),
         ("ETA", eta),
         ("lr", format!("{:.2e}", t.lr)),
-        ("step", fmt_count(t.global_step)),
+        (
+            "step",
+            match t.total_steps() {
+                0 => fmt_count(t.global_step),
+                total => format!("{} of {}", fmt_count(t.global_step), fmt_count(total)),
+            },
+        ),
+        (
+            "batch",
+            match t.batch_size {
+                0 => "–".into(),
+                b => fmt_count(b),
+            },
+        ),
         ("loss", loss(t.train_loss.last().map(|p| p.1))),
         ("val loss", loss(last_val)),
         ("best val", loss(t.best_val.map(f64::from))),

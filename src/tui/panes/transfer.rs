@@ -185,21 +185,24 @@ fn draw_status(frame: &mut Frame, t: &TransferState, theme: &Theme, area: Rect) 
     }
     if let Some(g) = &t.genes {
         let (matched, model) = (fmt_count(g.matched), fmt_count(g.model_genes));
+        let share = 100.0 * g.share();
         let full = format!(
-            "genes {matched}/{model} matched · {} zero-filled · {} dropped",
+            "genes {matched}/{model} matched ({share:.0}%) · {} zero-filled · {} dropped",
             fmt_count(g.missing),
             fmt_count(g.extra)
         );
-        let short = format!(
-            "genes {matched}/{model} matched, {} dropped",
-            fmt_count(g.extra)
-        );
+        let short = format!("genes {matched}/{model} matched ({share:.0}%)");
         let text = if full.chars().count() <= width {
             full
         } else {
             short
         };
-        lines.push(Line::styled(truncate(&text, width), theme.text()));
+        let style = if g.warning().is_some() {
+            theme.warn()
+        } else {
+            theme.text()
+        };
+        lines.push(Line::styled(truncate(&text, width), style));
     }
     if let Some(r) = &t.report {
         let mapped = r.label_map.as_deref().map_or(String::new(), |m| {
