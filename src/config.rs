@@ -212,7 +212,10 @@ impl Default for MaskingConfig {
 pub struct ContrastiveConfig {
     pub byol_tau: f64,
     pub barlow_lambda: f64,
-    pub projector: Vec<usize>,
+    /// BYOL projector widths after the latent (hidden..., output); the predictor has the same shape.
+    pub byol_projector: Vec<usize>,
+    /// Barlow Twins projector widths after the latent (hidden..., output).
+    pub barlow_projector: Vec<usize>,
     pub dropout_prob: f64,
     pub dropout_rate: f64,
     pub nb_noise_prob: f64,
@@ -226,7 +229,8 @@ impl Default for ContrastiveConfig {
         Self {
             byol_tau: 0.99,
             barlow_lambda: 0.0051,
-            projector: vec![256, 256],
+            byol_projector: vec![4096, 256],
+            barlow_projector: vec![256, 256, 512, 512],
             dropout_prob: 0.3,
             dropout_rate: 0.1,
             nb_noise_prob: 0.3,

@@ -172,10 +172,14 @@ fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
 const MAX_WIDTH: usize = 65_536;
 
 /// Layer widths: at least one, each in `1..=MAX_WIDTH`.
-fn widths(c: &Config) -> [(&'static str, &[usize]); 2] {
+fn widths(c: &Config) -> [(&'static str, &[usize]); 3] {
     [
         ("model.hidden", &c.model.hidden),
-        ("contrastive.projector", &c.contrastive.projector),
+        ("contrastive.byol_projector", &c.contrastive.byol_projector),
+        (
+            "contrastive.barlow_projector",
+            &c.contrastive.barlow_projector,
+        ),
     ]
 }
 

@@ -13,7 +13,7 @@ fn degenerate_labels_never_print_nan() {
     let cfg = tiny_config(
         dir.path(),
         "small.toml",
-        "[train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nprojector = [8, 8]\n",
+        "[train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nbyol_projector = [8, 8]\nbarlow_projector = [8, 8]\n",
     );
     let runs = dir.path().join("runs");
     let (data_s, cfg_s) = (data.to_str().unwrap(), cfg.to_str().unwrap());

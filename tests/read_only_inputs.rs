@@ -37,7 +37,7 @@ fn info_train_and_eval_leave_a_read_only_input_untouched() {
     let cfg = tiny_config(
         dir.path(),
         "small.toml",
-        "[train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nprojector = [8, 8]\n",
+        "[train]\nbatch_size = 64\nepochs = 1\n[contrastive]\nbyol_projector = [8, 8]\nbarlow_projector = [8, 8]\n",
     );
     let runs = dir.path().join("runs");
     let (input_s, cfg_s, runs_s) = (

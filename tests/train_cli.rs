@@ -13,7 +13,7 @@ fn small_config(dir: &Path) -> PathBuf {
     std::fs::write(
         &path,
         "[preprocess]\nn_top_genes = 200\n[model]\nhidden = [32]\nlatent = 8\n\
-         [train]\nbatch_size = 64\nepochs = 2\n[contrastive]\nprojector = [16, 16]\n",
+         [train]\nbatch_size = 64\nepochs = 2\n[contrastive]\nbyol_projector = [16, 16]\nbarlow_projector = [16, 16]\n",
     )
     .unwrap();
     path

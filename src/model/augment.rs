@@ -136,4 +136,56 @@ mod tests {
         .view(&clean, 50, 1, &mut again);
         assert_eq!(out, again, "same seed, same view");
     }
+
+    /// Share of the rows of `out` (rows of `cols`) for which `hit` holds.
+    fn share(out: &[f32], cols: usize, hit: impl Fn(&[f32]) -> bool) -> f64 {
+        let rows = out.chunks(cols);
+        rows.clone().filter(|r| hit(r)).count() as f64 / rows.len() as f64
+    }
+
+    #[test]
+    fn each_augmentation_reaches_its_probability_share_of_cells_independently() {
+        // 4,000 cells: a share's standard error is at most 0.008; the tolerance is 4 of them.
+        let (cells, cols) = (4000, 20);
+        let clean = vec![1.0f32; cells * cols];
+        let mut out = Vec::new();
+        let changed = |r: &[f32]| r.iter().any(|&v| v != 1.0);
+        for aug in [
+            Augmenter {
+                dropout_prob: 0.3,
+                ..off()
+            },
+            Augmenter {
+                nb_noise_prob: 0.3,
+                ..off()
+            },
+            Augmenter {
+                gauss_noise_prob: 0.3,
+                ..off()
+            },
+        ] {
+            aug.view(&clean, cols, 2, &mut out);
+            let got = share(&out, cols, changed);
+            assert!(
+                (got - 0.3).abs() < 0.03,
+                "{aug:?}: {got} of cells augmented"
+            );
+        }
+        // Together: dropout leaves zeros, NB noise values other than 1 and the dropout scale 2.
+        let both = Augmenter {
+            dropout_prob: 0.4,
+            nb_noise_prob: 0.5,
+            ..off()
+        };
+        both.view(&clean, cols, 3, &mut out);
+        let dropped = |r: &[f32]| r.contains(&0.0);
+        let noised = |r: &[f32]| r.iter().any(|&v| v != 0.0 && v != 1.0 && v != 2.0);
+        for (what, got, want) in [
+            ("dropout", share(&out, cols, dropped), 0.4),
+            ("NB noise", share(&out, cols, noised), 0.5),
+            ("both", share(&out, cols, |r| dropped(r) && noised(r)), 0.2),
+        ] {
+            assert!((got - want).abs() < 0.032, "{what}: {got}, expected {want}");
+        }
+    }
 }

@@ -128,6 +128,12 @@ impl Projector {
         }
         Ok(h.matmul(&self.last.t()?)?)
     }
+
+    /// Multiply-adds (x2) of one forward pass for one row.
+    pub fn flops_per_row(&self) -> usize {
+        let hidden: usize = self.hidden.iter().map(|(w, _)| w.elem_count()).sum();
+        2 * (hidden + self.last.elem_count())
+    }
 }
 
 /// Mean over the batch of 2 - 2 cos(p, z), with `z` treated as a constant.
@@ -160,10 +166,17 @@ pub struct ContrastiveState {
     pub buffers: ParamStore,
 }
 
-fn projector_dims(latent: usize, widths: &[usize]) -> Vec<usize> {
-    std::iter::once(latent)
+/// `input` followed by the configured `widths` of the head named `key`, checked to be usable.
+fn head_dims(key: &'static str, input: usize, widths: &[usize]) -> Result<Vec<usize>, ModelError> {
+    if widths.is_empty() || widths.contains(&0) {
+        return Err(ModelError::ProjectorWidths {
+            key,
+            widths: widths.to_vec(),
+        });
+    }
+    Ok(std::iter::once(input)
         .chain(widths.iter().copied())
-        .collect()
+        .collect())
 }
 
 /// BYOL: online encoder + projector + predictor; target encoder + projector by EMA.
@@ -193,11 +206,9 @@ impl Byol {
         let (mut params, mut buffers, mut target) =
             (ParamStore::new(), ParamStore::new(), ParamStore::new());
         let mut target_buffers = ParamStore::new();
-        let dims = projector_dims(model.latent, &c.projector);
-        let out = *dims.last().unwrap_or(&model.latent);
-        let pred_dims: Vec<usize> = std::iter::once(out)
-            .chain(c.projector.iter().copied())
-            .collect();
+        let dims = head_dims("byol_projector", model.latent, &c.byol_projector)?;
+        let out = dims[dims.len() - 1];
+        let pred_dims = head_dims("byol_projector", out, &c.byol_projector)?;
         let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(model, n_genes, &mut params, &mut init)?;
         let projector = Projector::new(&mut params, &mut buffers, &mut init, "projector", &dims)?;
@@ -262,6 +273,15 @@ impl Byol {
             + byol_loss(&online(z[1])?, &target(t[0])?)?)?)
     }
 
+    /// Floating-point operations of one training step per cell: both views through the online
+    /// network (forward + backward) and through the target (forward).
+    pub fn train_flops_per_cell(&self) -> usize {
+        let enc = self.encoder.mlp.flops_per_row();
+        let online = enc + self.projector.flops_per_row() + self.predictor.flops_per_row();
+        let target = enc + self.target_projector.flops_per_row();
+        2 * (3 * online + target)
+    }
+
     /// The target network's encoder.
     pub fn target_encoder(&self) -> &Encoder {
         &self.target_encoder
@@ -297,7 +317,7 @@ impl BarlowTwins {
         let (mut params, mut buffers) = (ParamStore::new(), ParamStore::new());
         let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(model, n_genes, &mut params, &mut init)?;
-        let dims = projector_dims(model.latent, &c.projector);
+        let dims = head_dims("barlow_projector", model.latent, &c.barlow_projector)?;
         let projector = Projector::new(&mut params, &mut buffers, &mut init, "projector", &dims)?;
         Ok(Self {
             encoder,
@@ -312,6 +332,11 @@ impl BarlowTwins {
         let encode = |v: &Tensor, k: u64| self.encoder.forward(v, seed.map(|s| mix(s, k)));
         let z = [encode(v1, 1)?, encode(v2, 2)?];
         self.loss_from_latents([&z[0], &z[1]], seed.is_some())
+    }
+
+    /// Floating-point operations of one training step per cell (both views, forward + backward).
+    pub fn train_flops_per_cell(&self) -> usize {
+        2 * 3 * (self.encoder.mlp.flops_per_row() + self.projector.flops_per_row())
     }
 
     /// The Barlow Twins loss from the encoder's latents of both views.
@@ -354,6 +379,87 @@ mod tests {
         assert!(loss > 0.5, "uncorrelated views are penalised: {loss}");
     }
 
+    /// Names and shapes of the head weights (not BatchNorm) of a parameter store.
+    fn head_shapes(store: &ParamStore) -> Vec<(String, Vec<usize>)> {
+        store
+            .names()
+            .iter()
+            .zip(store.vars())
+            .filter(|(n, _)| !n.starts_with("encoder") && !n.contains(".bn."))
+            .map(|(n, v)| (n.clone(), v.dims().to_vec()))
+            .collect()
+    }
+
+    fn shapes(expect: &[(&str, [usize; 2])]) -> Vec<(String, Vec<usize>)> {
+        expect
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn default_heads_have_the_shapes_of_method_md() {
+        let (model, c) = (ModelConfig::default(), ContrastiveConfig::default());
+        assert_eq!(model.latent, 64);
+        let byol = Byol::new(&model, &c, 10, 0).unwrap();
+        assert_eq!(
+            head_shapes(&byol.state.params),
+            shapes(&[
+                ("projector.0.weight", [4096, 64]),
+                ("projector.1.weight", [256, 4096]),
+                ("predictor.0.weight", [4096, 256]),
+                ("predictor.1.weight", [256, 4096]),
+            ])
+        );
+        assert_eq!(
+            head_shapes(&byol.target),
+            head_shapes(&byol.state.params)[..2]
+        );
+        let barlow = BarlowTwins::new(&model, &c, 10, 0).unwrap();
+        assert_eq!(
+            head_shapes(&barlow.state.params),
+            shapes(&[
+                ("projector.0.weight", [256, 64]),
+                ("projector.1.weight", [256, 256]),
+                ("projector.2.weight", [512, 256]),
+                ("projector.3.weight", [512, 512]),
+            ])
+        );
+        let bn: Vec<usize> = barlow
+            .state
+            .params
+            .names()
+            .iter()
+            .zip(barlow.state.params.vars())
+            .filter(|(n, _)| n.ends_with(".bn.weight"))
+            .map(|(_, v)| v.elem_count())
+            .collect();
+        assert_eq!(bn, [256, 256, 512], "BatchNorm on every hidden layer");
+    }
+
+    #[test]
+    fn unusable_head_widths_are_an_error_naming_the_key() {
+        let model = ModelConfig {
+            hidden: vec![8],
+            latent: 4,
+            ..ModelConfig::default()
+        };
+        let empty = ContrastiveConfig {
+            byol_projector: vec![],
+            barlow_projector: vec![8, 0],
+            ..ContrastiveConfig::default()
+        };
+        let e = Byol::new(&model, &empty, 10, 0).unwrap_err().to_string();
+        assert!(e.contains("contrastive.byol_projector"), "{e}");
+        let e = BarlowTwins::new(&model, &empty, 10, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("contrastive.barlow_projector") && e.contains("[8, 0]"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn byol_target_moves_by_the_ema_formula_after_a_step() {
         let model = ModelConfig {
@@ -363,7 +469,7 @@ mod tests {
             ..ModelConfig::default()
         };
         let c = ContrastiveConfig {
-            projector: vec![8, 6],
+            byol_projector: vec![8, 6],
             ..ContrastiveConfig::default()
         };
         let byol = Byol::new(&model, &c, 10, 3).unwrap();

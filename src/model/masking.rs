@@ -168,24 +168,59 @@ mod tests {
         let expected: Vec<bool> = (0..10u32)
             .map(|j| chosen.iter().any(|s| s.contains(&j)))
             .collect();
+        // Kept genes are scaled by genes / kept genes, so a cell's total input is unchanged.
+        let kept = expected.iter().filter(|c| !**c).count();
+        let scaled = 2.0 * 10.0 / kept as f32;
         for row in 0..5 {
             for (j, &chosen) in expected.iter().enumerate() {
                 let i = row * 10 + j;
-                assert_eq!(b.input[i] == 0.0, chosen, "row {row} gene {j}");
+                let want = if chosen { 0.0 } else { scaled };
+                assert!((b.input[i] - want).abs() < 1e-6, "row {row} gene {j}");
                 assert_eq!(b.weight[i] == 1.0, chosen);
+                assert_eq!(b.target[i], 2.0);
             }
+            let total: f32 = b.input[row * 10..][..10].iter().sum();
+            assert!((total - 20.0).abs() < 1e-4, "row {row} total {total}");
         }
     }
 
     #[test]
-    fn isolated_masking_keeps_one_set_and_scores_the_rest() {
-        let x = ones(3, 6);
-        let sets = vec![vec![1, 2]];
+    fn isolated_masking_keeps_one_set_per_cell_unscaled_and_scores_the_rest() {
+        let (rows, cols) = (60, 8);
+        let dense: Vec<f32> = (0..rows * cols).map(|i| 1.0 + i as f32).collect();
+        let x = CsrMatrix::from_dense(rows, cols, &dense);
+        let sets = vec![vec![1, 2], vec![4], vec![5, 6, 7]];
         let mut b = MaskedBatch::default();
-        Pretext::Isolated { sets }.fill(&x, &[0, 1, 2], 3, &mut b);
-        for row in b.input.chunks(6) {
-            assert_eq!(row, [0.0, 2.0, 2.0, 0.0, 0.0, 0.0]);
+        let all: Vec<usize> = (0..rows).collect();
+        Pretext::Isolated { sets: sets.clone() }.fill(&x, &all, 3, &mut b);
+        let mut drawn = [0usize; 3];
+        for r in 0..rows {
+            let (inp, w) = (&b.input[r * cols..][..cols], &b.weight[r * cols..][..cols]);
+            let kept: Vec<u32> = (0..cols as u32).filter(|&j| w[j as usize] == 0.0).collect();
+            let k = sets
+                .iter()
+                .position(|s| *s == kept)
+                .unwrap_or_else(|| panic!("row {r} keeps genes {kept:?}, not one programme"));
+            drawn[k] += 1;
+            for j in 0..cols {
+                let want = if w[j] == 0.0 {
+                    dense[r * cols + j]
+                } else {
+                    0.0
+                };
+                assert_eq!(inp[j], want, "row {r} gene {j}");
+            }
         }
-        assert_eq!(b.n_scored, 12.0);
+        assert!(
+            drawn.iter().all(|&n| n > 5),
+            "each programme drawn: {drawn:?}"
+        );
+        let scored = rows * cols
+            - drawn
+                .iter()
+                .zip(&sets)
+                .map(|(n, s)| n * s.len())
+                .sum::<usize>();
+        assert_eq!(b.n_scored, scored as f64);
     }
 }

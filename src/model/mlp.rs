@@ -269,3 +269,52 @@ impl Classifier {
         self.head.forward(&z, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::backprop::autoencoder_pass;
+    use crate::model::kernels::to_vec;
+
+    #[test]
+    fn decoder_output_is_linear_and_exceeds_one() {
+        let cfg = ModelConfig {
+            hidden: vec![8],
+            latent: 4,
+            dropout: 0.0,
+            ..ModelConfig::default()
+        };
+        let (rows, genes) = (5, 6);
+        let model = Autoencoder::new(&cfg, genes, 1).unwrap();
+        // The output layer answers 3 whatever its input (the scale of log1p expression).
+        for (name, var) in model.params.names().iter().zip(model.params.vars()) {
+            let value = match name.as_str() {
+                "decoder.1.weight" => 0.0,
+                "decoder.1.bias" => 3.0,
+                _ => continue,
+            };
+            var.set(&var.ones_like().unwrap().affine(0.0, value).unwrap())
+                .unwrap();
+        }
+        let x = Tensor::rand(0f32, 1., (rows, genes), &Device::Cpu).unwrap();
+        let out = to_vec(&model.forward(&x, None).unwrap()).unwrap();
+        assert!(out.iter().all(|&v| (v - 3.0).abs() < 1e-6), "{out:?}");
+        // The training pass scores that output: zero loss against a target of 3.
+        let input = to_vec(&x).unwrap();
+        let n = rows * genes;
+        let mut ws = Workspace::default();
+        let loss = autoencoder_pass(
+            &model,
+            &input,
+            &vec![3.0; n],
+            &vec![1.0; n],
+            n as f32,
+            rows,
+            0,
+            &mut ws,
+        )
+        .unwrap();
+        assert!(loss.abs() < 1e-10, "loss {loss}");
+        assert!(ws.output().iter().all(|&v| (v - 3.0).abs() < 1e-6));
+    }
+}

@@ -23,6 +23,11 @@ pub enum ModelError {
     Activation(String),
     #[error("model expects {expected} genes but the data has {found}")]
     Genes { expected: usize, found: usize },
+    #[error("contrastive.{key} needs at least one width and no zero width, got {widths:?}")]
+    ProjectorWidths {
+        key: &'static str,
+        widths: Vec<usize>,
+    },
     #[error("checkpoint lacks tensor {0}")]
     MissingTensor(String),
     #[error("tensor {name}: checkpoint shape {found:?}, model shape {expected:?}")]

@@ -215,13 +215,11 @@ impl Learner {
 
     /// Floating-point operations of one training step per cell (matmuls only).
     pub fn flops_per_cell(&self) -> f64 {
-        let enc = self.encoder().mlp.flops_per_row() as f64;
-        match &self.net {
-            Net::Autoencoder(m, _) => m.train_flops_per_cell() as f64,
-            // Two views through the online encoder (forward + backward) and the target (forward).
-            Net::Byol(_) => 2.0 * 3.0 * enc + 2.0 * enc,
-            Net::Barlow(_) => 2.0 * 3.0 * enc,
-        }
+        (match &self.net {
+            Net::Autoencoder(m, _) => m.train_flops_per_cell(),
+            Net::Byol(m) => m.train_flops_per_cell(),
+            Net::Barlow(m) => m.train_flops_per_cell(),
+        }) as f64
     }
 
     /// The loss of one batch; `dropout` is `Some(seed)` in training mode.
@@ -535,13 +533,81 @@ mod tests {
     use super::*;
     use crate::data::synthetic::log_normalised_cells;
 
-    #[test]
-    fn contrastive_hybrid_gradients_match_full_autograd() {
-        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+    /// A small model on 30 genes.
+    fn small_config() -> Config {
         let mut config = Config::default();
         config.model.hidden = vec![16, 8];
         config.model.latent = 4;
-        config.contrastive.projector = vec![8, 6];
+        config.contrastive.byol_projector = vec![8, 6];
+        config.contrastive.barlow_projector = vec![8, 6];
+        config
+    }
+
+    fn values(vars: &[Var]) -> Vec<f32> {
+        vars.iter().flat_map(|v| to_vec(v).unwrap()).collect()
+    }
+
+    #[test]
+    fn byol_target_moves_by_the_ema_in_every_train_step() {
+        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+        let mut config = small_config();
+        config.contrastive.byol_tau = 0.9;
+        let mut learner = Learner::new(&config, Method::Byol, 30, None).unwrap();
+        let byol = |l: &Learner| match &l.net {
+            Net::Byol(m) => m.clone(),
+            _ => unreachable!("a BYOL learner"),
+        };
+        let rows: Vec<usize> = (0..24).collect();
+        for step in 0..3 {
+            let before = values(byol(&learner).target.vars());
+            let loss = learner.train_step(&x, &rows, step, 1e-2, 1.0).unwrap();
+            assert!(loss.is_finite(), "step {step}: loss {loss}");
+            let m = byol(&learner);
+            let after = values(m.target.vars());
+            let online = values(&m.state.params.vars()[..m.target.vars().len()]);
+            let moved = after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(moved > 1e-5, "step {step}: the target did not move");
+            for ((a, b), o) in after.iter().zip(&before).zip(&online) {
+                let expect = 0.9 * b + 0.1 * o;
+                assert!(
+                    (a - expect).abs() < 1e-6,
+                    "step {step}: {a} vs EMA {expect}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gp_tf_trains_on_isolated_masking() {
+        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+        let sets = MatchedSets {
+            names: vec!["a".into(), "b".into(), "c".into()],
+            genes: vec![vec![0, 1, 2], vec![10, 11, 12, 13], vec![20, 21, 22]],
+            n_total: 3,
+        };
+        let mut learner = Learner::new(&small_config(), Method::GpTf, 30, Some(&sets)).unwrap();
+        let rows: Vec<usize> = (0..24).collect();
+        learner.train_step(&x, &rows, 4, 1e-3, 1.0).unwrap();
+        let mut expect = MaskedBatch::default();
+        Pretext::Isolated { sets: sets.genes }.fill(&x, &rows, 4, &mut expect);
+        assert_eq!(
+            learner.batch.input, expect.input,
+            "input: one programme per cell"
+        );
+        assert_eq!(
+            learner.batch.weight, expect.weight,
+            "loss: every other gene"
+        );
+    }
+
+    #[test]
+    fn contrastive_hybrid_gradients_match_full_autograd() {
+        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+        let config = small_config();
         let rows: Vec<usize> = (0..24).collect();
         for method in [Method::Byol, Method::Barlow] {
             let mut learner = Learner::new(&config, method, 30, None).unwrap();

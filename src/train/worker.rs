@@ -505,7 +505,8 @@ mod tests {
         let mut config = Config::default();
         config.model.hidden = vec![16, 8];
         config.model.latent = 4;
-        config.contrastive.projector = vec![8, 8];
+        config.contrastive.byol_projector = vec![8, 8];
+        config.contrastive.barlow_projector = vec![8, 8];
         config.train.method = method.into();
         config.train.epochs = crate::config::Epochs::Fixed(epochs);
         config.train.batch_size = 32;

@@ -89,7 +89,7 @@ def main():
     open(path("config_edge_ranges.toml"), "w").write(
         "[model]\nhidden = [1, 0]\ndropout = 0.999\n[train]\nbatch_size = 1\nlr = nan\n"
         "val_fraction = 1e-300\nschedule = \"cosine\"\n[masking]\nrate = 1.0\n"
-        "[contrastive]\nbyol_tau = 0.0\nprojector = []\n[ui]\nfps = 4294967295\n")
+        "[contrastive]\nbyol_tau = 0.0\nbyol_projector = []\n[ui]\nfps = 4294967295\n")
     # Structural mutants.
     with h5py.File(write_h5ad("x_data_strings.h5ad"), "r+") as f:
         replace(f, "X/data", np.array([b"x"] * len(f["X/data"])))
