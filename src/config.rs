@@ -325,11 +325,37 @@ impl Default for UiConfig {
     }
 }
 
+/// Keys that earlier versions wrote into a run's `config.toml` and that no longer exist, with
+/// what replaced them: dropped on reading (with a log line), so those runs still open.
+const RETIRED_KEYS: [(&str, &str, &str); 1] = [(
+    "contrastive",
+    "projector",
+    "contrastive.byol_projector and contrastive.barlow_projector",
+)];
+
+/// The text again without retired keys, or None when it holds none (or does not parse: the
+/// caller reports that with its position).
+fn without_retired_keys(text: &str) -> Option<String> {
+    let mut table: toml::Table = toml::from_str(text).ok()?;
+    let mut dropped = false;
+    for (section, key, successor) in RETIRED_KEYS {
+        if let Some(toml::Value::Table(t)) = table.get_mut(section)
+            && t.remove(key).is_some()
+        {
+            tracing::warn!("ignored {section}.{key} of an earlier version (now {successor})");
+            dropped = true;
+        }
+    }
+    dropped.then(|| toml::to_string(&table).ok()).flatten()
+}
+
 impl Config {
     /// Parses TOML text layered over the defaults; unknown keys are an error naming the key.
     /// The error is one line: `line L, column C: message`.
     /// Every value is then checked against its allowed range (`config_check`).
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let current = without_retired_keys(text);
+        let text = current.as_deref().unwrap_or(text);
         let config: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().replace('\n', " ");
             match e.span() {
@@ -377,6 +403,17 @@ mod tests {
         assert!(!err.contains('\n'), "{err}");
         assert!(err.starts_with("line 2, column 10: "), "{err}");
         assert!(err.contains("expected a sequence"), "{err}");
+    }
+
+    #[test]
+    fn a_run_saved_with_the_retired_projector_key_still_loads() {
+        let old = "[contrastive]\nprojector = [256, 256]\nbyol_tau = 0.9\n";
+        let c = Config::from_toml(old).unwrap();
+        assert_eq!(c.contrastive.byol_tau, 0.9);
+        assert_eq!(
+            c.contrastive.barlow_projector,
+            ContrastiveConfig::default().barlow_projector
+        );
     }
 
     #[test]
