@@ -293,15 +293,15 @@ impl Default for TransferConfig {
     fn default() -> Self {
         Self {
             seeds: 3,
-            epochs: 20,
-            lr: 9e-4,
+            epochs: 100,
+            lr: 1e-4,
             weight_decay: 0.05,
             query_fraction: 0.3,
             batch_size: 64,
-            patience: 5,
+            patience: 10,
             split_by: String::new(),
             linear_probe: false,
-            head_epochs: 5,
+            head_epochs: 0,
         }
     }
 }
