@@ -193,7 +193,8 @@ fn stop_ends_a_detached_run_with_a_checkpoint_and_stopped_status() {
 #[test]
 fn a_second_writer_is_refused_with_the_writers_pid_while_readers_go_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (run, _guard) = start_detached(dir.path(), 500);
+    // Long enough to outlive a cross-validated eval in a debug build; killed at the end.
+    let (run, _guard) = start_detached(dir.path(), 1_000_000);
     let run_s = run.to_str().unwrap();
     wait_for(&run, 30, "a best checkpoint", || {
         run.join("best.safetensors").exists()
