@@ -192,7 +192,7 @@ fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
             "--json",
         ]));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(saved_eval(&run), v, "--json prints what eval.json holds");
+        assert_eq!(saved_eval(run), v, "--json prints what eval.json holds");
         v
     };
     let (memory, streamed) = (eval(&run), eval(&twin));
