@@ -101,12 +101,23 @@ pub fn validate_counts(x: &CsrMatrix, path: &Path) -> Result<(), DataError> {
 /// Scales each cell to `target_sum` total counts (cells with no counts stay zero), as
 /// `sc.pp.normalize_total(adata, target_sum)`.
 pub fn normalize_total(x: &mut CsrMatrix, target_sum: f64) {
-    for i in 0..x.n_rows {
-        let span = x.indptr[i]..x.indptr[i + 1];
-        let total: f64 = x.data[span.clone()].iter().map(|&v| f64::from(v)).sum();
+    let totals = row_totals(x);
+    scale_to_totals(x, &totals, target_sum);
+}
+
+/// Each row's sum of values (its library size, for counts).
+fn row_totals(x: &CsrMatrix) -> Vec<f64> {
+    (0..x.n_rows)
+        .map(|i| x.row(i).1.iter().map(|&v| f64::from(v)).sum())
+        .collect()
+}
+
+/// Divides row i by `totals[i] / target_sum` (rows with a zero total stay as they are).
+fn scale_to_totals(x: &mut CsrMatrix, totals: &[f64], target_sum: f64) {
+    for (i, &total) in totals.iter().enumerate() {
         if total > 0.0 {
             let divisor = total / target_sum;
-            for v in &mut x.data[span] {
+            for v in &mut x.data[x.indptr[i]..x.indptr[i + 1]] {
                 *v = (f64::from(*v) / divisor) as f32;
             }
         }
@@ -370,17 +381,20 @@ impl PrepPlan {
     /// then selects (or maps onto) the planned genes, as scanpy's usual workflow does: the
     /// subset is never renormalised, so a cell's scale does not depend on which genes were kept.
     pub fn apply(&self, counts: &CsrMatrix) -> CsrMatrix {
-        let mut x = counts.clone();
-        if self.kind == ValueKind::RawCounts {
-            normalize_total(&mut x, self.target_sum);
+        // Library sizes over every gene, taken before the subset; only kept values are then
+        // scaled and logged.
+        let totals = (self.kind == ValueKind::RawCounts).then(|| row_totals(counts));
+        let mut x = match &self.target {
+            Some(target) => remap_columns(counts, target, self.genes.len()),
+            None => counts.clone(),
+        };
+        if let Some(totals) = &totals {
+            scale_to_totals(&mut x, totals, self.target_sum);
         }
         if self.log1p && matches!(self.kind, ValueKind::RawCounts | ValueKind::Normalized) {
             log1p(&mut x);
         }
-        match &self.target {
-            Some(target) => remap_columns(&x, target, self.genes.len()),
-            None => x,
-        }
+        x
     }
 }
 
