@@ -10,6 +10,7 @@ pub mod config_check;
 pub mod data;
 pub mod model;
 pub mod plot;
+pub mod torch;
 pub mod train;
 pub mod tui;
 

@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod embed;
 pub mod eval;
+pub mod export;
+pub mod import;
 pub mod info;
 pub mod plot;
 pub mod runs;
@@ -51,6 +53,10 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// Ask a detached run to stop gracefully (finish the batch, checkpoint).
     Stop(stop::StopArgs),
+    /// Make a run directory from a PyTorch checkpoint of an MLP encoder.
+    Import(import::ImportArgs),
+    /// Write a run's weights for another framework (`--format torch`).
+    Export(export::ExportArgs),
 }
 
 /// Runs the parsed command line.
@@ -67,6 +73,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Plot(args)) => plot::run(args, &config),
         Some(Command::Runs(args)) => runs::run(args, &config),
         Some(Command::Stop(args)) => stop::run(args),
+        Some(Command::Import(args)) => import::run(args, &config),
+        Some(Command::Export(args)) => export::run(args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod backprop;
+pub mod batch_norm;
 pub mod contrastive;
 pub mod device;
 pub mod kernels;
