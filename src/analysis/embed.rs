@@ -49,6 +49,11 @@ impl EvalInput {
     /// Loads the run and a dataset (the run's own when `data` is None), mapped onto its genes.
     pub fn load(run_dir: &Path, data: Option<&Path>) -> anyhow::Result<Self> {
         let run = load_run(run_dir)?;
+        anyhow::ensure!(
+            data.is_some() || !run.dataset_path.as_os_str().is_empty(),
+            "{}: the run names no dataset (imported without --data): pass --data FILE",
+            run_dir.display()
+        );
         let path = data.map_or_else(|| run.dataset_path.clone(), Path::to_path_buf);
         let own_data = same_file(&path, &run.dataset_path);
         let data = TrainData::load(&path, &run.config, Some(&run.genes))?;
@@ -340,13 +345,17 @@ pub fn label_scores(
     })
 }
 
-/// The autoencoder of a masked run with its checkpoint's weights, or None for contrastive runs.
+/// The autoencoder of a masked run with its checkpoint's weights, or None for contrastive runs
+/// and runs without a decoder (imported encoders).
 pub fn load_autoencoder(run: &LoadedRun) -> anyhow::Result<Option<Autoencoder>> {
     if !Method::parse(&run.config.train.method)?.is_masked() {
         return Ok(None);
     }
-    let ae = Autoencoder::new(&run.config.model, run.genes.len(), 0)?;
     let tensors = read_checkpoint(&checkpoint_path(&run.dir)?)?.tensors;
+    if !tensors.keys().any(|k| k.starts_with("decoder.")) {
+        return Ok(None);
+    }
+    let ae = Autoencoder::new(&run.config.model, run.genes.len(), 0)?;
     ae.params.import(&tensors, "")?;
     Ok(Some(ae))
 }
@@ -466,7 +475,8 @@ pub fn evaluate(
         None => (
             None,
             Some(format!(
-                "reconstruction does not apply: {} is a contrastive method (no decoder)",
+                "reconstruction does not apply: the {} run has no decoder (a contrastive \
+                 method or an imported encoder)",
                 config.train.method
             )),
         ),

@@ -102,7 +102,7 @@ pub fn render_table(runs: &[RunInfo]) -> String {
     rows.extend(runs.iter().map(|r| {
         vec![
             r.name.clone(),
-            r.method.clone(),
+            r.method_text(),
             r.dataset.clone(),
             r.status.label().into(),
             r.epochs_text(),
@@ -157,6 +157,7 @@ fn summary_json(r: &RunInfo) -> Value {
         "epochs_done": r.epochs_done,
         "epochs": r.epochs,
         "best_val_loss": r.best_val_loss,
+        "imported_from": r.imported_from,
         "metrics": metrics,
     })
 }

@@ -97,9 +97,14 @@ pub fn read_torch_checkpoint(
             .map_err(|e| at(&format!("tensor {name}: {e}")))?;
         tensors.insert(name.clone(), (t.dims().to_vec(), values));
     }
+    let hint = if has_state_dict {
+        "; it holds a state_dict entry: try --kind ssl_in_scg"
+    } else {
+        ""
+    };
     anyhow::ensure!(
         !tensors.is_empty(),
-        "{}: no float tensors found (expected a {} checkpoint)",
+        "{}: no float tensors found (expected a {} checkpoint){hint}",
         path.display(),
         kind.name()
     );

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::train::TrainEvent;
 use crate::train::detached::{RunStatus, read_events, run_alive, status_of};
-use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, TRANSFER_FILE};
+use crate::train::rundir::{
+    CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE, TRANSFER_FILE,
+};
 
 /// Figures files other commands write into a run directory, read leniently.
 pub const METRIC_FILES: [(&str, &str); 2] = [("eval", EVAL_FILE), ("transfer", TRANSFER_FILE)];
@@ -29,6 +31,8 @@ pub struct RunInfo {
     pub val_curve: Vec<f32>,
     /// Numeric figures from eval.json / transfer.json as (`file.key`, value), by key.
     pub metrics: Vec<(String, f64)>,
+    /// The checkpoint an imported run's weights came from (summary.json `imported_from`).
+    pub imported_from: Option<PathBuf>,
 }
 
 impl RunInfo {
@@ -38,6 +42,15 @@ impl RunInfo {
             format!("{}/{}", self.epochs_done, self.epochs)
         } else {
             self.epochs_done.to_string()
+        }
+    }
+
+    /// The method, marked "(imported)" for a run made by `cellscope import`.
+    pub fn method_text(&self) -> String {
+        if self.imported_from.is_some() {
+            format!("{} (imported)", self.method)
+        } else {
+            self.method.clone()
         }
     }
 
@@ -156,7 +169,15 @@ pub fn read_run(dir: &Path) -> Option<RunInfo> {
         best_val_loss,
         val_curve,
         metrics,
+        imported_from: read_imported_from(dir),
     })
+}
+
+/// summary.json's `imported_from`, if the run was imported.
+fn read_imported_from(dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
+    let summary: Value = serde_json::from_str(&text).ok()?;
+    summary.get("imported_from")?.as_str().map(PathBuf::from)
 }
 
 /// Every run directory directly under `out_dir`, newest (by name) first; empty if none.

@@ -112,7 +112,7 @@ fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, ar
         let mark = if s.is_marked(&run.name) { "●" } else { " " };
         Row::new([
             Cell::from(Span::styled(mark, theme.key())),
-            Cell::from(run.method.clone()),
+            Cell::from(run.method_text()),
             Cell::from(run.dataset.clone()),
             Cell::from(Span::styled(
                 run.status.label(),
