@@ -55,7 +55,7 @@ fn expected(key: &str) -> Vec<Vec<f64>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| common::floats(r))
+        .map(common::floats)
         .collect()
 }
 
@@ -264,52 +264,48 @@ fn a_trained_masked_run_exports_its_decoder_too() {
     assert!(module.contains("HAS_DECODER = True"));
 }
 
+/// The error of `cellscope import CKPT --genes GENES --out OUT [extra]`, which must fail.
+fn import_refused(checkpoint: &Path, genes: &Path, out: &Path, extra: &[&str]) -> String {
+    let base = [
+        "import",
+        s(checkpoint),
+        "--genes",
+        s(genes),
+        "--out",
+        s(out),
+    ];
+    refused(&[&base[..], extra].concat())
+}
+
 #[test]
 fn wrong_shapes_gene_counts_and_kinds_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("runs");
     let genes = ckpt("genes.txt");
-    let err = refused(&[
-        "import",
-        s(&ckpt("wrong_shape.pt")),
-        "--genes",
-        s(&genes),
-        "--out",
-        s(&out),
-    ]);
+    let err = import_refused(&ckpt("wrong_shape.pt"), &genes, &out, &[]);
     assert!(
         err.contains("tensor 3.weight has shape [12, 20]") && err.contains("gives 24"),
         "{err}"
     );
     let short = tmp.path().join("short.txt");
     std::fs::write(&short, "CD3E\nCD4\nMS4A1\n").unwrap();
-    let err = refused(&[
-        "import",
-        s(&ckpt("ssl_in_scg.ckpt")),
-        "--genes",
-        s(&short),
-        "--out",
-        s(&out),
-    ]);
+    let err = import_refused(&ckpt("ssl_in_scg.ckpt"), &short, &out, &[]);
     assert!(
         err.contains("lists 3 genes") && err.contains("encoder.0.weight takes 62 inputs"),
         "{err}"
     );
-    let err = refused(&[
-        "import",
-        s(&ckpt("atlas_state_dict.pt")),
-        "--genes",
-        s(&genes),
-        "--kind",
-        "ssl_in_scg",
-        "--out",
-        s(&out),
-    ]);
+    let lightning = ["--kind", "ssl_in_scg"];
+    let err = import_refused(&ckpt("atlas_state_dict.pt"), &genes, &out, &lightning);
     assert!(err.contains("not a Lightning checkpoint"), "{err}");
-    let err = refused(&["import", s(&genes), "--genes", s(&genes), "--out", s(&out)]);
-    assert!(err.contains("not a PyTorch zip checkpoint"), "{err}");
-    assert!(
-        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
-        "a refused import left a run"
+    let err = import_refused(
+        &ckpt("ssl_in_scg.ckpt"),
+        &genes,
+        &out,
+        &["--kind", "state-dict"],
     );
+    assert!(err.contains("try --kind ssl_in_scg"), "{err}");
+    let err = import_refused(&genes, &genes, &out, &[]);
+    assert!(err.contains("not a PyTorch zip checkpoint"), "{err}");
+    let left = std::fs::read_dir(&out).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "a refused import left a run directory");
 }
