@@ -285,6 +285,7 @@ mod tests {
         "train.split_by",
         "train.patience",
         "train.seed",
+        "analysis.cv_seed",
         "train.threads",
         "masking.gene_sets",
         "transfer.patience",
