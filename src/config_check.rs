@@ -276,7 +276,7 @@ mod tests {
     use super::*;
 
     /// Keys of config.toml where every value of their type is allowed.
-    const UNLIMITED: [&str; 15] = [
+    const UNLIMITED: [&str; 16] = [
         "data.label",
         "data.memory_budget_mb",
         "preprocess.log1p",
