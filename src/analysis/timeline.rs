@@ -234,7 +234,7 @@ mod tests {
         let (z, _) = groups();
         let mut t = Timeline::new(120, None, 50, 3, &AnalysisConfig::default());
         assert_eq!(t.cells().len(), 50);
-        let rows = select_rows(z.view(), &t.cells().to_vec());
+        let rows = select_rows(z.view(), t.cells());
         let s = t.snapshot(4, rows.view()).unwrap();
         assert_eq!(s.knn_macro_f1, None);
         let dir = tempfile::tempdir().unwrap();
