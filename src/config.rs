@@ -248,6 +248,9 @@ pub struct AnalysisConfig {
     pub knn_k: usize,
     /// Folds of the stratified cross-validation of label prediction.
     pub cv_folds: usize,
+    /// Seed of the fold assignment: one value for every run, so runs of different training
+    /// seeds (a sweep) are scored on the same folds.
+    pub cv_seed: u64,
     /// Label classes with fewer labelled cells are left out of the cross-validation.
     pub min_class_cells: usize,
     /// Components of the PCA baseline (capped by cells and genes).
@@ -263,6 +266,7 @@ impl Default for AnalysisConfig {
         Self {
             knn_k: 5,
             cv_folds: 5,
+            cv_seed: 0,
             min_class_cells: 10,
             pca_components: 50,
             kmeans_k: 10,

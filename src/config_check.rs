@@ -276,7 +276,7 @@ mod tests {
     use super::*;
 
     /// Keys of config.toml where every value of their type is allowed.
-    const UNLIMITED: [&str; 15] = [
+    const UNLIMITED: [&str; 16] = [
         "data.label",
         "data.memory_budget_mb",
         "preprocess.log1p",
@@ -285,6 +285,7 @@ mod tests {
         "train.split_by",
         "train.patience",
         "train.seed",
+        "analysis.cv_seed",
         "train.threads",
         "masking.gene_sets",
         "transfer.patience",

@@ -1,7 +1,8 @@
 //! cellscope: self-supervised learning on single-cell RNA-seq, in the terminal.
 //!
 //! Layers, data flowing one way: `data` (I/O, preprocessing) -> `model` (candle modules) ->
-//! `train` (background worker, runs) -> `analysis` (embeddings, metrics) -> `tui` / `cli`.
+//! `train` (background worker, runs) -> `analysis` (embeddings, metrics) -> `sweep` (many runs,
+//! one table) -> `tui` / `cli`.
 
 pub mod analysis;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod config_check;
 pub mod data;
 pub mod model;
 pub mod plot;
+pub mod sweep;
 pub mod torch;
 pub mod train;
 pub mod tui;

@@ -25,7 +25,7 @@ pub struct ExcludedClass {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CvSummary {
     pub folds: usize,
-    /// Seed of the fold assignment (`train.seed`).
+    /// Seed of the fold assignment (`analysis.cv_seed`).
     pub seed: u64,
     /// Labelled cells of the kept classes, each in one test fold.
     pub n_cells: usize,
@@ -78,7 +78,7 @@ pub fn cross_validate(
         pca.nrows()
     );
     let a = &config.analysis;
-    let folds = Folds::stratified(labels, a.cv_folds, a.min_class_cells, config.train.seed)?;
+    let folds = Folds::stratified(labels, a.cv_folds, a.min_class_cells, a.cv_seed)?;
     let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let excluded: Vec<ExcludedClass> = folds
         .excluded
@@ -122,7 +122,7 @@ pub fn cross_validate(
     Ok(LabelPrediction {
         cv: CvSummary {
             folds: k,
-            seed: config.train.seed,
+            seed: a.cv_seed,
             n_cells: folds.n_cells(),
             classes: folds.classes.iter().map(|&c| name(c)).collect(),
             min_class_cells: a.min_class_cells,

@@ -10,6 +10,7 @@ pub mod info;
 pub mod plot;
 pub mod runs;
 pub mod stop;
+pub mod sweep;
 pub mod train;
 pub mod transfer;
 pub mod ui;
@@ -51,6 +52,8 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// List the runs under a directory (the Runs pane's table), or compare two of them.
     Runs(runs::RunsArgs),
+    /// Train and score every combination of methods, mask rates and seeds; one table.
+    Sweep(sweep::SweepArgs),
     /// Ask a detached run to stop gracefully (finish the batch, checkpoint).
     Stop(stop::StopArgs),
     /// Make a run directory from a PyTorch checkpoint of an MLP encoder.
@@ -72,6 +75,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(args)) => bench::run(args, &config),
         Some(Command::Plot(args)) => plot::run(args, &config),
         Some(Command::Runs(args)) => runs::run(args, &config),
+        Some(Command::Sweep(args)) => sweep::run(args, &config),
         Some(Command::Stop(args)) => stop::run(args),
         Some(Command::Import(args)) => import::run(args, &config),
         Some(Command::Export(args)) => export::run(args),
