@@ -166,7 +166,7 @@ pub fn render(t: &SweepTable, pca_components: usize) -> String {
         t.runs_asked,
     );
     let header = format!(
-        "  {:<8}{:>6}{:>7}  {:<16}{:<26}{:<18}{:<26}{:<16}{}\n",
+        "  {:<8}{:>6}{:>7}  {:<16}{:<28}{:<18}{:<28}{:<16}{}\n",
         "method",
         "mask",
         "seeds",
@@ -180,7 +180,7 @@ pub fn render(t: &SweepTable, pca_components: usize) -> String {
     out += &header;
     for c in &t.rows {
         out += &format!(
-            "{} {:<8}{:>6}{:>7}  {:<16}{:<26}{:<18}{:<26}{:<16}{}\n",
+            "{} {:<8}{:>6}{:>7}  {:<16}{:<28}{:<18}{:<28}{:<16}{}\n",
             if c.best { "*" } else { " " },
             c.method,
             c.mask_rate.map_or("-".into(), |r| format!("{r:.2}")),
@@ -194,7 +194,7 @@ pub fn render(t: &SweepTable, pca_components: usize) -> String {
         );
     }
     out += &format!(
-        "  {:<8}{:>6}{:>7}  {:<16}{:<26}{:<18}{:<26}{:<16}{}\n",
+        "  {:<8}{:>6}{:>7}  {:<16}{:<28}{:<18}{:<28}{:<16}{}\n",
         format!("PCA-{pca_components}"),
         "-",
         "-",
