@@ -75,7 +75,12 @@ fn every_store_holds_the_same_x_obs_var_and_obsm_as_the_h5ad() {
                 assert_eq!(missing, 20, "{name}: note");
                 continue;
             }
-            assert_eq!(labels(&a.values), labels(&b.values), "{name}: obs {}", a.name);
+            assert_eq!(
+                labels(&a.values),
+                labels(&b.values),
+                "{name}: obs {}",
+                a.name
+            );
         }
         let file = H5adFile::open(&path).unwrap();
         let var = file.var().unwrap();
@@ -83,7 +88,12 @@ fn every_store_holds_the_same_x_obs_var_and_obsm_as_the_h5ad() {
         assert_eq!(var.columns.len(), 3, "{name}: var columns");
         for (a, b) in var.columns.iter().zip(&want_var.columns) {
             assert_eq!(a.name, b.name);
-            assert_eq!(labels(&a.values), labels(&b.values), "{name}: var {}", a.name);
+            assert_eq!(
+                labels(&a.values),
+                labels(&b.values),
+                "{name}: var {}",
+                a.name
+            );
         }
         let (obsm, skipped) = file.obsm_dense();
         assert!(skipped.is_empty(), "{name}: {skipped:?}");
@@ -195,7 +205,10 @@ fn info_reads_a_store() {
     assert_eq!(json["n_cells"], 120);
     assert_eq!(json["n_genes"], 120);
     assert_eq!(json["obsm"], serde_json::json!(["X_pca"]));
-    let text = ok(&cellscope(&["info", store("v2_dense.zarr").to_str().unwrap()]));
+    let text = ok(&cellscope(&[
+        "info",
+        store("v2_dense.zarr").to_str().unwrap(),
+    ]));
     assert!(text.contains("zarr") && text.contains("dense"), "{text}");
 }
 
@@ -204,7 +217,9 @@ fn tiny_run(dir: &Path, data: &Path, rest: &str) -> PathBuf {
     let cfg = common::tiny_config(
         dir,
         "tiny.toml",
-        &format!("[train]\nbatch_size = 32\nepochs = 1\n[analysis]\nlayout_max_cells = 120\n{rest}"),
+        &format!(
+            "[train]\nbatch_size = 32\nepochs = 1\n[analysis]\nlayout_max_cells = 120\n{rest}"
+        ),
     );
     let out = dir.join("runs");
     let train = cellscope(&[
@@ -240,7 +255,10 @@ fn train_streams_a_store_and_embed_writes_a_fresh_h5ad_for_it() {
     let stdout = ok(&done);
     assert!(stdout.contains("X_cellscope"), "{stdout}");
     let stderr = String::from_utf8_lossy(&done.stderr);
-    assert!(stderr.contains("zarr store") && stderr.contains("fresh"), "{stderr}");
+    assert!(
+        stderr.contains("zarr store") && stderr.contains("fresh"),
+        "{stderr}"
+    );
     let back = H5adFile::open(&out).unwrap();
     assert_eq!(back.n_obs(), 120);
     assert!(back.obsm_keys().contains(&"X_cellscope".to_string()));

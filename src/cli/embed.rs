@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::embed::{EvalInput, cluster, views_2d};
 use crate::config::Config;
-use crate::data::h5ad::{Frame, H5adFile};
 use crate::data::h5ad::fresh::write_fresh;
 use crate::data::h5ad::write::{
     copy_for_writing, extends_in_place, same_file, write_obs_categorical, write_obsm_array,
 };
+use crate::data::h5ad::{Frame, H5adFile};
 use crate::data::tenx::tenx_h5_var;
 use crate::data::{DataFormat, data_format, read_dataset};
 

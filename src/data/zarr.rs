@@ -21,12 +21,16 @@ use crate::data::h5ad::store::{NodeKind, Scalar, Store, ValueType};
 /// Whether `path` is a directory holding zarr metadata at its root (v3 `zarr.json`, v2
 /// `.zgroup`).
 pub fn is_store(path: &Path) -> bool {
-    path.is_dir() && ["zarr.json", ".zgroup"].iter().any(|m| path.join(m).is_file())
+    path.is_dir()
+        && ["zarr.json", ".zgroup"]
+            .iter()
+            .any(|m| path.join(m).is_file())
 }
 
 /// Whether `path` is named like a zarr store (`*.zarr`).
 pub fn looks_like_store(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
 }
 
 /// An open zarr store: every node's metadata, listed once, and the storage to read chunks from.
@@ -47,7 +51,8 @@ impl ZarrStore {
             return Err(not_a_store(path));
         }
         let storage = Arc::new(
-            FilesystemStore::new(path).map_err(|e| invalid(format!("cannot open the store: {e}")))?,
+            FilesystemStore::new(path)
+                .map_err(|e| invalid(format!("cannot open the store: {e}")))?,
         );
         let root = guarded(|| Group::open(storage.clone(), "/").map_err(|e| format!("/: {e}")))
             .map_err(&invalid)?;
@@ -119,7 +124,9 @@ impl ZarrStore {
                 range.start, range.end, shape[0]
             ));
         }
-        let subset = ArraySubset::new_with_ranges(&[range.start as u64..range.end as u64]);
+        let subset = ArraySubset::new_with_ranges(std::slice::from_ref(
+            &(range.start as u64..range.end as u64),
+        ));
         read_values(&array, &subset)
             .and_then(convert)
             .map_err(|e| format!("{path}: {e}"))
@@ -136,8 +143,9 @@ pub fn not_a_store(path: &Path) -> DataError {
 
 /// Runs a zarrs call, turning a panic inside it into an error message.
 fn guarded<T>(f: impl FnOnce() -> Result<T, Msg>) -> Result<T, Msg> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err("the zarr reader failed on this store (corrupt metadata or chunk)".into()))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err("the zarr reader failed on this store (corrupt metadata or chunk)".into())
+    })
 }
 
 /// The decoded values of an array, in their stored type.
@@ -185,7 +193,12 @@ fn read_values(array: &Array<FilesystemStore>, subset: &ArraySubset) -> Result<V
     let widen = |v: Vec<i64>| Ok(Values::I64(v));
     macro_rules! ints {
         ($t:ty) => {
-            widen(retrieve::<$t>(array, subset)?.into_iter().map(i64::from).collect())
+            widen(
+                retrieve::<$t>(array, subset)?
+                    .into_iter()
+                    .map(i64::from)
+                    .collect(),
+            )
         };
     }
     match value_type(array).name.as_str() {
@@ -266,7 +279,10 @@ impl Store for ZarrStore {
     }
 
     fn attr_string(&self, path: &str, name: &str) -> Option<String> {
-        self.attributes(path)?.get(name)?.as_str().map(str::to_string)
+        self.attributes(path)?
+            .get(name)?
+            .as_str()
+            .map(str::to_string)
     }
 
     fn attr_strings(&self, path: &str, name: &str) -> Option<Vec<String>> {

@@ -29,7 +29,8 @@ pub struct Streamed {
 /// Whether `path` should be streamed: an `.h5ad` (or `.zarr` store) whose X (chosen,
 /// row-readable) takes more memory than `data.memory_budget_mb`.
 pub fn should_stream(path: &Path, config: &Config) -> anyhow::Result<bool> {
-    let anndata = path.extension().is_some_and(|e| e == "h5ad") || crate::data::zarr::is_store(path);
+    let anndata =
+        path.extension().is_some_and(|e| e == "h5ad") || crate::data::zarr::is_store(path);
     if !anndata || config.data.matrix != "X" {
         return Ok(false);
     }

@@ -89,7 +89,7 @@ impl MatrixElement {
         for part in ["data", "indices", "indptr"] {
             if !s.is_array(&join(name, part)) {
                 return Err(ElementError::Invalid(format!(
-                    "{name}: sparse matrix has no `{part}` dataset"
+                    "{name}: sparse matrix has no `{part}` array"
                 )));
             }
         }
