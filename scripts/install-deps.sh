@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test cellscope:
-# libhdf5 (with pkg-config), tmux (end-to-end UI test) and Python anndata (fixture read-back).
+# libhdf5 (with pkg-config), a C/C++ compiler (zarrs builds its vendored blosc and zstd),
+# tmux (end-to-end UI test) and Python anndata (fixture read-back).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 
 need_apt=()
 pkg-config --exists hdf5 2>/dev/null || need_apt+=(libhdf5-dev pkg-config)
+command -v c++ >/dev/null || need_apt+=(g++)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then

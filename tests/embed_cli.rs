@@ -111,7 +111,8 @@ fn embed_writes_a_copy_anndata_reads_and_never_touches_the_input() {
 }
 
 /// Compares a fresh output with its input as anndata (or h5py for Cell Ranger files) reads it:
-/// X, obs names and columns, var names, the input's obsm, and the three new elements.
+/// X, obs names and columns, var names and columns, the input's obsm, and the three new
+/// elements.
 const COMPARE: &str = r#"
 import sys, anndata as ad, h5py, numpy as np, scipy.sparse as sp
 out, inp = sys.argv[1:3]
@@ -121,6 +122,9 @@ if inp.endswith(".h5ad"):
     x, obs_names, var_names = b.X, list(b.obs_names), list(b.var_names)
     for c in b.obs.columns:
         assert (a.obs[c].astype(str).values == b.obs[c].astype(str).values).all(), c
+    assert list(a.var.columns) == list(b.var.columns), (a.var.columns, b.var.columns)
+    for c in b.var.columns:
+        assert (a.var[c].astype(str).values == b.var[c].astype(str).values).all(), c
     assert str(a.obs["cell_type"].dtype) == "category"
     assert np.allclose(a.obsm["X_pca"], b.obsm["X_pca"], atol=1e-6)
 else:
@@ -130,6 +134,10 @@ else:
         x = sp.csc_matrix((m["data"][:], m["indices"][:], m["indptr"][:]), shape=shape).T
         obs_names = [s.decode() for s in m["barcodes"][:]]
         var_names = [s.decode() for s in m["features/name"][:]]
+        features = {"gene_ids": "id", "feature_types": "feature_type", "genome": "genome"}
+        assert list(a.var.columns) == list(features), a.var.columns
+        for c, field in features.items():
+            assert list(a.var[c].astype(str)) == [s.decode() for s in m["features"][field][:]], c
 assert list(a.obs_names) == obs_names
 assert list(a.var_names) == var_names
 assert abs(sp.csr_matrix(a.X) - sp.csr_matrix(x)).max() == 0

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::embed::{EvalInput, cluster, views_2d};
 use crate::config::Config;
-use crate::data::h5ad::H5adFile;
 use crate::data::h5ad::fresh::write_fresh;
 use crate::data::h5ad::write::{
     copy_for_writing, extends_in_place, same_file, write_obs_categorical, write_obsm_array,
 };
+use crate::data::h5ad::{Frame, H5adFile};
+use crate::data::tenx::tenx_h5_var;
 use crate::data::{DataFormat, data_format, read_dataset};
 
 /// obsm key of the embedding.
@@ -79,7 +80,7 @@ pub fn run(args: EmbedArgs, _config: &Config) -> anyhow::Result<()> {
 }
 
 /// A fresh anndata file at `out` from an input that cannot be extended in place: its X as
-/// read, obs, var names and dense obsm arrays (other obsm elements are named on stderr).
+/// read, obs, var and dense obsm arrays (other obsm elements are named on stderr).
 fn write_fresh_output(source: &Path, out: &Path) -> anyhow::Result<(hdf5::File, usize)> {
     anyhow::ensure!(
         !same_file(source, out),
@@ -87,14 +88,44 @@ fn write_fresh_output(source: &Path, out: &Path) -> anyhow::Result<(hdf5::File, 
         out.display()
     );
     let ds = read_dataset(source, "X")?;
-    let (obsm, skipped) = match data_format(source)? {
-        DataFormat::H5ad => H5adFile::open(source)?.obsm_dense(),
-        _ => Default::default(),
+    let format = data_format(source)?;
+    if format == DataFormat::Zarr {
+        eprintln!(
+            "note: {} is a zarr store; cellscope writes .h5ad, so {} is a fresh anndata file \
+             with its X, obs, var and obsm",
+            source.display(),
+            out.display()
+        );
+    }
+    let (var, obsm, skipped) = match format {
+        DataFormat::H5ad | DataFormat::Zarr => {
+            let h5 = H5adFile::open(source)?;
+            let (obsm, skipped) = h5.obsm_dense();
+            (h5.var()?, obsm, skipped)
+        }
+        DataFormat::TenxH5 => {
+            let columns = tenx_h5_var(source);
+            let var = Frame {
+                index: ds.var_names.clone(),
+                columns,
+                ..Frame::default()
+            };
+            (var, Vec::new(), Vec::new())
+        }
+        DataFormat::TenxMtx => (Frame::default(), Vec::new(), Vec::new()),
+    };
+    let var_columns = if var.index == ds.var_names {
+        var.columns
+    } else {
+        Vec::new()
     };
     for note in skipped {
         eprintln!("note: obsm {note}: not copied");
     }
-    let file = write_fresh(out, &ds, &obsm).map_err(|e| {
+    for note in var.skipped {
+        eprintln!("note: var column {note}: not copied");
+    }
+    let file = write_fresh(out, &ds, &var_columns, &obsm).map_err(|e| {
         let _ = std::fs::remove_file(out);
         anyhow::anyhow!("{}: cannot write: {e}", out.display())
     })?;

@@ -1,4 +1,4 @@
-//! Data I/O and preprocessing: `.h5ad` and Cell Ranger readers, the expression matrix,
+//! Data I/O and preprocessing: `.h5ad`, `.zarr` and Cell Ranger readers, the expression matrix,
 //! cell annotations, scanpy-compatible preprocessing and gene sets. Knows nothing of models or UI.
 
 pub mod genesets;
@@ -11,6 +11,7 @@ pub mod summary;
 pub mod synthetic;
 pub mod table;
 pub mod tenx;
+pub mod zarr;
 
 pub use matrix::CsrMatrix;
 pub use preprocess::{
@@ -80,15 +81,32 @@ impl Dataset {
 pub enum DataFormat {
     /// AnnData .h5ad (any version).
     H5ad,
+    /// AnnData .zarr store (a directory, zarr v2 or v3).
+    Zarr,
     /// Cell Ranger filtered_*_bc_matrix.h5.
     TenxH5,
     /// Cell Ranger mtx folder.
     TenxMtx,
 }
 
-/// Tells the format of `path`: a folder (or a matrix.mtx inside one) is a Cell Ranger mtx
-/// folder; an HDF5 file is AnnData when it has `obs`, Cell Ranger when it has matrix groups.
+impl DataFormat {
+    /// Whether this is an AnnData input (`.h5ad` or `.zarr`), with obs/var, layers and obsm.
+    pub fn is_anndata(self) -> bool {
+        matches!(self, Self::H5ad | Self::Zarr)
+    }
+}
+
+/// Tells the format of `path`: a folder with zarr metadata is an AnnData zarr store (a
+/// `*.zarr` folder without it is an error); another folder (or a matrix.mtx inside one) is a
+/// Cell Ranger mtx folder; an HDF5 file is AnnData when it has `obs`, Cell Ranger when it has
+/// matrix groups.
 pub fn data_format(path: &Path) -> Result<DataFormat, DataError> {
+    if zarr::is_store(path) {
+        return Ok(DataFormat::Zarr);
+    }
+    if path.is_dir() && zarr::looks_like_store(path) {
+        return Err(zarr::not_a_store(path));
+    }
     let mtx_file = path
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("matrix.mtx"));
@@ -108,7 +126,7 @@ pub fn data_format(path: &Path) -> Result<DataFormat, DataError> {
     }
 }
 
-/// Reads a dataset (.h5ad, Cell Ranger .h5 or mtx folder) with the chosen matrix
+/// Reads a dataset (.h5ad, .zarr store, Cell Ranger .h5 or mtx folder) with the chosen matrix
 /// (`X`, `raw` or `layer:NAME`; Cell Ranger files only have `X`), checking the values are
 /// finite and non-negative and the matrix is not empty.
 pub fn read_dataset(path: &Path, matrix: &str) -> Result<Dataset, DataError> {
@@ -117,14 +135,14 @@ pub fn read_dataset(path: &Path, matrix: &str) -> Result<Dataset, DataError> {
         what,
     })?;
     let format = data_format(path)?;
-    if format != DataFormat::H5ad && choice != h5ad::MatrixChoice::X {
+    if !format.is_anndata() && choice != h5ad::MatrixChoice::X {
         return Err(DataError::Invalid {
             path: path.to_path_buf(),
             what: format!("Cell Ranger outputs have one matrix; `{matrix}` is not available"),
         });
     }
     let dataset = match format {
-        DataFormat::H5ad => h5ad::H5adFile::open(path)?.read_dataset(&choice)?,
+        DataFormat::H5ad | DataFormat::Zarr => h5ad::H5adFile::open(path)?.read_dataset(&choice)?,
         DataFormat::TenxH5 => tenx::read_tenx_h5(path)?,
         DataFormat::TenxMtx => tenx::read_mtx_dir(path)?,
     };

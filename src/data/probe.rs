@@ -284,7 +284,7 @@ fn exercise(path: &Path) {
             for choice in choices {
                 let _ = file.var_names(&choice);
                 if let Ok(m) = file.matrix(&choice) {
-                    m.sample_reads(SAMPLE_VALUES, SAMPLE_WINDOWS);
+                    m.sample_reads(file.store(), SAMPLE_VALUES, SAMPLE_WINDOWS);
                 }
             }
         }

@@ -16,7 +16,7 @@ const MAX_LISTED: usize = 50;
 #[derive(Debug, Clone, Serialize)]
 pub struct DatasetSummary {
     pub path: String,
-    /// "h5ad", "10x-h5" or "10x-mtx".
+    /// "h5ad", "zarr", "10x-h5" or "10x-mtx".
     pub format: String,
     /// AnnData generation (h5ad only).
     pub flavour: Option<Flavour>,
@@ -233,7 +233,8 @@ fn matrix_summary(x: &CsrMatrix, encoding: MatrixEncoding, dtype: String) -> Mat
 /// described, not rejected.
 pub fn summarize(path: &Path) -> Result<DatasetSummary, DataError> {
     match data_format(path)? {
-        DataFormat::H5ad => summarize_h5ad(path),
+        DataFormat::H5ad => summarize_anndata(path, "h5ad"),
+        DataFormat::Zarr => summarize_anndata(path, "zarr"),
         format => {
             let ds = super::read_dataset(path, "X")?;
             let name = match format {
@@ -270,7 +271,7 @@ fn from_dataset(
     }
 }
 
-fn summarize_h5ad(path: &Path) -> Result<DatasetSummary, DataError> {
+fn summarize_anndata(path: &Path, format: &str) -> Result<DatasetSummary, DataError> {
     let file = H5adFile::open(path)?;
     let element = file.matrix(&MatrixChoice::X)?;
     let x = file.read_matrix(&MatrixChoice::X)?;
@@ -289,7 +290,7 @@ fn summarize_h5ad(path: &Path) -> Result<DatasetSummary, DataError> {
             var_names,
             obs: obs.columns,
         },
-        "h5ad",
+        format,
         element.encoding,
         element.dtype.clone(),
     );

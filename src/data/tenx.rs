@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::data::h5ad::hdf::{self, Msg, at, read_strings};
 use crate::data::h5ad::{ElementError, MatrixElement, MatrixEncoding};
-use crate::data::{CsrMatrix, DataError, DataFormat, Dataset};
+use crate::data::{Column, ColumnValues, CsrMatrix, DataError, DataFormat, Dataset};
 
 /// Whether an open HDF5 file has a Cell Ranger layout.
 pub(crate) fn is_tenx_h5(file: &hdf5::File) -> bool {
@@ -75,7 +75,7 @@ fn read_genome(
     name: &str,
 ) -> Result<(Vec<String>, CsrMatrix, Vec<String>), ElementError> {
     let (barcodes, m, genes) = genome_parts(file, name)?;
-    Ok((barcodes, m.read_all()?, genes))
+    Ok((barcodes, m.read_all(file)?, genes))
 }
 
 /// Makes the reads of [`read_tenx_h5`], sampling a large matrix, ignoring errors (for the
@@ -86,7 +86,7 @@ pub(crate) fn sample_reads(path: &Path, budget: usize, windows: usize) {
     };
     for name in genome_groups(&file).unwrap_or_default() {
         if let Ok((_, m, _)) = genome_parts(&file, &name) {
-            m.sample_reads(budget, windows);
+            m.sample_reads(&file, budget, windows);
         }
     }
 }
@@ -108,8 +108,40 @@ fn genome_parts(
     };
     // Stored genes x cells in CSC: its columns are cells, i.e. CSR rows of cells x genes.
     let layout = (MatrixEncoding::Csr, (barcodes.len(), genes.len()));
-    let m = MatrixElement::sparse(g, Some(layout))?;
+    let m = MatrixElement::sparse(file, &format!("/{name}"), Some(layout))?;
     Ok((barcodes, m, genes))
+}
+
+/// The gene annotations of a Cell Ranger .h5 as scanpy's `read_10x_h5` names them:
+/// `gene_ids`, and for Cell Ranger 3 `feature_types` and `genome` (genomes joined gene-wise).
+/// Empty when the file cannot be read; a column absent from any genome is left out.
+pub(crate) fn tenx_h5_var(path: &Path) -> Vec<Column> {
+    let Ok(file) = hdf::open_read_only(path) else {
+        return Vec::new();
+    };
+    let groups = genome_groups(&file).unwrap_or_default();
+    let fields = [
+        ("gene_ids", ["features/id", "genes"]),
+        ("feature_types", ["features/feature_type", ""]),
+        ("genome", ["features/genome", ""]),
+    ];
+    let read = |group: &str, sources: &[&str]| {
+        sources
+            .iter()
+            .filter(|p| !p.is_empty())
+            .find_map(|p| file.dataset(&format!("{group}/{p}")).ok())
+            .and_then(|ds| read_strings(&ds).ok())
+    };
+    fields
+        .iter()
+        .filter_map(|(name, sources)| {
+            let parts: Option<Vec<Vec<String>>> = groups.iter().map(|g| read(g, sources)).collect();
+            Some(Column {
+                name: (*name).to_string(),
+                values: ColumnValues::Str(parts?.concat()),
+            })
+        })
+        .collect()
 }
 
 /// Joins two matrices with the same rows side by side.

@@ -26,11 +26,12 @@ pub struct Streamed {
     plan: Arc<PrepPlan>,
 }
 
-/// Whether `path` should be streamed: an `.h5ad` whose X (chosen, row-readable) takes more
-/// memory than `data.memory_budget_mb`.
+/// Whether `path` should be streamed: an `.h5ad` (or `.zarr` store) whose X (chosen,
+/// row-readable) takes more memory than `data.memory_budget_mb`.
 pub fn should_stream(path: &Path, config: &Config) -> anyhow::Result<bool> {
-    let is_h5ad = path.extension().is_some_and(|e| e == "h5ad");
-    if !is_h5ad || config.data.matrix != "X" {
+    let anndata =
+        path.extension().is_some_and(|e| e == "h5ad") || crate::data::zarr::is_store(path);
+    if !anndata || config.data.matrix != "X" {
         return Ok(false);
     }
     let (bytes, row_readable) = H5adFile::open(path)?.x_memory()?;

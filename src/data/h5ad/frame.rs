@@ -4,13 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use hdf5::types::TypeDescriptor;
-use hdf5::{Dataset, File, Group};
-
-use super::hdf::{
-    FieldValues, Msg, at, attr_string, attr_strings, descriptor, is_dataset, read_bool, read_f64,
-    read_i64, read_records, read_strings,
-};
+use super::hdf::{FieldValues, Msg};
+use super::store::{Scalar, Store, join};
 use crate::data::{Column, ColumnValues};
 
 /// A dataframe: its index (cell barcodes or gene names) and its columns.
@@ -26,36 +21,40 @@ pub struct Frame {
 }
 
 /// Reads the dataframe stored at `name` (a group, or a legacy compound dataset).
-pub(crate) fn read_frame(file: &File, name: &str) -> Result<Frame, Msg> {
-    if is_dataset(file, name) {
-        let ds = file.dataset(name).map_err(|e| at(name, e))?;
-        return read_legacy_frame(file, &ds);
+pub(crate) fn read_frame(s: &dyn Store, name: &str) -> Result<Frame, Msg> {
+    if s.is_array(name) {
+        return read_legacy_frame(s, name);
     }
-    let group = file.group(name).map_err(|e| at(name, e))?;
-    read_group_frame(&group)
+    if !s.is_group(name) {
+        return Err(format!("{name}: no such dataframe"));
+    }
+    read_group_frame(s, name)
 }
 
 /// The number of rows of the dataframe at `name` without reading its columns.
-pub(crate) fn frame_len(file: &File, name: &str) -> Result<usize, Msg> {
-    if is_dataset(file, name) {
-        return Ok(file.dataset(name).map_err(|e| at(name, e))?.size());
+pub(crate) fn frame_len(s: &dyn Store, name: &str) -> Result<usize, Msg> {
+    if s.is_array(name) {
+        return s.len(name);
     }
-    let group = file.group(name).map_err(|e| at(name, e))?;
-    let index = index_name(&group);
-    let ds = match group.group(&index) {
-        Ok(nullable) => nullable.dataset("values"),
-        Err(_) => group.dataset(&index),
-    };
-    Ok(ds.map_err(|e| at(&format!("{name}/{index}"), e))?.size())
+    if !s.is_group(name) {
+        return Err(format!("{name}: no such dataframe"));
+    }
+    let index = join(name, &index_name(s, name));
+    if s.is_group(&index) {
+        s.len(&join(&index, "values"))
+    } else {
+        s.len(&index)
+    }
 }
 
-fn index_name(group: &Group) -> String {
-    attr_string(group, "_index").unwrap_or_else(|| "_index".into())
+fn index_name(s: &dyn Store, group: &str) -> String {
+    s.attr_string(group, "_index")
+        .unwrap_or_else(|| "_index".into())
 }
 
-fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
+fn read_legacy_frame(s: &dyn Store, name: &str) -> Result<Frame, Msg> {
     let mut frame = Frame::default();
-    for (field, values) in read_records(ds)? {
+    for (field, values) in s.records(name)? {
         let Some(values) = values else {
             frame.skipped.push(format!("{field}: not a scalar field"));
             continue;
@@ -64,13 +63,10 @@ fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
             frame.index = v.clone();
             continue;
         }
-        let categories_path = format!("uns/{field}_categories");
+        let categories_path = format!("/uns/{field}_categories");
         let values = match values {
-            FieldValues::Int(codes) if is_dataset(file, &categories_path) => {
-                let cats = file
-                    .dataset(&categories_path)
-                    .map_err(|e| at(&categories_path, e))?;
-                categorical(&field, codes, read_strings(&cats)?)?
+            FieldValues::Int(codes) if s.is_array(&categories_path) => {
+                categorical(&field, codes, s.strings(&categories_path)?)?
             }
             FieldValues::Int(v) => ColumnValues::Int(v),
             FieldValues::Float(v) => ColumnValues::Float(v),
@@ -85,36 +81,34 @@ fn read_legacy_frame(file: &File, ds: &Dataset) -> Result<Frame, Msg> {
     Ok(frame)
 }
 
-fn read_group_frame(group: &Group) -> Result<Frame, Msg> {
-    let gname = group.name();
-    let index = index_name(group);
+fn read_group_frame(s: &dyn Store, gname: &str) -> Result<Frame, Msg> {
+    let index = index_name(s, gname);
     let mut frame = Frame {
-        index: read_string_element(group, &index)?
+        index: read_string_element(s, &join(gname, &index))?
             .into_iter()
             .map(Option::unwrap_or_default)
             .collect(),
         ..Frame::default()
     };
-    let order = attr_strings(group, "column-order").unwrap_or_else(|| {
-        group
-            .member_names()
-            .unwrap_or_default()
+    let order = s.attr_strings(gname, "column-order").unwrap_or_else(|| {
+        s.members(gname)
             .into_iter()
             .filter(|m| *m != index && m != "__categories")
             .collect()
     });
     for col in order {
-        if let Some(encoding) = group
-            .group(&col)
-            .ok()
-            .and_then(|g| attr_string(&g, "encoding-type"))
+        let path = join(gname, &col);
+        if let Some(encoding) = s
+            .is_group(&path)
+            .then(|| s.attr_string(&path, "encoding-type"))
+            .flatten()
         {
             frame.stored_as.insert(col.clone(), encoding);
         }
-        match read_column(group, &col) {
+        match read_column(s, gname, &col) {
             Ok(values) => frame.columns.push(Column { name: col, values }),
             Err(ColumnProblem::Skip(why)) => {
-                tracing::warn!("{gname}/{col}: skipped: {why}");
+                tracing::warn!("{path}: skipped: {why}");
                 frame.stored_as.remove(&col);
                 frame.skipped.push(format!("{col}: {why}"));
             }
@@ -149,56 +143,57 @@ impl From<Msg> for ColumnProblem {
     }
 }
 
-fn read_column(frame: &Group, col: &str) -> Result<ColumnValues, ColumnProblem> {
-    let path = format!("{}/{col}", frame.name());
-    if let Ok(sub) = frame.group(col) {
-        return read_encoded_column(&sub, &path);
+fn read_column(s: &dyn Store, frame: &str, col: &str) -> Result<ColumnValues, ColumnProblem> {
+    let path = join(frame, col);
+    if s.is_group(&path) {
+        return read_encoded_column(s, &path);
     }
-    let ds = frame.dataset(col).map_err(|e| at(&path, e))?;
+    if !s.is_array(&path) {
+        return Err(ColumnProblem::Fail(format!("{path}: no such column")));
+    }
     // anndata 0.7: codes here, categories in __categories/<col>.
-    if let Ok(cats) = frame.dataset(&format!("__categories/{col}")) {
-        return Ok(categorical(&path, read_i64(&ds)?, read_strings(&cats)?)?);
+    let categories = join(frame, &format!("__categories/{col}"));
+    if s.is_array(&categories) {
+        return Ok(categorical(
+            &path,
+            s.all_i64s(&path)?,
+            s.strings(&categories)?,
+        )?);
     }
-    plain_column(&ds, &path)
+    plain_column(s, &path)
 }
 
-fn plain_column(ds: &Dataset, path: &str) -> Result<ColumnValues, ColumnProblem> {
-    Ok(match descriptor(ds)? {
-        TypeDescriptor::VarLenUnicode
-        | TypeDescriptor::VarLenAscii
-        | TypeDescriptor::FixedAscii(_)
-        | TypeDescriptor::FixedUnicode(_) => ColumnValues::Str(read_strings(ds)?),
-        TypeDescriptor::Boolean => ColumnValues::Bool(read_bool(ds)?),
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => {
-            ColumnValues::Int(read_i64(ds)?)
-        }
-        TypeDescriptor::Float(_) => ColumnValues::Float(read_f64(ds)?),
-        other => {
+fn plain_column(s: &dyn Store, path: &str) -> Result<ColumnValues, ColumnProblem> {
+    let ty = s.value_type(path)?;
+    Ok(match ty.kind {
+        Scalar::Str => ColumnValues::Str(s.strings(path)?),
+        Scalar::Bool => ColumnValues::Bool(s.bools(path)?),
+        Scalar::Int => ColumnValues::Int(s.all_i64s(path)?),
+        Scalar::Float => ColumnValues::Float(s.f64s(path)?),
+        Scalar::Other => {
             return Err(ColumnProblem::Skip(format!(
-                "{path}: values of type {other}"
+                "{path}: values of type {}",
+                ty.name
             )));
         }
     })
 }
 
-fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProblem> {
-    let part = |name: &str| {
-        g.dataset(name)
-            .map_err(|e| at(&format!("{path}/{name}"), e))
-    };
-    let encoding = attr_string(g, "encoding-type").unwrap_or_default();
+fn read_encoded_column(s: &dyn Store, path: &str) -> Result<ColumnValues, ColumnProblem> {
+    let part = |name: &str| join(path, name);
+    let encoding = s.attr_string(path, "encoding-type").unwrap_or_default();
     match encoding.as_str() {
         "categorical" => {
-            let codes = read_i64(&part("codes")?)?;
-            let categories = read_string_element(g, "categories")?
+            let codes = s.all_i64s(&part("codes"))?;
+            let categories = read_string_element(s, &part("categories"))?
                 .into_iter()
                 .map(Option::unwrap_or_default)
                 .collect();
             Ok(categorical(path, codes, categories)?)
         }
         "nullable-integer" => {
-            let values = read_i64(&part("values")?)?;
-            let mask = read_bool(&part("mask")?)?;
+            let values = s.all_i64s(&part("values"))?;
+            let mask = s.bools(&part("mask"))?;
             if mask.iter().any(|&m| m) {
                 Ok(ColumnValues::Float(
                     values
@@ -212,8 +207,8 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
             }
         }
         "nullable-boolean" => {
-            let values = read_bool(&part("values")?)?;
-            let mask = read_bool(&part("mask")?)?;
+            let values = s.bools(&part("values"))?;
+            let mask = s.bools(&part("mask"))?;
             if mask.iter().any(|&m| m) {
                 let codes = values
                     .iter()
@@ -230,7 +225,7 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
             }
         }
         "nullable-string-array" => {
-            let values = nullable_strings(g, path)?;
+            let values = nullable_strings(s, path)?;
             let mut categories: Vec<String> = values.iter().flatten().cloned().collect();
             categories.sort();
             categories.dedup();
@@ -252,34 +247,32 @@ fn read_encoded_column(g: &Group, path: &str) -> Result<ColumnValues, ColumnProb
     }
 }
 
-/// Reads a string element: a string dataset, or a `nullable-string-array` group (`values`
+/// Reads a string element: a string array, or a `nullable-string-array` group (`values`
 /// and a `mask` that is true where the value is missing), as anndata >= 0.11 writes pandas
 /// `string` columns and indices with `allow_write_nullable_strings`. Missing entries are None.
-fn read_string_element(parent: &Group, name: &str) -> Result<Vec<Option<String>>, Msg> {
-    let path = format!("{}/{name}", parent.name());
-    if let Ok(g) = parent.group(name) {
-        return match attr_string(&g, "encoding-type")
+fn read_string_element(s: &dyn Store, path: &str) -> Result<Vec<Option<String>>, Msg> {
+    if s.is_group(path) {
+        return match s
+            .attr_string(path, "encoding-type")
             .unwrap_or_default()
             .as_str()
         {
-            "nullable-string-array" => nullable_strings(&g, &path),
+            "nullable-string-array" => nullable_strings(s, path),
             other => Err(format!(
                 "{path}: expected strings, found a group of encoding `{other}`"
             )),
         };
     }
-    let ds = parent.dataset(name).map_err(|e| at(&path, e))?;
-    Ok(read_strings(&ds)?.into_iter().map(Some).collect())
+    if !s.is_array(path) {
+        return Err(format!("{path}: no such array"));
+    }
+    Ok(s.strings(path)?.into_iter().map(Some).collect())
 }
 
 /// The values of a `nullable-string-array` group, None where its mask is set.
-fn nullable_strings(g: &Group, path: &str) -> Result<Vec<Option<String>>, Msg> {
-    let part = |name: &str| {
-        g.dataset(name)
-            .map_err(|e| at(&format!("{path}/{name}"), e))
-    };
-    let values = read_strings(&part("values")?)?;
-    let mask = read_bool(&part("mask")?)?;
+fn nullable_strings(s: &dyn Store, path: &str) -> Result<Vec<Option<String>>, Msg> {
+    let values = s.strings(&join(path, "values"))?;
+    let mask = s.bools(&join(path, "mask"))?;
     if mask.len() != values.len() {
         return Err(format!(
             "{path}: {} values but a mask of {}",

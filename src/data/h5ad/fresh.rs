@@ -1,6 +1,6 @@
 //! A fresh anndata (>= 0.8) `.h5ad` written from any input that cannot be extended in place
-//! (anndata < 0.8 layouts, Cell Ranger output): X as read (CSR), obs with every column kind,
-//! the var index, and the input's dense obsm arrays, encoded as anndata writes them.
+//! (anndata < 0.8 layouts, Cell Ranger output, zarr stores): X as read (CSR), obs and var with
+//! every column kind, and the input's dense obsm arrays, encoded as anndata writes them.
 
 use std::path::Path;
 
@@ -9,25 +9,21 @@ use hdf5::types::VarLenUnicode;
 use ndarray::Array2;
 
 use super::write::{set_encoding, unicode, write_categorical, write_obsm_array, write_strings};
-use crate::data::{ColumnValues, CsrMatrix, Dataset};
+use crate::data::{Column, ColumnValues, CsrMatrix, Dataset};
 
-/// Creates `out` (replacing it) holding `ds` and `obsm`, and returns it open for writing more.
+/// Creates `out` (replacing it) holding `ds` with the gene annotations `var` (columns of the
+/// var dataframe, one value per gene) and `obsm`, and returns it open for writing more.
 pub fn write_fresh(
     out: &Path,
     ds: &Dataset,
+    var: &[Column],
     obsm: &[(String, Array2<f32>)],
 ) -> hdf5::Result<hdf5::File> {
     let file = hdf5::File::create(out)?;
     set_encoding(&file, "anndata", "0.1.0")?;
     write_csr(&file, "X", &ds.x)?;
-    let obs = dataframe(&file, "obs", &ds.obs_names)?;
-    for col in &ds.obs {
-        write_column(&obs, &col.name, &col.values)?;
-    }
-    let names: Vec<String> = ds.obs.iter().map(|c| c.name.clone()).collect();
-    column_order(&obs, &names)?;
-    let var = dataframe(&file, "var", &ds.var_names)?;
-    column_order(&var, &[])?;
+    write_frame(&file, "obs", &ds.obs_names, &ds.obs)?;
+    write_frame(&file, "var", &ds.var_names, var)?;
     for key in ["obsm", "layers", "obsp", "varm", "varp", "uns"] {
         let g = file.create_group(key)?;
         set_encoding(&g, "dict", "0.1.0")?;
@@ -62,6 +58,21 @@ fn write_csr(file: &hdf5::File, name: &str, x: &CsrMatrix) -> hdf5::Result<()> {
     ds.write_raw(&ptr)
 }
 
+/// A `dataframe` group with its `_index` and `columns`, in order.
+fn write_frame(
+    file: &hdf5::File,
+    name: &str,
+    index: &[String],
+    columns: &[Column],
+) -> hdf5::Result<()> {
+    let g = dataframe(file, name, index)?;
+    for col in columns {
+        write_column(&g, &col.name, &col.values)?;
+    }
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    column_order(&g, &names)
+}
+
 /// A `dataframe` group with its `_index`.
 fn dataframe(file: &hdf5::File, name: &str, index: &[String]) -> hdf5::Result<Group> {
     let g = file.create_group(name)?;
@@ -90,7 +101,7 @@ fn column_order(g: &Group, names: &[String]) -> hdf5::Result<()> {
         .write_raw(&names)
 }
 
-/// One obs column in anndata's encoding for its kind.
+/// One dataframe column in anndata's encoding for its kind.
 fn write_column(obs: &Group, name: &str, values: &ColumnValues) -> hdf5::Result<()> {
     fn array<T: hdf5::H5Type>(obs: &Group, name: &str, v: &[T]) -> hdf5::Result<()> {
         let ds = obs.new_dataset::<T>().shape(v.len()).create(name)?;

@@ -335,13 +335,3 @@ pub(crate) fn kind(file: &hdf5::File, name: &str) -> Option<hdf5::LocationType> 
     }
     file.loc_type_by_name(name).ok()
 }
-
-/// Whether `name` (a path) exists and is a group.
-pub(crate) fn is_group(file: &hdf5::File, name: &str) -> bool {
-    matches!(kind(file, name), Some(hdf5::LocationType::Group))
-}
-
-/// Whether `name` (a path) exists and is a dataset.
-pub(crate) fn is_dataset(file: &hdf5::File, name: &str) -> bool {
-    matches!(kind(file, name), Some(hdf5::LocationType::Dataset))
-}

@@ -1,17 +1,15 @@
-//! One expression matrix inside an HDF5 file (X, raw/X, layers/NAME, a 10x matrix): dense,
-//! CSR or CSC with any numeric dtype, read whole or by row range, sizes checked before allocating.
+//! One expression matrix inside a store (X, raw/X, layers/NAME, a 10x matrix): dense, CSR or
+//! CSC with any numeric dtype, read whole or by row range, sizes checked before allocating.
 
 use std::ops::Range;
 
-use hdf5::types::TypeDescriptor;
-use hdf5::{Dataset, Group};
-use ndarray::s;
 use serde::Serialize;
 
-use super::hdf::{Msg, at, attr_ints, attr_string, descriptor};
+use super::hdf::Msg;
+use super::store::{Scalar, Store, join};
 use crate::data::CsrMatrix;
 
-/// Elements read per HDF5 call when streaming indices or dense rows (bounds temporary memory).
+/// Elements read per store call when streaming indices or dense rows (bounds temporary memory).
 const CHUNK: usize = 1 << 20;
 
 /// How a matrix is laid out on disk.
@@ -33,23 +31,16 @@ impl std::fmt::Display for MatrixEncoding {
     }
 }
 
-/// A matrix found in the file, not yet read.
+/// A matrix found in a store, not yet read; its reads take that store.
 #[derive(Debug, Clone)]
 pub(crate) struct MatrixElement {
-    /// Where it lives (for messages).
+    /// Where it lives: the dense array, or the sparse group.
     pub name: String,
     pub encoding: MatrixEncoding,
     /// Rows x columns as stored (cells x genes for AnnData).
     pub shape: (usize, usize),
     /// The stored value type, e.g. "float32".
     pub dtype: String,
-    node: Node,
-}
-
-#[derive(Debug, Clone)]
-enum Node {
-    Dense(Dataset),
-    Sparse(Group),
 }
 
 /// Why a matrix element could not be used: malformed, or an encoding we do not read.
@@ -66,60 +57,56 @@ impl From<Msg> for ElementError {
 }
 
 impl MatrixElement {
-    /// A dense 2-D dataset.
-    pub fn dense(ds: Dataset) -> Result<Self, ElementError> {
-        let name = ds.name();
-        let shape = ds.shape();
+    /// A dense 2-D array.
+    pub fn dense(s: &dyn Store, name: &str) -> Result<Self, ElementError> {
+        let shape = s.shape(name)?;
         if shape.len() != 2 {
             return Err(ElementError::Invalid(format!(
                 "{name}: a dense matrix must be 2-D, found {} dimensions",
                 shape.len()
             )));
         }
-        let dtype = numeric_dtype(&name, &descriptor(&ds)?)?;
+        let dtype = numeric_dtype(s, name)?;
         Ok(Self {
-            name,
+            name: name.to_string(),
             encoding: MatrixEncoding::Dense,
             shape: (shape[0], shape[1]),
             dtype,
-            node: Node::Dense(ds),
         })
     }
 
     /// A sparse group (anndata `csr_matrix`/`csc_matrix`, legacy `h5sparse_format`); `layout`
     /// overrides the attributes (Cell Ranger files carry none).
     pub fn sparse(
-        group: Group,
+        s: &dyn Store,
+        name: &str,
         layout: Option<(MatrixEncoding, (usize, usize))>,
     ) -> Result<Self, ElementError> {
-        let name = group.name();
         let (encoding, shape) = match layout {
             Some(l) => l,
-            None => sparse_layout(&group)?,
+            None => sparse_layout(s, name)?,
         };
         for part in ["data", "indices", "indptr"] {
-            if !group.link_exists(part) {
+            if !s.is_array(&join(name, part)) {
                 return Err(ElementError::Invalid(format!(
-                    "{name}: sparse matrix has no `{part}` dataset"
+                    "{name}: sparse matrix has no `{part}` array"
                 )));
             }
         }
-        let data = group.dataset("data").map_err(|e| at(&name, e))?;
-        let dtype = numeric_dtype(&data.name(), &descriptor(&data)?)?;
+        let dtype = numeric_dtype(s, &join(name, "data"))?;
         Ok(Self {
-            name,
+            name: name.to_string(),
             encoding,
             shape,
             dtype,
-            node: Node::Sparse(group),
         })
     }
 
     /// Stored values: non-zeros of a sparse matrix, rows x columns of a dense one.
-    pub fn n_stored(&self) -> usize {
-        match &self.node {
-            Node::Dense(_) => self.shape.0.saturating_mul(self.shape.1),
-            Node::Sparse(g) => g.dataset("data").map_or(0, |d| d.size()),
+    pub fn n_stored(&self, s: &dyn Store) -> usize {
+        match self.encoding {
+            MatrixEncoding::Dense => self.shape.0.saturating_mul(self.shape.1),
+            _ => s.len(&join(&self.name, "data")).unwrap_or(0),
         }
     }
 
@@ -129,13 +116,13 @@ impl MatrixElement {
     }
 
     /// Reads the whole matrix as CSR (CSC is transposed, dense rows are read in blocks).
-    pub fn read_all(&self) -> Result<CsrMatrix, Msg> {
-        self.read_rows(0..self.shape.0)
+    pub fn read_all(&self, s: &dyn Store) -> Result<CsrMatrix, Msg> {
+        self.read_rows(s, 0..self.shape.0)
     }
 
     /// Reads rows `range` as CSR. For CSR only that slice of data/indices is read; for dense
-    /// the row hyperslab; CSC has no row access, so the whole matrix is read and sliced.
-    pub fn read_rows(&self, range: Range<usize>) -> Result<CsrMatrix, Msg> {
+    /// the row block; CSC has no row access, so the whole matrix is read and sliced.
+    pub fn read_rows(&self, s: &dyn Store, range: Range<usize>) -> Result<CsrMatrix, Msg> {
         let (n_rows, n_cols) = self.shape;
         if range.start > range.end || range.end > n_rows {
             return Err(format!(
@@ -143,10 +130,10 @@ impl MatrixElement {
                 self.name, range.start, range.end
             ));
         }
-        match (&self.node, self.encoding) {
-            (Node::Dense(ds), _) => read_dense_rows(ds, range, n_cols),
-            (Node::Sparse(g), MatrixEncoding::Csc) => {
-                let full = read_compressed(g, 0..n_cols, n_rows)?;
+        match self.encoding {
+            MatrixEncoding::Dense => read_dense_rows(s, &self.name, range, n_cols),
+            MatrixEncoding::Csc => {
+                let full = read_compressed(s, &self.name, 0..n_cols, n_rows)?;
                 let csr = transpose(&full, n_rows);
                 if range == (0..n_rows) {
                     Ok(csr)
@@ -154,38 +141,38 @@ impl MatrixElement {
                     Ok(csr.select_rows(&range.collect::<Vec<_>>()))
                 }
             }
-            (Node::Sparse(g), _) => read_compressed(g, range, n_cols),
+            MatrixEncoding::Csr => read_compressed(s, &self.name, range, n_cols),
         }
     }
 
     /// Makes every kind of read a full read makes, cheaply for a large matrix, ignoring errors
-    /// (for the crash probe): walks each dataset's chunk index, reads indptr whole, and reads
+    /// (for the crash probe): walks each array's chunk index, reads indptr whole, and reads
     /// all values when at most `budget` are stored, else `windows` evenly spaced windows of
     /// the major axis holding about `budget` values in all. Returns the values read.
-    pub fn sample_reads(&self, budget: usize, windows: usize) -> usize {
-        let datasets: Vec<Dataset> = match &self.node {
-            Node::Dense(ds) => vec![ds.clone()],
-            Node::Sparse(g) => ["indptr", "indices", "data"]
+    pub fn sample_reads(&self, s: &dyn Store, budget: usize, windows: usize) -> usize {
+        let dense = self.encoding == MatrixEncoding::Dense;
+        let arrays: Vec<String> = if dense {
+            vec![self.name.clone()]
+        } else {
+            ["indptr", "indices", "data"]
                 .iter()
-                .filter_map(|p| g.dataset(p).ok())
-                .collect(),
+                .map(|p| join(&self.name, p))
+                .collect()
         };
-        for ds in &datasets {
-            let _ = ds.storage_size();
-        }
+        arrays.iter().for_each(|a| s.touch(a));
         let (n_rows, n_cols) = self.shape;
         let (n_major, n_minor) = match self.encoding {
             MatrixEncoding::Csc => (n_cols, n_rows),
             _ => (n_rows, n_cols),
         };
-        if let Node::Sparse(g) = &self.node
-            && let Ok(indptr) = g.dataset("indptr")
-        {
-            let _ = indptr.read_slice_1d::<i64, _>(0..indptr.size().min(n_major + 1));
+        if !dense {
+            let indptr = join(&self.name, "indptr");
+            let n = s.len(&indptr).unwrap_or(0).min(n_major + 1);
+            let _ = s.i64s(&indptr, 0..n);
         }
-        let n_stored = self.n_stored();
+        let n_stored = self.n_stored(s);
         if n_stored <= budget {
-            return self.read_all().map_or(0, |m| m.nnz());
+            return self.read_all(s).map_or(0, |m| m.nnz());
         }
         let windows = windows.max(2);
         let per_window = (budget / windows) as u128;
@@ -195,9 +182,10 @@ impl MatrixElement {
             .map(|k| {
                 let start = (n_major - width) * k / (windows - 1);
                 let window = start..start + width;
-                let part = match &self.node {
-                    Node::Dense(ds) => read_dense_rows(ds, window, n_cols),
-                    Node::Sparse(g) => read_compressed(g, window, n_minor),
+                let part = if dense {
+                    read_dense_rows(s, &self.name, window, n_cols)
+                } else {
+                    read_compressed(s, &self.name, window, n_minor)
                 };
                 part.map_or(0, |m| m.nnz())
             })
@@ -205,29 +193,30 @@ impl MatrixElement {
     }
 }
 
-fn numeric_dtype(name: &str, desc: &TypeDescriptor) -> Result<String, ElementError> {
-    match desc {
-        TypeDescriptor::Integer(_)
-        | TypeDescriptor::Unsigned(_)
-        | TypeDescriptor::Float(_)
-        | TypeDescriptor::Boolean => Ok(desc.to_string()),
-        other => Err(ElementError::Unsupported {
+fn numeric_dtype(s: &dyn Store, name: &str) -> Result<String, ElementError> {
+    let ty = s.value_type(name)?;
+    match ty.kind {
+        Scalar::Int | Scalar::Float | Scalar::Bool => Ok(ty.name),
+        _ => Err(ElementError::Unsupported {
             group: name.to_string(),
-            what: format!("matrix values of type {other} (expected numbers)"),
+            what: format!("matrix values of type {} (expected numbers)", ty.name),
         }),
     }
 }
 
-fn sparse_layout(group: &Group) -> Result<(MatrixEncoding, (usize, usize)), ElementError> {
-    let name = group.name();
-    let format =
-        attr_string(group, "encoding-type").or_else(|| attr_string(group, "h5sparse_format"));
+fn sparse_layout(
+    s: &dyn Store,
+    name: &str,
+) -> Result<(MatrixEncoding, (usize, usize)), ElementError> {
+    let format = s
+        .attr_string(name, "encoding-type")
+        .or_else(|| s.attr_string(name, "h5sparse_format"));
     let encoding = match format.as_deref() {
         Some("csr_matrix" | "csr") => MatrixEncoding::Csr,
         Some("csc_matrix" | "csc") => MatrixEncoding::Csc,
         Some(other) => {
             return Err(ElementError::Unsupported {
-                group: name,
+                group: name.to_string(),
                 what: format!(
                     "matrix encoding `{other}` (expected csr_matrix, csc_matrix or a dense array)"
                 ),
@@ -235,13 +224,14 @@ fn sparse_layout(group: &Group) -> Result<(MatrixEncoding, (usize, usize)), Elem
         }
         None => {
             return Err(ElementError::Unsupported {
-                group: name,
+                group: name.to_string(),
                 what: "a group without encoding-type or h5sparse_format attributes".into(),
             });
         }
     };
-    let shape = attr_ints(group, "shape")
-        .or_else(|| attr_ints(group, "h5sparse_shape"))
+    let shape = s
+        .attr_ints(name, "shape")
+        .or_else(|| s.attr_ints(name, "h5sparse_shape"))
         .ok_or_else(|| format!("{name}: sparse matrix has no `shape` attribute"))?;
     match shape[..] {
         [r, c] if r >= 0 && c >= 0 => Ok((encoding, (r as usize, c as usize))),
@@ -251,33 +241,34 @@ fn sparse_layout(group: &Group) -> Result<(MatrixEncoding, (usize, usize)), Elem
     }
 }
 
-/// Reads the major-axis slice `major` of a compressed (CSR or CSC) group whose minor axis has
-/// `n_minor` entries, as a CSR-layout matrix with `major.len()` rows.
-fn read_compressed(g: &Group, major: Range<usize>, n_minor: usize) -> Result<CsrMatrix, Msg> {
-    let name = g.name();
-    let open = |part: &str| {
-        g.dataset(part)
-            .map_err(|e| at(&format!("{name}/{part}"), e))
-    };
-    let (indptr_ds, indices_ds, data_ds) = (open("indptr")?, open("indices")?, open("data")?);
-    let nnz_total = data_ds.size();
-    if indices_ds.size() != nnz_total {
+/// Reads the major-axis slice `major` of the compressed (CSR or CSC) group `name` whose minor
+/// axis has `n_minor` entries, as a CSR-layout matrix with `major.len()` rows.
+fn read_compressed(
+    s: &dyn Store,
+    name: &str,
+    major: Range<usize>,
+    n_minor: usize,
+) -> Result<CsrMatrix, Msg> {
+    let (indptr_path, indices_path, data_path) = (
+        join(name, "indptr"),
+        join(name, "indices"),
+        join(name, "data"),
+    );
+    let nnz_total = s.len(&data_path)?;
+    let n_indices = s.len(&indices_path)?;
+    if n_indices != nnz_total {
         return Err(format!(
-            "{name}: indices ({}) and data ({nnz_total}) differ in length",
-            indices_ds.size()
+            "{name}: indices ({n_indices}) and data ({nnz_total}) differ in length"
         ));
     }
-    if indptr_ds.size() < major.end + 1 {
+    let n_indptr = s.len(&indptr_path)?;
+    if n_indptr < major.end + 1 {
         return Err(format!(
-            "{name}: indptr has {} entries, need at least {}",
-            indptr_ds.size(),
+            "{name}: indptr has {n_indptr} entries, need at least {}",
             major.end + 1
         ));
     }
-    let raw_ptr: Vec<i64> = indptr_ds
-        .read_slice_1d::<i64, _>(major.start..major.end + 1)
-        .map(into_vec)
-        .map_err(|e| at(&indptr_ds.name(), e))?;
+    let raw_ptr = s.i64s(&indptr_path, major.start..major.end + 1)?;
     if let Some(pos) = raw_ptr.windows(2).position(|w| w[1] < w[0]) {
         return Err(format!(
             "{name}: indptr decreases at entry {}",
@@ -303,9 +294,7 @@ fn read_compressed(g: &Group, major: Range<usize>, n_minor: usize) -> Result<Csr
     let mut indices = Vec::with_capacity(hi - lo);
     for start in (lo..hi).step_by(CHUNK) {
         let end = (start + CHUNK).min(hi);
-        let block = indices_ds
-            .read_slice_1d::<i64, _>(start..end)
-            .map_err(|e| at(&indices_ds.name(), e))?;
+        let block = s.i64s(&indices_path, start..end)?;
         for (k, &j) in block.iter().enumerate() {
             if j < 0 || j as u64 >= n_minor as u64 {
                 return Err(format!(
@@ -317,23 +306,11 @@ fn read_compressed(g: &Group, major: Range<usize>, n_minor: usize) -> Result<Csr
         }
     }
     let data = if hi > lo {
-        data_ds
-            .read_slice_1d::<f32, _>(lo..hi)
-            .map(into_vec)
-            .map_err(|e| at(&data_ds.name(), e))?
+        s.f32s(&data_path, lo..hi)?
     } else {
         Vec::new()
     };
     CsrMatrix::new(major.len(), n_minor, indptr, indices, data).map_err(|e| format!("{name}: {e}"))
-}
-
-/// The buffer of a freshly read 1-D array, without copying it.
-fn into_vec<T: Clone>(a: ndarray::Array1<T>) -> Vec<T> {
-    if a.is_standard_layout() {
-        a.into_raw_vec_and_offset().0
-    } else {
-        a.to_vec()
-    }
 }
 
 /// Turns a compressed matrix read along columns (rows of `csc` are columns) into CSR with
@@ -368,8 +345,12 @@ pub(crate) fn transpose(csc: &CsrMatrix, n_rows: usize) -> CsrMatrix {
     }
 }
 
-fn read_dense_rows(ds: &Dataset, range: Range<usize>, n_cols: usize) -> Result<CsrMatrix, Msg> {
-    let name = ds.name();
+fn read_dense_rows(
+    s: &dyn Store,
+    name: &str,
+    range: Range<usize>,
+    n_cols: usize,
+) -> Result<CsrMatrix, Msg> {
     let mut indptr = Vec::with_capacity(range.len() + 1);
     indptr.push(0);
     let (mut indices, mut data) = (Vec::new(), Vec::new());
@@ -377,14 +358,16 @@ fn read_dense_rows(ds: &Dataset, range: Range<usize>, n_cols: usize) -> Result<C
     let mut r0 = range.start;
     while r0 < range.end {
         let r1 = (r0 + block_rows).min(range.end);
-        let block = if n_cols == 0 {
-            ndarray::Array2::<f32>::zeros((r1 - r0, 0))
-        } else {
-            ds.read_slice_2d::<f32, _>(s![r0..r1, ..])
-                .map_err(|e| at(&name, e))?
-        };
-        for row in block.rows() {
-            for (j, &v) in row.iter().enumerate() {
+        let block = s.f32_rows(name, r0..r1, n_cols)?;
+        if block.len() != (r1 - r0) * n_cols {
+            return Err(format!(
+                "{name}: read {} values for {} rows of {n_cols}",
+                block.len(),
+                r1 - r0
+            ));
+        }
+        for row in 0..r1 - r0 {
+            for (j, &v) in block[row * n_cols..(row + 1) * n_cols].iter().enumerate() {
                 if v != 0.0 {
                     indices.push(j as u32);
                     data.push(v);
@@ -410,9 +393,9 @@ mod tests {
             .join("tests/fixtures/scanpy/counts.h5ad");
         let file = crate::data::h5ad::H5adFile::open(&path).unwrap();
         let x = file.matrix(&crate::data::h5ad::MatrixChoice::X).unwrap();
-        let n = x.n_stored();
-        assert_eq!(x.sample_reads(n, 16), n);
-        let sampled = x.sample_reads(n / 10, 4);
+        let n = x.n_stored(file.store());
+        assert_eq!(x.sample_reads(file.store(), n, 16), n);
+        let sampled = x.sample_reads(file.store(), n / 10, 4);
         assert!(sampled > 0 && sampled < n / 2, "{sampled} of {n}");
     }
 

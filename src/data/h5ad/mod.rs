@@ -1,10 +1,13 @@
-//! The AnnData (.h5ad) reader: every on-disk flavour from anndata 0.6 to 0.12, X / raw /
-//! layers selectable, row-range reads for streaming. Files are always opened read-only.
+//! The AnnData reader: `.h5ad` files in every on-disk flavour from anndata 0.6 to 0.12 and
+//! `.zarr` stores (zarr v2 and v3), X / raw / layers selectable, row-range reads for streaming.
+//! Inputs are always opened read-only.
 
 pub(crate) mod frame;
 pub mod fresh;
 pub(crate) mod hdf;
+mod hdf_store;
 pub(crate) mod matrix;
+pub(crate) mod store;
 pub mod write;
 
 use std::ops::Range;
@@ -17,7 +20,8 @@ pub use matrix::MatrixEncoding;
 pub(crate) use matrix::{ElementError, MatrixElement};
 
 use crate::data::{CsrMatrix, DataError, Dataset};
-use hdf::{Msg, attr_string, is_dataset, is_group, members};
+use hdf::Msg;
+use store::Store;
 
 /// Which generation of the AnnData on-disk format a file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,45 +67,49 @@ impl MatrixChoice {
     }
 }
 
-/// An open .h5ad file.
+/// An open AnnData input: an `.h5ad` file or a `.zarr` store.
 pub struct H5adFile {
     path: PathBuf,
-    file: hdf5::File,
+    store: Box<dyn Store>,
     flavour: Flavour,
     n_obs: usize,
     n_vars: usize,
 }
 
 impl H5adFile {
-    /// Opens a file read-only and reads its shape (from X, else from obs/var).
+    /// Opens a file (or zarr store) read-only and reads its shape (from X, else from obs/var).
     pub fn open(path: &Path) -> Result<Self, DataError> {
-        let file = hdf::open_read_only(path)?;
+        let store: Box<dyn Store> = if crate::data::zarr::is_store(path) {
+            Box::new(crate::data::zarr::ZarrStore::open(path)?)
+        } else {
+            Box::new(hdf::open_read_only(path)?)
+        };
         let fail = |what: Msg| DataError::Invalid {
             path: path.to_path_buf(),
             what,
         };
-        if !is_group(&file, "obs") && !is_dataset(&file, "obs") {
+        if store.kind("/obs").is_none() {
             return Err(fail("not an AnnData file: it has no `obs`".into()));
         }
-        let flavour = if attr_string(&file, "encoding-type").as_deref() == Some("anndata") {
+        let flavour = if store.attr_string("/", "encoding-type").as_deref() == Some("anndata") {
             Flavour::Modern
-        } else if is_group(&file, "obs") {
+        } else if store.is_group("/obs") {
             Flavour::Anndata07
         } else {
             Flavour::Legacy
         };
         let mut this = Self {
             path: path.to_path_buf(),
-            file,
+            store,
             flavour,
             n_obs: 0,
             n_vars: 0,
         };
         // The annotations' lengths bound every declared size, so a corrupt shape attribute
         // cannot make us allocate for cells or genes that are not there.
-        let n_obs = frame::frame_len(&this.file, "obs").map_err(fail)?;
-        let n_vars = frame::frame_len(&this.file, "var").map_err(fail)?;
-        if let Some(x) = this.element("X") {
+        let n_obs = frame::frame_len(this.store(), "/obs").map_err(fail)?;
+        let n_vars = frame::frame_len(this.store(), "/var").map_err(fail)?;
+        if let Some(x) = this.element("/X") {
             let x = x.map_err(|e| this.element_error(e))?;
             if x.shape != (n_obs, n_vars) {
                 return Err(this.invalid(format!(
@@ -117,6 +125,11 @@ impl H5adFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store the elements are read from.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// The on-disk format generation.
@@ -136,7 +149,7 @@ impl H5adFile {
 
     /// Whether the file has an X matrix.
     pub fn has_x(&self) -> bool {
-        self.element("X").is_some()
+        self.element("/X").is_some()
     }
 
     /// Whether the file has raw counts (`raw/X` or legacy `raw.X`).
@@ -146,32 +159,21 @@ impl H5adFile {
 
     /// Names of the matrices under `layers/`.
     pub fn layers(&self) -> Vec<String> {
-        members(&self.file, "layers")
+        self.store.members("/layers")
     }
 
     /// Keys of `obsm` (embeddings); legacy files store them as fields of one record array.
     pub fn obsm_keys(&self) -> Vec<String> {
-        if is_dataset(&self.file, "obsm") {
-            return self
-                .file
-                .dataset("obsm")
-                .ok()
-                .and_then(|d| d.dtype().ok()?.to_descriptor().ok())
-                .map(|d| match d {
-                    hdf5::types::TypeDescriptor::Compound(c) => {
-                        c.fields.into_iter().map(|f| f.name).collect()
-                    }
-                    _ => Vec::new(),
-                })
-                .unwrap_or_default();
+        if self.store.is_array("/obsm") {
+            return self.store.record_fields("/obsm");
         }
-        members(&self.file, "obsm")
+        self.store.members("/obsm")
     }
 
     /// The dense 2-D `obsm` arrays as f32, and the keys left out (sparse or dataframe
     /// elements, legacy record arrays) with why.
     pub fn obsm_dense(&self) -> (Vec<(String, ndarray::Array2<f32>)>, Vec<String>) {
-        if is_dataset(&self.file, "obsm") {
+        if self.store.is_array("/obsm") {
             let skipped = self
                 .obsm_keys()
                 .into_iter()
@@ -181,17 +183,16 @@ impl H5adFile {
         }
         let (mut arrays, mut skipped) = (Vec::new(), Vec::new());
         for key in self.obsm_keys() {
+            let path = format!("/obsm/{key}");
             let read = self
-                .file
-                .dataset(&format!("obsm/{key}"))
+                .store
+                .shape(&path)
                 .ok()
-                .filter(|ds| ds.ndim() == 2)
-                .and_then(|ds| {
-                    let shape = ds.shape();
-                    let values = ds.read_raw::<f32>().ok()?;
+                .filter(|shape| shape.len() == 2 && shape[0] == self.n_obs)
+                .and_then(|shape| {
+                    let values = self.store.f32_rows(&path, 0..shape[0], shape[1]).ok()?;
                     ndarray::Array2::from_shape_vec((shape[0], shape[1]), values).ok()
-                })
-                .filter(|a| a.nrows() == self.n_obs);
+                });
             match read {
                 Some(a) => arrays.push((key, a)),
                 None => skipped.push(format!("{key}: not a dense numeric cells x k array")),
@@ -203,36 +204,42 @@ impl H5adFile {
     /// Reads rows `range` of X as CSR (only that part of a CSR X is read from disk).
     pub fn read_x_rows(&self, range: Range<usize>) -> Result<CsrMatrix, DataError> {
         let x = self.matrix(&MatrixChoice::X)?;
-        x.read_rows(range).map_err(|what| self.invalid(what))
+        x.read_rows(self.store(), range)
+            .map_err(|what| self.invalid(what))
     }
 
     /// Bytes X takes in memory as CSR (8 per stored value plus the row pointers), and whether
     /// its rows can be read block by block (not CSC).
     pub fn x_memory(&self) -> Result<(u64, bool), DataError> {
         let x = self.matrix(&MatrixChoice::X)?;
-        let bytes = 8 * (x.n_stored() as u64 + x.shape.0 as u64 + 1);
+        let bytes = 8 * (x.n_stored(self.store()) as u64 + x.shape.0 as u64 + 1);
         Ok((bytes, x.row_readable()))
     }
 
     /// Reads the chosen matrix whole.
     pub fn read_matrix(&self, choice: &MatrixChoice) -> Result<CsrMatrix, DataError> {
         let m = self.matrix(choice)?;
-        m.read_all().map_err(|what| self.invalid(what))
+        m.read_all(self.store()).map_err(|what| self.invalid(what))
     }
 
     /// Reads the obs dataframe (cell annotations).
     pub fn obs(&self) -> Result<Frame, DataError> {
-        frame::read_frame(&self.file, "obs").map_err(|what| self.invalid(what))
+        frame::read_frame(self.store(), "/obs").map_err(|what| self.invalid(what))
+    }
+
+    /// Reads the var dataframe (gene annotations of X).
+    pub fn var(&self) -> Result<Frame, DataError> {
+        frame::read_frame(self.store(), "/var").map_err(|what| self.invalid(what))
     }
 
     /// The gene names that label the columns of the chosen matrix (raw has its own var).
     pub fn var_names(&self, choice: &MatrixChoice) -> Result<Vec<String>, DataError> {
         let var = match choice {
-            MatrixChoice::Raw if is_group(&self.file, "raw/var") => "raw/var",
-            MatrixChoice::Raw if is_dataset(&self.file, "raw.var") => "raw.var",
-            _ => "var",
+            MatrixChoice::Raw if self.store.is_group("/raw/var") => "/raw/var",
+            MatrixChoice::Raw if self.store.is_array("/raw.var") => "/raw.var",
+            _ => "/var",
         };
-        frame::read_frame(&self.file, var)
+        frame::read_frame(self.store(), var)
             .map(|f| f.index)
             .map_err(|what| self.invalid(what))
     }
@@ -263,19 +270,23 @@ impl H5adFile {
     /// Locates the chosen matrix, with a clear error when it is absent.
     pub(crate) fn matrix(&self, choice: &MatrixChoice) -> Result<MatrixElement, DataError> {
         let name = match choice {
-            MatrixChoice::X => "X".to_string(),
+            MatrixChoice::X => "/X".to_string(),
             MatrixChoice::Raw => self.raw_x_path().ok_or_else(|| {
                 self.invalid("no raw matrix (neither raw/X nor raw.X) in this file".into())
             })?,
-            MatrixChoice::Layer(l) => format!("layers/{l}"),
+            MatrixChoice::Layer(l) => format!("/layers/{l}"),
         };
         match self.element(&name) {
             Some(m) => {
                 let m = m.map_err(|e| self.element_error(e))?;
                 let n_vars = match choice {
                     MatrixChoice::Raw => {
-                        let var = if is_dataset(&self.file, "raw.var") { "raw.var" } else { "raw/var" };
-                        frame::frame_len(&self.file, var).map_err(|what| self.invalid(what))?
+                        let var = if self.store.is_array("/raw.var") {
+                            "/raw.var"
+                        } else {
+                            "/raw/var"
+                        };
+                        frame::frame_len(self.store(), var).map_err(|what| self.invalid(what))?
                     }
                     _ => self.n_vars,
                 };
@@ -313,29 +324,16 @@ impl H5adFile {
 
     /// A summary of the chosen matrix without reading its values.
     pub(crate) fn element(&self, name: &str) -> Option<Result<MatrixElement, ElementError>> {
-        if is_dataset(&self.file, name) {
-            return Some(
-                self.file
-                    .dataset(name)
-                    .map_err(|e| ElementError::Invalid(hdf::at(name, e)))
-                    .and_then(MatrixElement::dense),
-            );
+        match self.store.kind(name)? {
+            store::NodeKind::Array => Some(MatrixElement::dense(self.store(), name)),
+            store::NodeKind::Group => Some(MatrixElement::sparse(self.store(), name, None)),
         }
-        if is_group(&self.file, name) {
-            return Some(
-                self.file
-                    .group(name)
-                    .map_err(|e| ElementError::Invalid(hdf::at(name, e)))
-                    .and_then(|g| MatrixElement::sparse(g, None)),
-            );
-        }
-        None
     }
 
     fn raw_x_path(&self) -> Option<String> {
-        ["raw/X", "raw.X"]
+        ["/raw/X", "/raw.X"]
             .into_iter()
-            .find(|p| is_group(&self.file, p) || is_dataset(&self.file, p))
+            .find(|p| self.store.kind(p).is_some())
             .map(str::to_string)
     }
 
