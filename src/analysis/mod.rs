@@ -18,6 +18,7 @@ pub mod pca;
 pub mod prediction;
 pub mod probe;
 pub mod recon;
+pub mod run_analysis;
 pub mod transfer;
 
 /// What can go wrong in an analysis step.

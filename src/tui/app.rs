@@ -10,9 +10,9 @@ use crate::config::Config;
 use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 
+use super::analysis_job::AnalysisEvent;
 use super::data_state::{DataState, DataView, LoadState};
 use super::embeddings_state::EmbeddingsState;
-use super::explore::{self, AnalysisEvent};
 use super::genes_state::GenesState;
 use super::keymap::{self, Action, Key, Scope};
 use super::panes;
@@ -20,6 +20,7 @@ use super::runs_state::RunsState;
 use super::theme::Theme;
 use super::train_state::{Field, RunStatus, TrainState};
 use super::transfer_state::{self, TransferMsg, TransferState};
+use crate::analysis::run_analysis::run_name;
 use crate::analysis::transfer::TransferRequest;
 
 /// The tabs of the shell, in order.
@@ -337,7 +338,7 @@ impl App {
     /// Opens a run into the Embeddings and Genes panes: starts its analysis off the UI thread.
     pub fn open_run(&mut self, run_dir: PathBuf) -> Vec<Effect> {
         let job = self.embeddings.job + 1;
-        self.embeddings.begin(job, explore::run_name(&run_dir));
+        self.embeddings.begin(job, run_name(&run_dir));
         self.genes.clear();
         self.tab = Tab::Embeddings;
         vec![Effect::Analyse {
@@ -928,7 +929,7 @@ pub(crate) mod tests {
     /// The loaded app with a scripted analysis of `n` cells opened (changed by `edit` first).
     pub fn explored_app_with(
         n: usize,
-        edit: impl FnOnce(&mut crate::tui::explore::RunAnalysis),
+        edit: impl FnOnce(&mut crate::analysis::run_analysis::RunAnalysis),
     ) -> App {
         let mut app = loaded_app();
         let effects = app.open_run(PathBuf::from("runs/20261123-masked"));

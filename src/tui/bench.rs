@@ -17,13 +17,15 @@ use crate::config::Config;
 use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
+use super::analysis_job::AnalysisEvent;
 use super::app::{App, Effect, Msg, Tab};
 use super::data_state::DataView;
-use super::explore::{AnalysisEvent, GeneColumns, Grouping, RunAnalysis};
 use super::runner;
 use super::terminal::Screen;
 use super::theme::Theme;
 use super::work::Work;
+use crate::analysis::run_analysis::{Grouping, RunAnalysis};
+use crate::data::CscMatrix;
 
 /// Loss points in the frame-time benchmark.
 const LOSS_POINTS: usize = 100_000;
@@ -165,7 +167,7 @@ fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
             group("type", 12, &|i| truth[i])?,
             group("cluster", 20, &|i| i % 20)?,
         ],
-        expression: GeneColumns::default(),
+        expression: CscMatrix::default(),
         scores: Err("synthetic points: no labels".into()),
         recon: Err("synthetic points: no reconstruction".into()),
         errors: None,

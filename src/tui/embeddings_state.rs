@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::analysis::markers::MarkerGene;
 
-use super::explore::{AnalysisEvent, RunAnalysis};
+use super::analysis_job::AnalysisEvent;
+use crate::analysis::run_analysis::RunAnalysis;
 
 /// Zoom levels above the whole view; each halves the visible range.
 pub const MAX_ZOOM: u8 = 6;
@@ -593,8 +594,8 @@ pub(crate) mod tests {
     use crate::analysis::markers::MarkerGene;
     use crate::analysis::paired::Paired;
     use crate::analysis::prediction::{CvSummary, LabelPrediction};
+    use crate::analysis::run_analysis::{CellErrors, Grouping};
     use crate::data::CsrMatrix;
-    use crate::tui::explore::{CellErrors, GeneColumns, Grouping};
 
     fn scores(f1: f64) -> EmbeddingScores {
         EmbeddingScores {
@@ -726,7 +727,7 @@ pub(crate) mod tests {
             tsne,
             pca,
             groupings: vec![clusters("k-means", 4), clusters("Leiden", 3), types],
-            expression: GeneColumns::from_csr(&x),
+            expression: x.to_csc(),
             scores: Ok(LabelScores {
                 label: "cell_type".into(),
                 n_labels: 3,

@@ -10,9 +10,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use super::analysis_job::AnalysisEvent;
 use super::app::tests::{explored_app, loaded_app, press, press_code};
 use super::app::{App, Effect, Msg, Tab};
-use super::explore::AnalysisEvent;
 use super::work::{LiveWork, Work};
 use crate::train::TrainEvent;
 use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, METRICS_FILE, PID_FILE};

@@ -1,10 +1,10 @@
 //! The terminal UI: app state, keymap, panes and widgets. Draws state; computes no science.
 //! `run` wires the terminal, the event loop and the background work together.
 
+pub mod analysis_job;
 pub mod app;
 pub mod data_state;
 pub mod embeddings_state;
-pub mod explore;
 pub mod follow;
 pub mod genes_state;
 pub mod history;

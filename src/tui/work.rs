@@ -54,7 +54,7 @@ pub trait Work {
         label: Option<String>,
         to_app: UnboundedSender<Msg>,
     ) {
-        super::explore::spawn(job, run_dir, label, to_app);
+        super::analysis_job::spawn(job, run_dir, label, to_app);
     }
     /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
     fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {

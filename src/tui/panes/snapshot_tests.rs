@@ -6,11 +6,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::train::TrainEvent;
+use crate::tui::analysis_job::AnalysisEvent;
 use crate::tui::app::tests::{
     explored_app, explored_app_with, loaded_app, press, press_code, test_app,
 };
 use crate::tui::app::{App, Effect, Msg};
-use crate::tui::explore::AnalysisEvent;
 use crate::tui::runs_state::tests::scripted_runs;
 use crate::tui::train_state::tests::scripted_run;
 use crate::tui::transfer_state::TransferMsg;
