@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::train::TrainEvent;
 use crate::train::detached::{RunStatus, read_events, run_alive, status_of};
+use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, TRANSFER_FILE};
 
 /// Figures files other commands write into a run directory, read leniently.
@@ -29,6 +30,8 @@ pub struct RunInfo {
     pub val_curve: Vec<f32>,
     /// Numeric figures from eval.json / transfer.json as (`file.key`, value), by key.
     pub metrics: Vec<(String, f64)>,
+    /// summary.json, once the run has finished or stopped.
+    pub summary: Option<RunSummary>,
 }
 
 impl RunInfo {
@@ -39,6 +42,11 @@ impl RunInfo {
         } else {
             self.epochs_done.to_string()
         }
+    }
+
+    /// The PyTorch checkpoint the run's weights were imported from, if they were.
+    pub fn imported_from(&self) -> Option<&str> {
+        self.summary.as_ref()?.imported_from.as_deref()
     }
 
     /// The best validation loss to 4 decimals, or "-".
@@ -156,6 +164,7 @@ pub fn read_run(dir: &Path) -> Option<RunInfo> {
         best_val_loss,
         val_curve,
         metrics,
+        summary: RunSummary::read(dir),
     })
 }
 
@@ -255,6 +264,24 @@ mod tests {
             ]
         );
         assert!(scan_runs(&out.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn the_summary_is_read_back_and_an_imported_run_says_so() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = write_run(out.path(), "20260101-000000-byol", &[epoch(0, 0.7)]);
+        assert_eq!(read_run(&dir).unwrap().summary, None);
+        let summary = RunSummary {
+            method: "byol".into(),
+            epochs_done: 1,
+            imported_from: Some("scvi.pt".into()),
+            ..RunSummary::default()
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        std::fs::write(dir.join(crate::train::rundir::SUMMARY_FILE), text).unwrap();
+        let run = read_run(&dir).unwrap();
+        assert_eq!(run.imported_from(), Some("scvi.pt"));
+        assert_eq!(run.summary, Some(summary));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod detached;
 pub mod events;
 pub mod finetune;
 pub mod method;
+pub mod run_summary;
 pub mod rundir;
 pub mod scale;
 pub mod schedule;

@@ -159,6 +159,9 @@ fn run_lines(run: &RunInfo, theme: &Theme, width: usize) -> Vec<Line<'static>> {
         field("epochs", run.epochs_text(), theme.text()),
         field("best val", run.best_val_text(), theme.text()),
     ];
+    if let Some(source) = run.imported_from() {
+        lines.push(field("imported", source.into(), theme.text()));
+    }
     if run.metrics.is_empty() {
         lines.push(field("metrics", "none yet".into(), theme.dim()));
     }
