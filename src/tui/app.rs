@@ -10,74 +10,19 @@ use crate::config::Config;
 use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::analysis_job::AnalysisEvent;
-use super::data_state::{DataState, DataView, LoadState};
-use super::embeddings_state::EmbeddingsState;
-use super::genes_state::GenesState;
-use super::keymap::{self, Action, Key, Scope};
-use super::panes;
-use super::runs_state::RunsState;
-use super::theme::Theme;
-use super::train_state::{Field, RunStatus, TrainState};
-use super::transfer_state::{self, TransferMsg, TransferState};
 use crate::analysis::run_analysis::run_name;
 use crate::analysis::transfer::TransferRequest;
-
-/// The tabs of the shell, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Data,
-    Train,
-    Embeddings,
-    Genes,
-    Transfer,
-    Runs,
-}
-
-impl Tab {
-    /// Every tab in display order.
-    pub const ALL: [Tab; 6] = [
-        Tab::Data,
-        Tab::Train,
-        Tab::Embeddings,
-        Tab::Genes,
-        Tab::Transfer,
-        Tab::Runs,
-    ];
-
-    /// The tab's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Data => "Data",
-            Tab::Train => "Train",
-            Tab::Embeddings => "Embeddings",
-            Tab::Genes => "Genes",
-            Tab::Transfer => "Transfer",
-            Tab::Runs => "Runs",
-        }
-    }
-
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-
-    fn offset(self, by: isize) -> Tab {
-        let n = Tab::ALL.len() as isize;
-        Tab::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
-    }
-
-    /// The keymap scope of the tab's pane, if it has bindings of its own.
-    pub fn scope(self) -> Option<Scope> {
-        match self {
-            Tab::Data => Some(Scope::Data),
-            Tab::Train => Some(Scope::Train),
-            Tab::Runs => Some(Scope::Runs),
-            Tab::Embeddings => Some(Scope::Embeddings),
-            Tab::Genes => Some(Scope::Genes),
-            Tab::Transfer => Some(Scope::Transfer),
-        }
-    }
-}
+use crate::tui::data::state::{DataState, DataView, LoadState};
+use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::embeddings::state::EmbeddingsState;
+use crate::tui::genes::state::GenesState;
+use crate::tui::keymap::{self, Action, Key, Scope};
+use crate::tui::panes;
+use crate::tui::runs::state::RunsState;
+use crate::tui::tab::Tab;
+use crate::tui::theme::Theme;
+use crate::tui::train::state::{Field, RunStatus, TrainState};
+use crate::tui::transfer::state::{TransferMsg, TransferState};
 
 /// Everything that can happen to the app.
 #[derive(Debug, Clone)]
@@ -157,7 +102,7 @@ pub enum Effect {
 pub enum InputPurpose {
     Search,
     Edit(Field),
-    EditTransfer(transfer_state::Field),
+    EditTransfer(crate::tui::transfer::state::Field),
     Palette,
 }
 
@@ -253,7 +198,7 @@ impl App {
             Modal::Help { .. } => Scope::Help,
             Modal::QuitPrompt => Scope::QuitPrompt,
             Modal::Input { .. } => Scope::TextInput,
-            Modal::None => self.tab.scope().unwrap_or(Scope::Global),
+            Modal::None => Scope::of_tab(self.tab).unwrap_or(Scope::Global),
         }
     }
 
@@ -331,7 +276,7 @@ impl App {
 
     /// Gives the Embeddings scatter the size of its plot area (it re-bins when that changes).
     fn fit_plot(&mut self) {
-        let plot = panes::embeddings::plot_area(self.body());
+        let plot = crate::tui::embeddings::view::plot_area(self.body());
         self.embeddings.resize(plot.width, plot.height);
     }
 
@@ -478,14 +423,14 @@ impl App {
         {
             effects.push(Effect::LoadSavedTransfer { run: run.clone() });
         }
-        if self.transfer.columns == transfer_state::Columns::Unknown {
+        if self.transfer.columns == crate::tui::transfer::state::Columns::Unknown {
             effects.extend(self.target_columns_effect());
         }
         effects
     }
 
     fn target_columns_effect(&mut self) -> Vec<Effect> {
-        self.transfer.columns = transfer_state::Columns::Loading;
+        self.transfer.columns = crate::tui::transfer::state::Columns::Loading;
         vec![Effect::LoadTargetColumns {
             path: PathBuf::from(&self.transfer.target),
         }]
@@ -498,14 +443,14 @@ impl App {
             Action::Down => t.move_field(1),
             Action::Up => t.move_field(-1),
             Action::Decrease | Action::Increase => {
-                if field == transfer_state::Field::Label
-                    && !matches!(t.columns, transfer_state::Columns::Loaded(_))
+                if field == crate::tui::transfer::state::Field::Label
+                    && !matches!(t.columns, crate::tui::transfer::state::Columns::Loaded(_))
                 {
                     self.notice = Some("the target's columns are not loaded".into());
                 }
                 t.adjust(field, action == Action::Increase);
             }
-            Action::Edit if field == transfer_state::Field::Label => {
+            Action::Edit if field == crate::tui::transfer::state::Field::Label => {
                 self.notice = Some("choose the label column with h / l".into());
             }
             Action::Edit => {
@@ -583,7 +528,9 @@ impl App {
     }
 
     fn act_genes(&mut self, action: Action) -> Vec<Effect> {
-        let page = panes::genes::table_rows(self.body()).height.max(1) as isize;
+        let page = crate::tui::genes::view::table_rows(self.body())
+            .height
+            .max(1) as isize;
         let g = &mut self.genes;
         match action {
             Action::Down => g.move_cursor(1),
@@ -671,7 +618,7 @@ impl App {
                 if let Some(path) = buffer.trim().strip_prefix("open ") {
                     return self.open_run(PathBuf::from(path.trim()));
                 }
-                return match keymap::by_command(self.tab.scope(), &buffer) {
+                return match keymap::by_command(Scope::of_tab(self.tab), &buffer) {
                     Some(binding) => self.act(binding.action),
                     None => {
                         self.notice = Some(format!(
@@ -688,7 +635,7 @@ impl App {
     }
 
     fn act_data(&mut self, action: Action) -> Vec<Effect> {
-        let page = panes::data::gene_rows(self.body()).height.max(1) as isize;
+        let page = crate::tui::data::view::gene_rows(self.body()).height.max(1) as isize;
         let d = &mut self.data;
         match action {
             Action::Down => d.move_gene(1),
@@ -845,7 +792,7 @@ impl App {
             }
             MouseEventKind::Down(MouseButton::Left) => match self.tab {
                 Tab::Data => {
-                    let rows = panes::data::gene_rows(layout.body);
+                    let rows = crate::tui::data::view::gene_rows(layout.body);
                     if rows.contains(at) {
                         let i = self.data.gene_offset + usize::from(at.y - rows.y);
                         if i < self.data.visible.len() {
@@ -855,19 +802,21 @@ impl App {
                 }
                 Tab::Embeddings => {
                     let e = &mut self.embeddings;
-                    if let Some(i) = panes::embeddings::legend_row_at(layout.body, e, at.x, at.y) {
+                    if let Some(i) =
+                        crate::tui::embeddings::view::legend_row_at(layout.body, e, at.x, at.y)
+                    {
                         e.cursor = i;
                         e.toggle_highlight();
                     }
                 }
                 Tab::Train => {
-                    let rows = panes::train::form_rows(layout.body);
+                    let rows = crate::tui::train::view::form_rows(layout.body);
                     if rows.contains(at) {
                         self.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
                     }
                 }
                 Tab::Runs => {
-                    let (rows, first) = panes::runs::run_rows(layout.body, &self.runs);
+                    let (rows, first) = crate::tui::runs::view::run_rows(layout.body, &self.runs);
                     if rows.contains(at) {
                         let i = first + usize::from(at.y - rows.y);
                         if i < self.runs.runs.len() {
@@ -882,7 +831,7 @@ impl App {
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
                 if self.tab == Tab::Embeddings =>
             {
-                let plot = panes::embeddings::plot_area(layout.body);
+                let plot = crate::tui::embeddings::view::plot_area(layout.body);
                 if plot.contains(at) {
                     let anchor = self.embeddings.view_at(at.x - plot.x, at.y - plot.y);
                     let zoom_in = mouse.kind == MouseEventKind::ScrollUp;
@@ -902,9 +851,9 @@ impl App {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::tui::data_state::tests::demo_view;
-    use crate::tui::embeddings_state::tests::scripted_analysis;
-    use crate::tui::train_state::tests::scripted_run;
+    use crate::tui::data::state::tests::demo_view;
+    use crate::tui::embeddings::state::tests::scripted_analysis;
+    use crate::tui::train::state::tests::scripted_run;
     use crossterm::event::KeyModifiers;
     use ratatui::symbols::Marker;
 
@@ -1131,11 +1080,11 @@ pub(crate) mod tests {
         };
         app.update(click(x, layout.tabs.y));
         assert_eq!(app.tab, Tab::Train);
-        let form = panes::train::form_rows(app.body());
+        let form = crate::tui::train::view::form_rows(app.body());
         app.update(click(form.x + 1, form.y + 2));
         assert_eq!(app.train.field, 2);
         press(&mut app, '1');
-        let rows = panes::data::gene_rows(app.body());
+        let rows = crate::tui::data::view::gene_rows(app.body());
         app.update(click(rows.x + 1, rows.y + 4));
         assert_eq!(app.data.gene_cursor, 4);
     }
@@ -1151,7 +1100,7 @@ pub(crate) mod tests {
         // Pressing the tab's key again does not rescan; leaving and coming back does.
         assert!(press(&mut app, '6').is_empty());
         app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
+            crate::tui::runs::state::tests::scripted_runs(),
         ));
         assert!(!app.runs.scanning);
         press_code(&mut app, KeyCode::Down);
@@ -1168,7 +1117,7 @@ pub(crate) mod tests {
         let mut app = loaded_app();
         press(&mut app, '6');
         app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
+            crate::tui::runs::state::tests::scripted_runs(),
         ));
         app
     }
@@ -1232,7 +1181,7 @@ pub(crate) mod tests {
     fn clicking_and_scrolling_select_runs() {
         let mut app = app_with_runs();
         app.update(Msg::Resize(80, 24));
-        let (rows, first) = panes::runs::run_rows(app.body(), &app.runs);
+        let (rows, first) = crate::tui::runs::view::run_rows(app.body(), &app.runs);
         assert_eq!(first, 0);
         app.update(Msg::Mouse(MouseEvent {
             kind: MouseEventKind::Down(MouseButton::Left),
@@ -1260,7 +1209,7 @@ pub(crate) mod tests {
             Some(PathBuf::from("runs/20261123-1-masked"))
         );
         app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
+            crate::tui::runs::state::tests::scripted_runs(),
         ));
         assert_eq!(app.current_run(), Some(PathBuf::from("runs/run-c-masked")));
     }
@@ -1336,7 +1285,7 @@ pub(crate) mod tests {
         let mut app = loaded_app();
         press(&mut app, '6');
         app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
+            crate::tui::runs::state::tests::scripted_runs(),
         ));
         let effects = press_code(&mut app, KeyCode::Enter);
         assert_eq!(
@@ -1350,7 +1299,7 @@ pub(crate) mod tests {
         assert_eq!(app.tab, Tab::Embeddings);
         assert!(matches!(
             app.embeddings.status,
-            crate::tui::embeddings_state::Explore::Running { .. }
+            crate::tui::embeddings::state::Explore::Running { .. }
         ));
         // The palette opens any directory; a newer job supersedes the older one.
         press(&mut app, ':');
@@ -1397,14 +1346,14 @@ pub(crate) mod tests {
         assert_eq!(app.tab, Tab::Embeddings);
         assert_eq!(
             app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::Gene(gene)
+            crate::tui::embeddings::state::ColourBy::Gene(gene)
         );
         press(&mut app, '4');
         press(&mut app, 'e');
         assert_eq!(app.tab, Tab::Embeddings);
         assert_eq!(
             app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::GeneError(gene)
+            crate::tui::embeddings::state::ColourBy::GeneError(gene)
         );
         press(&mut app, '4');
         press_code(&mut app, KeyCode::Enter);
@@ -1415,7 +1364,7 @@ pub(crate) mod tests {
         assert!(app.notice.as_deref().unwrap().contains("no gene"));
         assert_eq!(
             app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::Gene(gene)
+            crate::tui::embeddings::state::ColourBy::Gene(gene)
         );
     }
 
@@ -1423,7 +1372,7 @@ pub(crate) mod tests {
     fn mouse_wheel_zooms_the_scatter_and_resize_rebins_it() {
         let mut app = explored_app(300);
         app.update(Msg::Resize(120, 40));
-        let plot = panes::embeddings::plot_area(app.body());
+        let plot = crate::tui::embeddings::view::plot_area(app.body());
         assert_eq!(
             (app.embeddings.grid.width, app.embeddings.grid.height),
             (plot.width, plot.height)

@@ -17,15 +17,16 @@ use crate::config::Config;
 use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::analysis_job::AnalysisEvent;
-use super::app::{App, Effect, Msg, Tab};
-use super::data_state::DataView;
-use super::runner;
-use super::terminal::Screen;
-use super::theme::Theme;
-use super::work::Work;
 use crate::analysis::run_analysis::{Grouping, RunAnalysis};
 use crate::data::CscMatrix;
+use crate::tui::app::{App, Effect, Msg};
+use crate::tui::data::state::DataView;
+use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::runner;
+use crate::tui::tab::Tab;
+use crate::tui::terminal::Screen;
+use crate::tui::theme::Theme;
+use crate::tui::work::Work;
 
 /// Loss points in the frame-time benchmark.
 const LOSS_POINTS: usize = 100_000;
@@ -92,7 +93,7 @@ fn bench_app(config: &Config) -> App {
         config.clone(),
         PathBuf::from("bench.h5ad"),
         "-".into(),
-        Theme::new(true, super::theme::parse_marker(&config.ui.marker)),
+        Theme::new(true, crate::tui::theme::parse_marker(&config.ui.marker)),
     );
     app.update(Msg::Loaded(Ok(bench_view())));
     app

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::Tab;
+use crate::tui::tab::Tab;
 
 /// A key with its modifiers, as bindings name it (Shift is folded into upper-case letters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +161,18 @@ impl Scope {
         Scope::QuitPrompt,
         Scope::TextInput,
     ];
+
+    /// The keymap scope of the tab's pane, if it has bindings of its own.
+    pub fn of_tab(tab: Tab) -> Option<Scope> {
+        match tab {
+            Tab::Data => Some(Scope::Data),
+            Tab::Train => Some(Scope::Train),
+            Tab::Runs => Some(Scope::Runs),
+            Tab::Embeddings => Some(Scope::Embeddings),
+            Tab::Genes => Some(Scope::Genes),
+            Tab::Transfer => Some(Scope::Transfer),
+        }
+    }
 
     /// Whether this is a pane's table (consulted together with the global one).
     pub fn is_pane(self) -> bool {

@@ -1,25 +1,22 @@
 //! The terminal UI: app state, keymap, panes and widgets. Draws state; computes no science.
 //! `run` wires the terminal, the event loop and the background work together.
 
-pub mod analysis_job;
 pub mod app;
-pub mod data_state;
-pub mod embeddings_state;
-pub mod follow;
-pub mod genes_state;
-pub mod history;
+pub mod data;
+pub mod embeddings;
+pub mod genes;
 #[cfg(test)]
 mod input_survival_tests;
 pub mod keymap;
 pub mod logging;
 pub mod panes;
 pub mod runner;
-pub mod runs_state;
+pub mod runs;
+pub mod tab;
 pub mod terminal;
 pub mod theme;
-pub mod train_state;
-pub mod transfer_state;
-pub mod transfer_work;
+pub mod train;
+pub mod transfer;
 pub mod work;
 
 use std::path::PathBuf;

@@ -14,8 +14,8 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::app::App;
-use super::panes;
+use crate::tui::app::App;
+use crate::tui::panes;
 
 /// Where the event loop draws and what it toggles; the real terminal or a test backend.
 pub trait Screen {

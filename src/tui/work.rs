@@ -11,9 +11,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::config::Config;
 use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
 
-use super::app::Msg;
-use super::data_state::DataView;
-use super::follow::Attached;
+use crate::tui::app::Msg;
+use crate::tui::data::state::DataView;
+use crate::tui::train::follow::Attached;
 
 /// Background work the event loop starts on the app's behalf.
 pub trait Work {
@@ -54,15 +54,15 @@ pub trait Work {
         label: Option<String>,
         to_app: UnboundedSender<Msg>,
     ) {
-        super::analysis_job::spawn(job, run_dir, label, to_app);
+        crate::tui::embeddings::job::spawn(job, run_dir, label, to_app);
     }
     /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
     fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {
-        super::transfer_work::spawn_columns(path, to_app);
+        crate::tui::transfer::work::spawn_columns(path, to_app);
     }
     /// Reads a run's saved transfer.json off the UI thread (`TransferMsg::Saved`).
     fn saved_transfer(&mut self, run: PathBuf, to_app: UnboundedSender<Msg>) {
-        super::transfer_work::spawn_saved(run, to_app);
+        crate::tui::transfer::work::spawn_saved(run, to_app);
     }
     /// Runs a transfer on a background thread (`TransferMsg::Progress`, then `Finished`).
     fn start_transfer(
@@ -72,7 +72,7 @@ pub trait Work {
         config: Config,
         to_app: UnboundedSender<Msg>,
     ) {
-        super::transfer_work::spawn_transfer(run, request, config, to_app);
+        crate::tui::transfer::work::spawn_transfer(run, request, config, to_app);
     }
 }
 

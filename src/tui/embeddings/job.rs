@@ -9,8 +9,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::run_analysis::{RunAnalysis, Step, analyse};
 
-use super::app::Msg;
-use super::work::spawn_job;
+use crate::tui::app::Msg;
+use crate::tui::work::spawn_job;
 
 /// What the analysis job reports, tagged with the job it belongs to (older jobs are ignored).
 #[derive(Debug, Clone)]

@@ -12,10 +12,10 @@ use ratatui::widgets::{
 use crate::train::catalog::RunInfo;
 use crate::train::detached::RunStatus;
 use crate::tui::app::App;
-use crate::tui::runs_state::{RunsState, headline};
+use crate::tui::runs::state::{RunsState, headline};
 use crate::tui::theme::Theme;
 
-use super::{truncate, truncate_left};
+use crate::tui::panes::{truncate, truncate_left};
 
 /// Table on top, details or comparison below.
 fn layout(body: Rect) -> [Rect; 2] {

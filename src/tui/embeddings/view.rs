@@ -12,10 +12,10 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, TableState
 use crate::analysis::embed::{EmbeddingScores, LabelScores};
 use crate::analysis::paired::{Paired, Verdict};
 use crate::tui::app::App;
-use crate::tui::embeddings_state::{EmbeddingsState, Explore, Ink, PlotGrid};
+use crate::tui::embeddings::state::{EmbeddingsState, Explore, Ink, PlotGrid};
 use crate::tui::theme::Theme;
 
-use super::{fmt_count, truncate};
+use crate::tui::panes::{fmt_count, truncate};
 
 /// Rows of the scores box: a header, two cross-validated metrics with their verdict lines,
 /// five clustering metrics and the border.

@@ -8,9 +8,9 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LineGauge, Paragr
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::train_state::{Field, RunStatus, TrainState};
+use crate::tui::train::state::{Field, RunStatus, TrainState};
 
-use super::{fmt_count, fmt_duration};
+use crate::tui::panes::{fmt_count, fmt_duration};
 
 struct TrainLayout {
     form: Rect,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::config::{Config, Epochs};
 use crate::train::TrainEvent;
 
-use super::history::LossHistory;
+use crate::tui::train::history::LossHistory;
 
 /// The pretext tasks a run can use, as `train.method` spells them.
 pub const METHODS: [&str; 5] = ["masked", "gp", "gp-tf", "byol", "barlow"];

@@ -10,9 +10,9 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, Wrap};
 use crate::analysis::transfer::{ArmResult, TransferReport, fmt_stat};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::transfer_state::{Columns, Field, TransferState, TransferStatus};
+use crate::tui::transfer::state::{Columns, Field, TransferState, TransferStatus};
 
-use super::{fmt_count, truncate, truncate_left};
+use crate::tui::panes::{fmt_count, truncate, truncate_left};
 
 /// Bar glyphs per arm (in report order), so arms read apart without colour.
 const ARM_GLYPHS: [char; 4] = ['░', '█', '▓', '▒'];

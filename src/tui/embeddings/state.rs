@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::analysis::markers::MarkerGene;
 
-use super::analysis_job::AnalysisEvent;
 use crate::analysis::run_analysis::RunAnalysis;
+use crate::tui::embeddings::job::AnalysisEvent;
 
 /// Zoom levels above the whole view; each halves the visible range.
 pub const MAX_ZOOM: u8 = 6;

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::tui::app::App;
-use crate::tui::data_state::{DataView, LoadState};
+use crate::tui::data::state::{DataView, LoadState};
 use crate::tui::theme::Theme;
 
 /// Where the three boxes of the pane go.
@@ -139,7 +139,10 @@ fn summary_text(
     ];
     lines.extend(view.summary.iter().map(|(k, v)| {
         Line::from(vec![
-            Span::styled(format!("{:<w$}", super::truncate(k, w - 1)), theme.dim()),
+            Span::styled(
+                format!("{:<w$}", crate::tui::panes::truncate(k, w - 1)),
+                theme.dim(),
+            ),
             Span::raw(v.clone()),
         ])
     }));
@@ -190,7 +193,7 @@ fn draw_obs(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(name, n)| {
             Bar::default()
                 .value(*n)
-                .label(Line::from(super::truncate(name, label_width)))
+                .label(Line::from(crate::tui::panes::truncate(name, label_width)))
                 .text_value(n.to_string())
         })
         .collect();

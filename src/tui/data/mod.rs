@@ -1,0 +1,4 @@
+//! The Data pane: the dataset summary, obs columns and the gene table.
+
+pub mod state;
+pub mod view;

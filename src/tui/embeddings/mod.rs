@@ -1,0 +1,5 @@
+//! The Embeddings pane: the analysis of an opened run drawn as a braille scatter with legend, markers and scores.
+
+pub mod job;
+pub mod state;
+pub mod view;

@@ -1,0 +1,4 @@
+//! The Genes pane: per-gene reconstruction of the opened run, sortable and searchable.
+
+pub mod state;
+pub mod view;

@@ -1,0 +1,4 @@
+//! The Runs pane: the catalogue of run directories, details and a side-by-side comparison.
+
+pub mod state;
+pub mod view;

@@ -1,0 +1,5 @@
+//! The Transfer tab: label transfer from the current run to a target dataset.
+
+pub mod state;
+pub mod view;
+pub mod work;
