@@ -23,6 +23,7 @@ use crate::tui::tab::Tab;
 use crate::tui::theme::Theme;
 use crate::tui::train::state::{Field, RunStatus, TrainState};
 use crate::tui::transfer::state::{TransferMsg, TransferState};
+use crate::tui::{data, embeddings, genes, runs, train, transfer};
 
 /// Everything that can happen to the app.
 #[derive(Debug, Clone)]
@@ -173,7 +174,8 @@ impl App {
         self.load_effect()
     }
 
-    fn load_effect(&mut self) -> Vec<Effect> {
+    /// Loads the dataset with the chosen matrix off the UI thread.
+    pub fn load_effect(&mut self) -> Vec<Effect> {
         self.data.load = LoadState::Loading {
             name: self.dataset_name(),
             stage: "opening".into(),
@@ -254,7 +256,7 @@ impl App {
             }
             Msg::Transfer(msg) => {
                 if self.transfer.apply(msg) {
-                    return self.target_columns_effect();
+                    return transfer::actions::columns_effect(self);
                 }
                 Vec::new()
             }
@@ -380,24 +382,24 @@ impl App {
             }
             Action::Palette => self.open_input(InputPurpose::Palette, String::new()),
             _ => match self.tab {
-                Tab::Data => return self.act_data(action),
-                Tab::Train => return self.act_train(action),
-                Tab::Runs => return self.act_runs(action),
-                Tab::Embeddings => self.act_embeddings(action),
-                Tab::Genes => return self.act_genes(action),
-                Tab::Transfer => return self.act_transfer(action),
+                Tab::Data => return data::actions::act(self, action),
+                Tab::Train => return train::actions::act(self, action),
+                Tab::Runs => return runs::actions::act(self, action),
+                Tab::Embeddings => embeddings::actions::act(self, action),
+                Tab::Genes => return genes::actions::act(self, action),
+                Tab::Transfer => return transfer::actions::act(self, action),
             },
         }
         Vec::new()
     }
 
     /// Switches to `tab`; opening the Runs tab rescans the runs directory.
-    fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
+    pub fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
         let opened = tab != self.tab;
         self.tab = tab;
         match tab {
-            Tab::Runs if opened => self.scan_runs_effect(),
-            Tab::Transfer if opened => self.open_transfer(),
+            Tab::Runs if opened => runs::actions::scan(self),
+            Tab::Transfer if opened => transfer::actions::open(self),
             _ => Vec::new(),
         }
     }
@@ -414,172 +416,8 @@ impl App {
             })
     }
 
-    /// Opening the Transfer tab: follow the current run (and look up its saved report) and
-    /// read the target's label columns if not yet known.
-    fn open_transfer(&mut self) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        if self.transfer.set_run(self.current_run())
-            && let Some(run) = &self.transfer.run
-        {
-            effects.push(Effect::LoadSavedTransfer { run: run.clone() });
-        }
-        if self.transfer.columns == crate::tui::transfer::state::Columns::Unknown {
-            effects.extend(self.target_columns_effect());
-        }
-        effects
-    }
-
-    fn target_columns_effect(&mut self) -> Vec<Effect> {
-        self.transfer.columns = crate::tui::transfer::state::Columns::Loading;
-        vec![Effect::LoadTargetColumns {
-            path: PathBuf::from(&self.transfer.target),
-        }]
-    }
-
-    fn act_transfer(&mut self, action: Action) -> Vec<Effect> {
-        let t = &mut self.transfer;
-        let field = t.current_field();
-        match action {
-            Action::Down => t.move_field(1),
-            Action::Up => t.move_field(-1),
-            Action::Decrease | Action::Increase => {
-                if field == crate::tui::transfer::state::Field::Label
-                    && !matches!(t.columns, crate::tui::transfer::state::Columns::Loaded(_))
-                {
-                    self.notice = Some("the target's columns are not loaded".into());
-                }
-                t.adjust(field, action == Action::Increase);
-            }
-            Action::Edit if field == crate::tui::transfer::state::Field::Label => {
-                self.notice = Some("choose the label column with h / l".into());
-            }
-            Action::Edit => {
-                let value = t.value(field);
-                self.open_input(InputPurpose::EditTransfer(field), value);
-            }
-            Action::NextArm => t.next_arm(),
-            Action::Refresh => {
-                let mut effects = self.target_columns_effect();
-                if let Some(run) = &self.transfer.run {
-                    effects.push(Effect::LoadSavedTransfer { run: run.clone() });
-                }
-                return effects;
-            }
-            Action::Start => match (t.request(), t.run.clone()) {
-                (Ok(request), Some(run)) => {
-                    t.start();
-                    return vec![Effect::StartTransfer {
-                        run,
-                        request,
-                        config: Box::new(self.config.clone()),
-                    }];
-                }
-                (Err(e), _) => self.notice = Some(e),
-                (Ok(_), None) => {}
-            },
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn scan_runs_effect(&mut self) -> Vec<Effect> {
-        self.runs.scanning = true;
-        vec![Effect::ScanRuns {
-            out_dir: PathBuf::from(&self.config.train.out_dir),
-        }]
-    }
-
-    fn act_runs(&mut self, action: Action) -> Vec<Effect> {
-        match action {
-            Action::Down => self.runs.move_cursor(1),
-            Action::Up => self.runs.move_cursor(-1),
-            Action::Mark => self.runs.toggle_mark(),
-            Action::Refresh => return self.scan_runs_effect(),
-            Action::Attach => return self.attach_selected(),
-            Action::Open => {
-                if let Some(run) = self.runs.selected() {
-                    return self.open_run(run.dir.clone());
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn act_embeddings(&mut self, action: Action) {
-        let e = &mut self.embeddings;
-        if e.analysis.is_none() {
-            self.notice =
-                Some("no run open: Enter on a run in the Runs tab, or :open RUN_DIR".into());
-            return;
-        }
-        match action {
-            Action::ToggleView => e.toggle_view(),
-            Action::CycleColour => e.cycle_colour(),
-            Action::Search => self.open_input(InputPurpose::Search, String::new()),
-            Action::Select => e.toggle_highlight(),
-            Action::Down => e.move_cursor(1),
-            Action::Up => e.move_cursor(-1),
-            Action::ZoomIn | Action::ZoomOut => e.zoom_by(action == Action::ZoomIn, None),
-            Action::ResetZoom => e.reset_zoom(),
-            Action::Pan(dx, dy) => e.pan(dx, dy),
-            _ => {}
-        }
-    }
-
-    fn act_genes(&mut self, action: Action) -> Vec<Effect> {
-        let page = crate::tui::genes::view::table_rows(self.body())
-            .height
-            .max(1) as isize;
-        let g = &mut self.genes;
-        match action {
-            Action::Down => g.move_cursor(1),
-            Action::Up => g.move_cursor(-1),
-            Action::PageDown => g.move_cursor(page),
-            Action::PageUp => g.move_cursor(-page),
-            Action::Top => g.move_cursor(isize::MIN / 2),
-            Action::Bottom => g.move_cursor(isize::MAX / 2),
-            Action::CycleSort => g.cycle_sort(),
-            Action::ReverseSort => g.reverse(),
-            Action::Search => {
-                let query = g.query.clone();
-                self.open_input(InputPurpose::Search, query);
-            }
-            Action::Select => {
-                if let Some(gene) = g.selected() {
-                    self.embeddings.colour_by_gene(gene);
-                    return self.open_tab(Tab::Embeddings);
-                }
-            }
-            Action::ColourByError => {
-                if let Some(gene) = g.selected() {
-                    if self.embeddings.colour_by_error(gene) {
-                        return self.open_tab(Tab::Embeddings);
-                    }
-                    self.notice = Some("this run has no per-cell reconstruction errors".into());
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    /// Follows the selected run in the Train tab (unless this UI is training in-process).
-    fn attach_selected(&mut self) -> Vec<Effect> {
-        let Some(run) = self.runs.selected() else {
-            return Vec::new();
-        };
-        if self.train.training_here() {
-            self.notice = Some("a run is training in this UI: stop it first".into());
-            return Vec::new();
-        }
-        let run_dir = run.dir.clone();
-        self.train.reset_run();
-        self.tab = Tab::Train;
-        vec![Effect::Detach, Effect::Attach { run_dir }]
-    }
-
-    fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
+    /// Opens the text input for `purpose`, prefilled with `buffer`.
+    pub fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
         self.modal = Modal::Input { purpose, buffer };
     }
 
@@ -610,7 +448,7 @@ impl App {
                 }
             }
             (InputPurpose::EditTransfer(field), true) => match self.transfer.set(field, &buffer) {
-                Ok(true) => return self.target_columns_effect(),
+                Ok(true) => return transfer::actions::columns_effect(self),
                 Ok(false) => {}
                 Err(e) => self.notice = Some(e),
             },
@@ -634,145 +472,6 @@ impl App {
         Vec::new()
     }
 
-    fn act_data(&mut self, action: Action) -> Vec<Effect> {
-        let page = crate::tui::data::view::gene_rows(self.body()).height.max(1) as isize;
-        let d = &mut self.data;
-        match action {
-            Action::Down => d.move_gene(1),
-            Action::Up => d.move_gene(-1),
-            Action::PageDown => d.move_gene(page),
-            Action::PageUp => d.move_gene(-page),
-            Action::Top => d.move_gene(isize::MIN / 2),
-            Action::Bottom => d.move_gene(isize::MAX / 2),
-            Action::Search => {
-                let query = d.query.clone();
-                self.open_input(InputPurpose::Search, query);
-            }
-            Action::CycleSort => {
-                d.sort = d.sort.next();
-                d.refresh_genes();
-            }
-            Action::NextColumn | Action::PrevColumn => {
-                let n = d.view().map_or(0, |v| v.obs.len());
-                if n > 0 {
-                    let by = if action == Action::NextColumn {
-                        1
-                    } else {
-                        n - 1
-                    };
-                    d.obs_cursor = (d.obs_cursor + by) % n;
-                }
-            }
-            Action::UseAsLabel => match d.shown_column() {
-                Some(col) if !col.counts.is_empty() => {
-                    let name = col.name.clone();
-                    self.notice = Some(format!("later panes colour cells by {name}"));
-                    d.label = Some(name);
-                }
-                Some(col) => {
-                    self.notice = Some(format!("{} has no categories to colour by", col.name));
-                }
-                None => {}
-            },
-            Action::CycleMatrix => {
-                let Some(view) = d.view() else {
-                    return Vec::new();
-                };
-                let choices = view.matrices.clone();
-                let i = choices
-                    .iter()
-                    .position(|m| *m == d.matrix)
-                    .map_or(0, |i| i + 1);
-                match choices.get(i % choices.len().max(1)) {
-                    Some(next) if *next != d.matrix => {
-                        d.matrix = next.clone();
-                        return self.load_effect();
-                    }
-                    _ => self.notice = Some("this file has only one matrix".into()),
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn act_train(&mut self, action: Action) -> Vec<Effect> {
-        let t = &mut self.train;
-        let n_fields = Field::ALL.len();
-        let editable = !t.status.is_active();
-        match action {
-            Action::Down => t.field = (t.field + 1) % n_fields,
-            Action::Up => t.field = (t.field + n_fields - 1) % n_fields,
-            Action::Decrease | Action::Increase if editable => {
-                let field = t.current_field();
-                t.form.adjust(field, action == Action::Increase);
-            }
-            Action::Edit if editable => {
-                let field = t.current_field();
-                let value = t.form.value(field);
-                self.open_input(InputPurpose::Edit(field), value);
-            }
-            Action::Decrease | Action::Increase | Action::Edit => {
-                self.notice = Some("settings are fixed while a run is going".into());
-            }
-            Action::Start | Action::StartDetached if t.status.is_active() => {
-                self.notice = Some("a run is already going".into());
-            }
-            Action::Start | Action::StartDetached if self.data.view().is_none() => {
-                self.notice = Some("no dataset loaded yet".into());
-            }
-            Action::Start | Action::StartDetached => {
-                let detached = t.attached.take().is_some();
-                t.reset_run();
-                let mut config = t.form.apply(&self.config);
-                config.data.matrix = self.data.matrix.clone();
-                config.data.label = self.data.label.clone().unwrap_or_default();
-                let (path, config) = (self.dataset.clone(), Box::new(config));
-                let start = if action == Action::Start {
-                    Effect::StartTraining { path, config }
-                } else {
-                    Effect::StartDetached { path, config }
-                };
-                return if detached {
-                    vec![Effect::Detach, start]
-                } else {
-                    vec![start]
-                };
-            }
-            Action::Detach => match t.attached.take() {
-                Some(dir) => {
-                    t.reset_run();
-                    t.status = RunStatus::Idle;
-                    t.log(format!("detached from {}: it goes on", dir.display()));
-                    return vec![Effect::Detach];
-                }
-                None => self.notice = Some("not following a detached run".into()),
-            },
-            Action::PauseResume => {
-                let command = match t.status {
-                    RunStatus::Running => TrainCommand::Pause,
-                    RunStatus::Paused => TrainCommand::Resume,
-                    _ => return Vec::new(),
-                };
-                return vec![Effect::Command(command)];
-            }
-            Action::Stop if matches!(t.status, RunStatus::Running | RunStatus::Paused) => {
-                t.status = RunStatus::Stopping;
-                t.log("stopping after this batch");
-                return vec![Effect::Command(TrainCommand::Stop)];
-            }
-            Action::Open => match (&t.status, &self.finished_run) {
-                (RunStatus::Finished { .. }, Some(dir)) => return self.open_run(dir.clone()),
-                _ => self.notice = Some("explore opens once the run has finished".into()),
-            },
-            Action::ToggleLogY => t.log_y = !t.log_y,
-            Action::ToggleSmoothing => t.smooth = !t.smooth,
-            Action::ToggleWindow => t.recent = !t.recent,
-            _ => {}
-        }
-        Vec::new()
-    }
-
     /// The area between the tab bar and the status bar.
     pub fn body(&self) -> Rect {
         panes::screen_layout(self.area).body
@@ -784,6 +483,7 @@ impl App {
         }
         let at = Position::new(mouse.column, mouse.row);
         let layout = panes::screen_layout(self.area);
+        let body = layout.body;
         match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) if layout.tabs.contains(at) => {
                 if let Some(tab) = panes::tab_at(layout.tabs, at.x) {
@@ -791,57 +491,25 @@ impl App {
                 }
             }
             MouseEventKind::Down(MouseButton::Left) => match self.tab {
-                Tab::Data => {
-                    let rows = crate::tui::data::view::gene_rows(layout.body);
-                    if rows.contains(at) {
-                        let i = self.data.gene_offset + usize::from(at.y - rows.y);
-                        if i < self.data.visible.len() {
-                            self.data.gene_cursor = i;
-                        }
-                    }
-                }
-                Tab::Embeddings => {
-                    let e = &mut self.embeddings;
-                    if let Some(i) =
-                        crate::tui::embeddings::view::legend_row_at(layout.body, e, at.x, at.y)
-                    {
-                        e.cursor = i;
-                        e.toggle_highlight();
-                    }
-                }
-                Tab::Train => {
-                    let rows = crate::tui::train::view::form_rows(layout.body);
-                    if rows.contains(at) {
-                        self.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
-                    }
-                }
-                Tab::Runs => {
-                    let (rows, first) = crate::tui::runs::view::run_rows(layout.body, &self.runs);
-                    if rows.contains(at) {
-                        let i = first + usize::from(at.y - rows.y);
-                        if i < self.runs.runs.len() {
-                            self.runs.cursor = i;
-                        }
-                    }
-                }
-                _ => {}
+                Tab::Data => data::actions::click(self, at, body),
+                Tab::Embeddings => embeddings::actions::click(self, at, body),
+                Tab::Train => train::actions::click(self, at, body),
+                Tab::Runs => runs::actions::click(self, at, body),
+                Tab::Genes | Tab::Transfer => {}
             },
-            MouseEventKind::ScrollDown if self.tab == Tab::Data => self.data.move_gene(3),
-            MouseEventKind::ScrollUp if self.tab == Tab::Data => self.data.move_gene(-3),
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
-                if self.tab == Tab::Embeddings =>
-            {
-                let plot = crate::tui::embeddings::view::plot_area(layout.body);
-                if plot.contains(at) {
-                    let anchor = self.embeddings.view_at(at.x - plot.x, at.y - plot.y);
-                    let zoom_in = mouse.kind == MouseEventKind::ScrollUp;
-                    self.embeddings.zoom_by(zoom_in, Some(anchor));
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let (up, step) = match mouse.kind {
+                    MouseEventKind::ScrollUp => (true, -1),
+                    _ => (false, 1),
+                };
+                match self.tab {
+                    Tab::Data => self.data.move_gene(3 * step),
+                    Tab::Embeddings => embeddings::actions::wheel(self, up, at, body),
+                    Tab::Genes => self.genes.move_cursor(3 * step),
+                    Tab::Runs => self.runs.move_cursor(step),
+                    Tab::Train | Tab::Transfer => {}
                 }
             }
-            MouseEventKind::ScrollDown if self.tab == Tab::Genes => self.genes.move_cursor(3),
-            MouseEventKind::ScrollUp if self.tab == Tab::Genes => self.genes.move_cursor(-3),
-            MouseEventKind::ScrollDown if self.tab == Tab::Runs => self.runs.move_cursor(1),
-            MouseEventKind::ScrollUp if self.tab == Tab::Runs => self.runs.move_cursor(-1),
             _ => {}
         }
         Vec::new()

@@ -1,4 +1,5 @@
 //! The Data pane: the dataset summary, obs columns and the gene table.
 
+pub mod actions;
 pub mod state;
 pub mod view;

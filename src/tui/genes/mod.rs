@@ -1,4 +1,5 @@
 //! The Genes pane: per-gene reconstruction of the opened run, sortable and searchable.
 
+pub mod actions;
 pub mod state;
 pub mod view;

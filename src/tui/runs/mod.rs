@@ -1,4 +1,5 @@
 //! The Runs pane: the catalogue of run directories, details and a side-by-side comparison.
 
+pub mod actions;
 pub mod state;
 pub mod view;

@@ -1,5 +1,6 @@
 //! The Train pane: the settings form, the live run (in-process or followed in another process) and its loss history.
 
+pub mod actions;
 pub mod follow;
 pub mod history;
 pub mod state;

@@ -1,5 +1,6 @@
 //! The Transfer tab: label transfer from the current run to a target dataset.
 
+pub mod actions;
 pub mod state;
 pub mod view;
 pub mod work;
