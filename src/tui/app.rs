@@ -204,8 +204,17 @@ impl App {
         }
     }
 
-    /// Applies one message; returns the effects for the event loop.
+    /// Applies one message; returns the effects for the event loop. Scroll positions follow
+    /// their cursors here, so drawing only reads the state.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let effects = self.route(msg);
+        let gene_rows = data::view::gene_rows(self.body()).height;
+        self.data.scroll_genes(usize::from(gene_rows));
+        effects
+    }
+
+    /// Hands a message to the shell or the feature it belongs to.
+    fn route(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Msg::Key(_) => Vec::new(),

@@ -1,5 +1,6 @@
 //! The Data pane: the dataset summary, obs columns and the gene table.
 
 pub mod actions;
+pub mod keys;
 pub mod state;
 pub mod view;

@@ -46,7 +46,7 @@ fn table_rows(genes: Rect) -> Rect {
 }
 
 /// Draws the pane.
-pub fn draw(frame: &mut Frame, app: &mut App, body: Rect) {
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;
     let view = match &app.data.load {
         LoadState::Ready(view) => view,
@@ -221,9 +221,9 @@ fn draw_obs(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn draw_genes(frame: &mut Frame, app: &mut App, area: Rect) {
+fn draw_genes(frame: &mut Frame, app: &App, area: Rect) {
     let theme = app.theme;
-    let data = &mut app.data;
+    let data = &app.data;
     let Some(view) = (match &data.load {
         LoadState::Ready(v) => Some(v),
         _ => None,
@@ -246,11 +246,6 @@ fn draw_genes(frame: &mut Frame, app: &mut App, area: Rect) {
         .title_bottom(Line::styled(" / search · s sort ", theme.dim()).right_aligned());
     let rows_area = table_rows(area);
     let height = usize::from(rows_area.height).max(1);
-    if data.gene_cursor < data.gene_offset {
-        data.gene_offset = data.gene_cursor;
-    } else if data.gene_cursor >= data.gene_offset + height {
-        data.gene_offset = data.gene_cursor + 1 - height;
-    }
     let end = (data.gene_offset + height).min(data.visible.len());
     let rows: Vec<Row> = (data.gene_offset..end)
         .map(|i| {

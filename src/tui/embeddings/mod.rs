@@ -2,5 +2,6 @@
 
 pub mod actions;
 pub mod job;
+pub mod keys;
 pub mod state;
 pub mod view;

@@ -61,7 +61,7 @@ pub fn tab_at(bar: Rect, x: u16) -> Option<Tab> {
 pub const MIN_SIZE: (u16, u16) = (40, 10);
 
 /// Draws the whole screen for the app's state (a message instead below [`MIN_SIZE`]).
-pub fn draw(frame: &mut Frame, app: &mut App) {
+pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let text = format!(

@@ -3,5 +3,6 @@
 pub mod actions;
 pub mod follow;
 pub mod history;
+pub mod keys;
 pub mod state;
 pub mod view;

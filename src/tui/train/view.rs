@@ -45,12 +45,12 @@ pub fn form_rows(body: Rect) -> Rect {
 }
 
 /// Draws the pane.
-pub fn draw(frame: &mut Frame, app: &mut App, body: Rect) {
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;
     let boxes = layout(body);
     draw_form(frame, &app.train, &theme, boxes.form);
     draw_run(frame, &app.train, &theme, boxes.run);
-    draw_chart(frame, &mut app.train, &theme, boxes.chart);
+    draw_chart(frame, &app.train, &theme, boxes.chart);
     draw_logs(frame, &app.train, &theme, boxes.logs);
 }
 
@@ -217,7 +217,7 @@ fn y_bounds(points: &[&[(f64, f64)]]) -> [f64; 2] {
     [lo - pad, hi + pad]
 }
 
-fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) {
+fn draw_chart(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     let (log_y, smooth, recent) = (t.log_y, t.smooth, t.recent);
     let to_plot = |p: &(f64, f64)| {
         if log_y {
