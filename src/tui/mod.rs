@@ -2,9 +2,12 @@
 //! `run` wires the terminal, the event loop and the background work together.
 
 pub mod app;
+#[cfg(test)]
+pub(crate) mod app_tests;
 pub mod data;
 pub mod embeddings;
 pub mod genes;
+pub mod input;
 #[cfg(test)]
 mod input_survival_tests;
 pub mod keymap;

@@ -2,7 +2,8 @@
 
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::app::{App, Effect, InputPurpose};
+use crate::tui::app::{App, Effect};
+use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 
 use super::view::gene_rows;

@@ -2,7 +2,8 @@
 
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::app::{App, InputPurpose};
+use crate::tui::app::App;
+use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 
 use super::view::{legend_row_at, plot_area};

@@ -375,7 +375,7 @@ mod tests {
     use ratatui::style::{Color, Modifier};
 
     use crate::tui::app::Msg;
-    use crate::tui::app::tests::{explored_app, press, press_code};
+    use crate::tui::app_tests::{explored_app, press, press_code};
     use crate::tui::theme::Theme;
 
     /// The styles of the scatter's drawn cells at 120x40 with `theme`.

@@ -1,6 +1,7 @@
 //! What keys do in the Genes pane: move, sort, search, colour the embedding by a gene.
 
-use crate::tui::app::{App, Effect, InputPurpose};
+use crate::tui::app::{App, Effect};
+use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 use crate::tui::tab::Tab;
 

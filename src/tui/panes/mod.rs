@@ -7,7 +7,8 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use crate::tui::app::{App, InputPurpose, Modal};
+use crate::tui::app::App;
+use crate::tui::input::{InputPurpose, Modal};
 use crate::tui::keymap::{self, Action, Scope};
 use crate::tui::tab::Tab;
 use crate::tui::theme::Theme;

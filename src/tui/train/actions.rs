@@ -3,7 +3,8 @@
 use ratatui::layout::{Position, Rect};
 
 use crate::train::TrainCommand;
-use crate::tui::app::{App, Effect, InputPurpose};
+use crate::tui::app::{App, Effect};
+use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 
 use super::state::{Field, RunStatus};
