@@ -14,6 +14,7 @@ use crate::tui::embeddings::job::AnalysisEvent;
 use crate::tui::embeddings::state::tests::scripted_analysis;
 use crate::tui::input::Modal;
 use crate::tui::keymap::Scope;
+use crate::tui::message::{Effect, Msg};
 use crate::tui::panes;
 use crate::tui::tab::Tab;
 use crate::tui::theme::Theme;

@@ -19,9 +19,10 @@ use crate::train::{TrainCommand, TrainEvent};
 
 use crate::analysis::run_analysis::{Grouping, RunAnalysis};
 use crate::data::CscMatrix;
-use crate::tui::app::{App, Effect, Msg};
+use crate::tui::app::App;
 use crate::tui::data::state::DataView;
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
 use crate::tui::runner;
 use crate::tui::tab::Tab;
 use crate::tui::terminal::Screen;

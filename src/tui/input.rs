@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::tui::app::{App, Effect};
+use crate::tui::app::App;
 use crate::tui::keymap::{self, Action, Key, Scope};
+use crate::tui::message::Effect;
 use crate::tui::tab::Tab;
 use crate::tui::train::state::Field;
 use crate::tui::transfer;

@@ -12,9 +12,10 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::train::TrainEvent;
 use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, METRICS_FILE, PID_FILE};
-use crate::tui::app::{App, Effect, Msg};
+use crate::tui::app::App;
 use crate::tui::app_tests::{explored_app, loaded_app, press, press_code};
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
 use crate::tui::tab::Tab;
 use crate::tui::work::{LiveWork, Work};
 

@@ -12,6 +12,7 @@ pub mod input;
 mod input_survival_tests;
 pub mod keymap;
 pub mod logging;
+pub mod message;
 pub mod panes;
 pub mod runner;
 pub mod runs;
@@ -46,7 +47,7 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let mut session = terminal::TerminalSession::enter(app.mouse)?;
         let size = crossterm::terminal::size()?;
-        app.update(app::Msg::Resize(size.0, size.1));
+        app.update(message::Msg::Resize(size.0, size.1));
         let mut work = work::LiveWork::default();
         let events = crossterm::event::EventStream::new();
         let outcome = runner::run(&mut session, &mut app, events, &mut work, fps).await;

@@ -8,7 +8,8 @@ use crossterm::event::Event;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::tui::app::{App, Effect, Msg};
+use crate::tui::app::App;
+use crate::tui::message::{Effect, Msg};
 use crate::tui::terminal::Screen;
 use crate::tui::work::Work;
 

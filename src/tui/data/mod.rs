@@ -2,5 +2,6 @@
 
 pub mod actions;
 pub mod keys;
+pub mod load;
 pub mod state;
 pub mod view;

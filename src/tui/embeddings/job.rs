@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::run_analysis::{RunAnalysis, Step, analyse};
 
-use crate::tui::app::Msg;
+use crate::tui::message::Msg;
 use crate::tui::work::spawn_job;
 
 /// What the analysis job reports, tagged with the job it belongs to (older jobs are ignored).

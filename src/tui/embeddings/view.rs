@@ -374,8 +374,8 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::style::{Color, Modifier};
 
-    use crate::tui::app::Msg;
     use crate::tui::app_tests::{explored_app, press, press_code};
+    use crate::tui::message::Msg;
     use crate::tui::theme::Theme;
 
     /// The styles of the scatter's drawn cells at 120x40 with `theme`.

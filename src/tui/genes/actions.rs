@@ -1,8 +1,9 @@
 //! What keys do in the Genes pane: move, sort, search, colour the embedding by a gene.
 
-use crate::tui::app::{App, Effect};
+use crate::tui::app::App;
 use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
+use crate::tui::message::Effect;
 use crate::tui::tab::Tab;
 
 use super::view::table_rows;

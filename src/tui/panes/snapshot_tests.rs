@@ -6,11 +6,12 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::train::TrainEvent;
-use crate::tui::app::{App, Effect, Msg};
+use crate::tui::app::App;
 use crate::tui::app_tests::{
     explored_app, explored_app_with, loaded_app, press, press_code, test_app,
 };
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
 use crate::tui::runs::state::tests::scripted_runs;
 use crate::tui::train::state::tests::scripted_run;
 use crate::tui::transfer::state::TransferMsg;

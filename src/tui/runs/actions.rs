@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use ratatui::layout::{Position, Rect};
 
-use crate::tui::app::{App, Effect};
+use crate::tui::app::App;
 use crate::tui::keymap::Action;
+use crate::tui::message::Effect;
 use crate::tui::tab::Tab;
 
 use super::view::run_rows;

@@ -3,9 +3,10 @@
 use ratatui::layout::{Position, Rect};
 
 use crate::train::TrainCommand;
-use crate::tui::app::{App, Effect};
+use crate::tui::app::App;
 use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
+use crate::tui::message::Effect;
 
 use super::state::{Field, RunStatus};
 use super::view::form_rows;

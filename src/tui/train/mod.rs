@@ -1,6 +1,7 @@
 //! The Train pane: the settings form, the live run (in-process or followed in another process) and its loss history.
 
 pub mod actions;
+pub mod bridge;
 pub mod follow;
 pub mod history;
 pub mod keys;

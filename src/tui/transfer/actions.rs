@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::tui::app::{App, Effect};
+use crate::tui::app::App;
 use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
+use crate::tui::message::Effect;
 
 use super::state::{Columns, Field};
 

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::analysis::transfer::{TRANSFER_FILE, TransferReport, TransferRequest, run_transfer};
 use crate::config::Config;
 
-use crate::tui::app::Msg;
+use crate::tui::message::Msg;
 use crate::tui::transfer::state::TransferMsg;
 use crate::tui::work::spawn_job;
 
