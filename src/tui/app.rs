@@ -20,7 +20,7 @@ use crate::tui::panes;
 use crate::tui::runs::state::RunsState;
 use crate::tui::tab::Tab;
 use crate::tui::theme::Theme;
-use crate::tui::train::state::{RunStatus, TrainState};
+use crate::tui::train::state::{RunPhase, TrainPaneState};
 use crate::tui::transfer::state::TransferState;
 use crate::tui::{data, embeddings, genes, runs, train, transfer};
 
@@ -30,7 +30,7 @@ pub struct App {
     pub tab: Tab,
     pub modal: Modal,
     pub data: DataState,
-    pub train: TrainState,
+    pub train: TrainPaneState,
     pub runs: RunsState,
     pub embeddings: EmbeddingsState,
     pub genes: GenesState,
@@ -56,7 +56,7 @@ impl App {
             tab: Tab::Data,
             modal: Modal::None,
             data: DataState::new(&config.data.matrix, &config.data.label),
-            train: TrainState::new(&config),
+            train: TrainPaneState::new(&config),
             runs: RunsState::default(),
             embeddings: EmbeddingsState::default(),
             genes: GenesState::default(),
@@ -181,7 +181,7 @@ impl App {
                 Vec::new()
             }
             Msg::Attached(Err(message)) => {
-                self.train.status = RunStatus::Failed(message.clone());
+                self.train.status = RunPhase::Failed(message.clone());
                 self.notice = Some(message);
                 Vec::new()
             }

@@ -18,7 +18,7 @@ use crate::tui::message::{Effect, Msg};
 use crate::tui::panes;
 use crate::tui::tab::Tab;
 use crate::tui::theme::Theme;
-use crate::tui::train::state::RunStatus;
+use crate::tui::train::state::RunPhase;
 use crate::tui::train::state::tests::scripted_run;
 use crate::tui::transfer::state::TransferMsg;
 use crossterm::event::KeyModifiers;
@@ -155,7 +155,7 @@ fn start_pause_resume_stop_follow_the_run_status() {
     );
     app.update(Msg::Train(TrainEvent::Resumed));
     assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
-    assert_eq!(app.train.status, RunStatus::Stopping);
+    assert_eq!(app.train.status, RunPhase::Stopping);
 }
 
 #[test]
@@ -303,17 +303,17 @@ fn attaching_follows_a_run_and_quitting_or_detaching_leaves_it_going() {
     for event in scripted_run(2, 3).into_iter().take(4) {
         app.update(Msg::Train(event));
     }
-    assert_eq!(app.train.status, RunStatus::Running);
+    assert_eq!(app.train.status, RunPhase::Running);
     assert_eq!(app.train.attached.as_ref(), Some(&run_dir));
     // Commands go to the followed run; quitting does not stop it and does not ask.
     assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
-    app.train.status = RunStatus::Running;
+    app.train.status = RunPhase::Running;
     assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert_eq!(app.update(Msg::Key(ctrl_c)), [Effect::Quit]);
     assert_eq!(press(&mut app, 'd'), [Effect::Detach]);
     assert_eq!(app.train.attached, None);
-    assert_eq!(app.train.status, RunStatus::Idle);
+    assert_eq!(app.train.status, RunPhase::Idle);
     assert!(press(&mut app, 'd').is_empty());
     assert!(app.notice.as_deref().unwrap().contains("not following"));
 }
@@ -323,10 +323,10 @@ fn a_failed_attach_says_why_and_an_in_process_run_blocks_attaching() {
     let mut app = app_with_runs();
     press(&mut app, 'a');
     app.update(Msg::Attached(Err("runs/x: not a run directory".into())));
-    assert!(matches!(app.train.status, RunStatus::Failed(_)));
+    assert!(matches!(app.train.status, RunPhase::Failed(_)));
     assert_eq!(app.train.attached, None);
     let mut app = app_with_runs();
-    app.train.status = RunStatus::Running;
+    app.train.status = RunPhase::Running;
     assert!(press(&mut app, 'a').is_empty());
     assert_eq!(app.tab, Tab::Runs);
 }
@@ -466,7 +466,7 @@ fn enter_on_a_run_opens_it_into_the_embeddings_pane() {
     assert_eq!(app.tab, Tab::Embeddings);
     assert!(matches!(
         app.embeddings.status,
-        crate::tui::embeddings::state::Explore::Running { .. }
+        crate::tui::embeddings::state::AnalysisStatus::Running { .. }
     ));
     // The palette opens any directory; a newer job supersedes the older one.
     press(&mut app, ':');

@@ -9,15 +9,15 @@ use crate::tui::app::App;
 use crate::tui::keymap::{self, Action, Key, Scope};
 use crate::tui::message::Effect;
 use crate::tui::tab::Tab;
-use crate::tui::train::state::Field;
+use crate::tui::train::state::TrainField;
 use crate::tui::transfer;
 
 /// What the text input is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputPurpose {
     Search,
-    Edit(Field),
-    EditTransfer(crate::tui::transfer::state::Field),
+    Edit(TrainField),
+    EditTransfer(crate::tui::transfer::state::TransferField),
     Palette,
 }
 

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::analysis::embed::ReconSummary;
 use crate::tui::app::App;
-use crate::tui::embeddings::state::Explore;
+use crate::tui::embeddings::state::AnalysisStatus;
 use crate::tui::genes::state::{GeneColumn, GenesState};
 use crate::tui::theme::Theme;
 
@@ -37,7 +37,7 @@ pub fn table_rows(body: Rect) -> Rect {
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let (g, theme) = (&app.genes, &app.theme);
     let recon = match (&app.embeddings.status, &g.recon) {
-        (Explore::Ready, Some(r)) => r,
+        (AnalysisStatus::Ready, Some(r)) => r,
         (status, _) => {
             return crate::tui::embeddings::view::draw_status(frame, status, theme, "Genes", body);
         }

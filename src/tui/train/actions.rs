@@ -8,13 +8,13 @@ use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 use crate::tui::message::Effect;
 
-use super::state::{Field, RunStatus};
+use super::state::{RunPhase, TrainField};
 use super::view::form_rows;
 
 /// Handles an action of the Train pane.
 pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
     let t = &mut app.train;
-    let n_fields = Field::ALL.len();
+    let n_fields = TrainField::ALL.len();
     let editable = !t.status.is_active();
     match action {
         Action::Down => t.field = (t.field + 1) % n_fields,
@@ -58,7 +58,7 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Detach => match t.attached.take() {
             Some(dir) => {
                 t.reset_run();
-                t.status = RunStatus::Idle;
+                t.status = RunPhase::Idle;
                 t.log(format!("detached from {}: it goes on", dir.display()));
                 return vec![Effect::Detach];
             }
@@ -66,19 +66,19 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         },
         Action::PauseResume => {
             let command = match t.status {
-                RunStatus::Running => TrainCommand::Pause,
-                RunStatus::Paused => TrainCommand::Resume,
+                RunPhase::Running => TrainCommand::Pause,
+                RunPhase::Paused => TrainCommand::Resume,
                 _ => return Vec::new(),
             };
             return vec![Effect::Command(command)];
         }
-        Action::Stop if matches!(t.status, RunStatus::Running | RunStatus::Paused) => {
-            t.status = RunStatus::Stopping;
+        Action::Stop if matches!(t.status, RunPhase::Running | RunPhase::Paused) => {
+            t.status = RunPhase::Stopping;
             t.log("stopping after this batch");
             return vec![Effect::Command(TrainCommand::Stop)];
         }
         Action::Open => match (&t.status, &app.finished_run) {
-            (RunStatus::Finished { .. }, Some(dir)) => return app.open_run(dir.clone()),
+            (RunPhase::Finished { .. }, Some(dir)) => return app.open_run(dir.clone()),
             _ => app.notice = Some("explore opens once the run has finished".into()),
         },
         Action::ToggleLogY => t.log_y = !t.log_y,
@@ -93,6 +93,6 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
 pub fn click(app: &mut App, at: Position, body: Rect) {
     let rows = form_rows(body);
     if rows.contains(at) {
-        app.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
+        app.train.field = usize::from(at.y - rows.y).min(TrainField::ALL.len() - 1);
     }
 }

@@ -7,7 +7,7 @@ use crate::tui::input::InputPurpose;
 use crate::tui::keymap::Action;
 use crate::tui::message::Effect;
 
-use super::state::{Columns, Field};
+use super::state::{Columns, TransferField};
 
 /// Handles an action of the Transfer tab.
 pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
@@ -17,12 +17,12 @@ pub fn act(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Down => t.move_field(1),
         Action::Up => t.move_field(-1),
         Action::Decrease | Action::Increase => {
-            if field == Field::Label && !matches!(t.columns, Columns::Loaded(_)) {
+            if field == TransferField::Label && !matches!(t.columns, Columns::Loaded(_)) {
                 app.notice = Some("the target's columns are not loaded".into());
             }
             t.adjust(field, action == Action::Increase);
         }
-        Action::Edit if field == Field::Label => {
+        Action::Edit if field == TransferField::Label => {
             app.notice = Some("choose the label column with h / l".into());
         }
         Action::Edit => {
