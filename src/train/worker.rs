@@ -10,64 +10,20 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::data::genesets::{MatchedSets, default_gene_sets, match_gene_sets, read_gmt};
-use crate::data::{Column, CsrMatrix};
 use crate::model::random::mix;
 use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
+use crate::train::data::TrainData;
 use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
 use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
 use crate::train::schedule::LrSchedule;
 use crate::train::split::{Split, split_cells};
-use crate::train::stream::{
-    Batches, Streamed, Validation, load_streamed, should_stream, validation,
-};
+use crate::train::stream::{Batches, Validation, validation};
 use crate::train::{TrainCommand, TrainEvent};
 
 /// Seed salt for validation masks (fixed across epochs so validation losses compare).
 const VAL_SALT: u64 = 0x5EED_F7A1;
-
-/// Preprocessed training data: normalised, log1p expression with its gene order.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    /// Cells x genes, normalize_total + log1p.
-    pub x: CsrMatrix,
-    /// Gene names in column order (the model's gene order).
-    pub genes: Vec<String>,
-    /// Cell annotations (for splitting by a column such as donor).
-    pub obs: Vec<Column>,
-    /// The file the data came from (recorded in the run directory).
-    pub path: PathBuf,
-    /// Set when X exceeds `data.memory_budget_mb`: batches stream from `path` (`x` is empty).
-    pub stream: Option<Streamed>,
-}
-
-impl TrainData {
-    /// Reads a dataset and preprocesses it as `[data]`/`[preprocess]` say; with `genes` (a
-    /// resumed run's gene order) the data is mapped onto those genes instead of selecting HVGs.
-    pub fn load(path: &Path, config: &Config, genes: Option<&[String]>) -> anyhow::Result<Self> {
-        if should_stream(path, config)? {
-            return load_streamed(path, config, genes);
-        }
-        let dataset = crate::data::read_dataset(path, &config.data.matrix)?;
-        let prepared = crate::data::prepare(&dataset, &config.preprocess, genes)?;
-        for note in &prepared.notes {
-            tracing::info!("{}: {note}", path.display());
-        }
-        Ok(Self {
-            x: prepared.x,
-            genes: prepared.genes,
-            obs: dataset.obs,
-            path: path.to_path_buf(),
-            stream: None,
-        })
-    }
-
-    /// Number of cells (streamed or in memory).
-    pub fn n_cells(&self) -> usize {
-        self.stream.as_ref().map_or(self.x.n_rows, |s| s.n_rows)
-    }
-}
 
 /// Everything a training run needs.
 #[derive(Debug, Clone)]
