@@ -270,7 +270,7 @@ impl<'a> Session<'a> {
                     Some(path) => path,
                     None => RunDir::reserve(Path::new(&tc.out_dir), method.name())?,
                 };
-                reporter.run = Some(RunDir::init(&path, &config, &data.genes, &data.path)?);
+                reporter.run = Some(RunDir::init(&path, config, &data.genes, &data.path)?);
                 TrainState::default()
             }
         };

@@ -138,7 +138,7 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
         // Alternate views so every frame really redraws the chart.
         app.train.smooth = i % 2 == 1;
         let start = Instant::now();
-        terminal.draw_app(&mut app)?;
+        terminal.draw_app(&app)?;
         times.push(ms(start.elapsed()));
     }
     times.sort_by(f64::total_cmp);
@@ -202,7 +202,7 @@ fn scatter_times(config: &Config) -> anyhow::Result<[f64; 4]> {
         )));
         rebins.push(ms(start.elapsed()));
         let start = Instant::now();
-        terminal.draw_app(&mut app)?;
+        terminal.draw_app(&app)?;
         frames.push(ms(start.elapsed()));
     }
     frames.sort_by(f64::total_cmp);

@@ -394,9 +394,7 @@ mod tests {
         }
         press(&mut app, '3');
         let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-        terminal
-            .draw(|f| crate::tui::panes::draw(f, &mut app))
-            .unwrap();
+        terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
         let plot = super::plot_area(app.body());
         let buf = terminal.backend().buffer();
         (plot.y..plot.bottom())

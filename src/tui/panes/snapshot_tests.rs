@@ -141,9 +141,7 @@ fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
             press(&mut app, tab);
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-            terminal
-                .draw(|f| crate::tui::panes::draw(f, &mut app))
-                .unwrap();
+            terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
             if tab == '?' {
                 press_code(&mut app, KeyCode::Esc);
             }
@@ -342,9 +340,7 @@ fn transfer_results_draw_at_tiny_and_odd_sizes_without_panicking() {
             press(&mut app, 'a');
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-            terminal
-                .draw(|f| crate::tui::panes::draw(f, &mut app))
-                .unwrap();
+            terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
         }
     }
 }
