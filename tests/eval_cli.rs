@@ -44,7 +44,11 @@ fn eval_of_a_tiny_run_gives_finite_metrics_in_range() {
     assert_eq!(rec["genes"].as_array().unwrap().len(), 200);
     assert!(rec["ev_weighted"].as_f64().unwrap() <= 1.0);
     assert!(rec["mse"].as_f64().unwrap() >= 0.0);
-    assert!(std::path::Path::new(run).join("embedding.bin").exists());
+    assert!(
+        std::path::Path::new(run)
+            .join("embedding.safetensors")
+            .exists()
+    );
 
     for want in [
         "stratified 5-fold cross-validation",
@@ -175,7 +179,7 @@ fn eval_streams_data_larger_than_the_budget_and_agrees_with_memory() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, twin.join(path.file_name().unwrap())).unwrap();
     }
-    std::fs::remove_file(twin.join("embedding.bin")).ok();
+    std::fs::remove_file(twin.join("embedding.safetensors")).ok();
     let config = twin.join("config.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let text = text

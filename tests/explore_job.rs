@@ -1,9 +1,9 @@
 //! The analysis job behind the Embeddings and Genes panes, end to end: a tiny masked run on the
-//! bundled demo, then `tui::explore::analyse` (what the UI runs on its background thread).
+//! bundled demo, then `analysis::run_analysis::analyse` (what the UI runs on its background thread).
 
 mod common;
 
-use cellscope::tui::explore::{Step, analyse};
+use cellscope::analysis::run_analysis::{Step, analyse};
 use common::{cellscope, ok, run_dir, tiny_config};
 
 #[test]

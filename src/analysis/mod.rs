@@ -18,6 +18,7 @@ pub mod pca;
 pub mod prediction;
 pub mod probe;
 pub mod recon;
+pub mod run_analysis;
 pub mod timeline;
 pub mod transfer;
 

@@ -64,6 +64,9 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if cli.command.is_some() {
+        log_to_stderr();
+    }
     let config = Config::load_or_default(cli.config.as_deref())?;
     match cli.command {
         None => ui::run(cli.file, config),
@@ -80,6 +83,21 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(args)) => import::run(args, &config),
         Some(Command::Export(args)) => export::run(args),
     }
+}
+
+/// Headless commands log to stderr: warnings by default, the level `CELLSCOPE_LOG` names otherwise
+/// (the UI logs to its file instead).
+fn log_to_stderr() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CELLSCOPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second install (tests dispatching twice in one process) keeps the first.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 /// The dataset a command works on: the given file or the bundled demo.

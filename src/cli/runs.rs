@@ -157,7 +157,7 @@ fn summary_json(r: &RunInfo) -> Value {
         "epochs_done": r.epochs_done,
         "epochs": r.epochs,
         "best_val_loss": r.best_val_loss,
-        "imported_from": r.imported_from,
+        "imported_from": r.imported_from(),
         "metrics": metrics,
     })
 }

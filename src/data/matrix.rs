@@ -180,13 +180,6 @@ impl CsrMatrix {
         }
         out
     }
-
-    /// Bytes held by the three CSR buffers.
-    pub fn heap_bytes(&self) -> usize {
-        self.indptr.len() * std::mem::size_of::<usize>()
-            + self.indices.len() * 4
-            + self.data.len() * 4
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Data I/O and preprocessing: `.h5ad`, `.zarr` and Cell Ranger readers, the expression matrix,
 //! cell annotations, scanpy-compatible preprocessing and gene sets. Knows nothing of models or UI.
 
+pub mod csc;
 pub mod genesets;
 pub mod h5ad;
 pub mod matrix;
@@ -13,6 +14,7 @@ pub mod table;
 pub mod tenx;
 pub mod zarr;
 
+pub use csc::CscMatrix;
 pub use matrix::CsrMatrix;
 pub use preprocess::{
     GeneAlignment, GeneStat, Prepared, ValueKind, align_genes, detect_value_kind, gene_stats,

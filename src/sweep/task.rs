@@ -9,6 +9,7 @@ use super::{Sweep, Task};
 use crate::analysis::embed::{EvalInput, EvalReport, evaluate};
 use crate::analysis::paired::Paired;
 use crate::train::checkpoint::write_atomic;
+use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{EVAL_FILE, SUMMARY_FILE};
 use crate::train::writer_lock::WriterLock;
 use crate::train::{TrainData, TrainEvent, TrainJob, spawn};
@@ -166,12 +167,9 @@ fn progress_epoch(epoch: usize, epochs: usize) -> bool {
 
 /// Epochs done and best validation loss of a run that finished, from its summary.json.
 fn finished_training(dir: &Path) -> anyhow::Result<(usize, f64)> {
-    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(SUMMARY_FILE).display()))?;
-    let epochs = v["epochs_done"].as_u64().unwrap_or(0) as usize;
-    let best = v["best_val_loss"].as_f64().unwrap_or(f64::NAN);
-    Ok((epochs, best))
+    let s = RunSummary::read(dir)
+        .ok_or_else(|| anyhow::anyhow!("{}: unreadable", dir.join(SUMMARY_FILE).display()))?;
+    Ok((s.epochs_done, s.best_val_loss.map_or(f64::NAN, f64::from)))
 }
 
 /// `cellscope eval` of the run (its eval.json written too), on the run's own data.

@@ -2,7 +2,6 @@
 //! (config with the inferred widths, activation and dropout and the reference preprocessing,
 //! genes.txt, best.safetensors, summary.json with `imported_from`, a finished metrics.jsonl).
 
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -11,6 +10,7 @@ use crate::model::{Activation, Encoder};
 use crate::torch::checkpoint::{CheckpointKind, read_torch_checkpoint};
 use crate::torch::layout::{EncoderLayout, encoder_tensors, find_encoder, likely_method};
 use crate::train::checkpoint::{TrainState, write_checkpoint};
+use crate::train::run_summary::{ImportDetails, ImportedLayer, RunSummary};
 use crate::train::{RunDir, TrainEvent};
 
 /// The reference models' preprocessing: counts normalised to 1e4 per cell, then log1p.
@@ -150,28 +150,29 @@ pub fn import_checkpoint(
         &TrainState::default(),
     )?;
     let source = std::path::absolute(checkpoint).unwrap_or_else(|_| checkpoint.to_path_buf());
-    run.write_summary(&json!({
-        "method": method,
-        "imported_from": source,
-        "import": {
-            "kind": ckpt.kind.name(),
-            "encoder_prefix": layout.prefix,
-            "layers": layout.layers.iter().map(|l| json!({
-                "name": l.name, "in": l.n_in, "out": l.n_out, "batch_norm": l.batch_norm,
-            })).collect::<Vec<_>>(),
-            "notes": notes,
-        },
-        "dataset": opts.data,
-        "n_genes": genes.len(),
-        "n_params": store.n_params(),
-        "epochs": 0,
-        "epochs_done": 0,
-        "global_step": 0,
-        "best_val_loss": null,
-        "stopped": false,
-        "early_stopped": false,
-        "train_secs": 0.0,
-    }))?;
+    run.write_summary(&RunSummary {
+        method: method.to_string(),
+        dataset: opts.data.clone().unwrap_or_default(),
+        n_genes: genes.len(),
+        n_params: store.n_params(),
+        imported_from: Some(source.display().to_string()),
+        import: Some(ImportDetails {
+            kind: ckpt.kind.name().into(),
+            encoder_prefix: layout.prefix.clone(),
+            layers: layout
+                .layers
+                .iter()
+                .map(|l| ImportedLayer {
+                    name: l.name.clone(),
+                    n_in: l.n_in,
+                    n_out: l.n_out,
+                    batch_norm: l.batch_norm.clone(),
+                })
+                .collect(),
+            notes: notes.clone(),
+        }),
+        ..RunSummary::default()
+    })?;
     run.log_event(&TrainEvent::Log(format!(
         "imported from {}",
         source.display()

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::train::TrainEvent;
 use crate::train::detached::{RunStatus, read_events, run_alive, status_of};
-use crate::train::rundir::{
-    CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, SUMMARY_FILE, TRANSFER_FILE,
-};
+use crate::train::run_summary::RunSummary;
+use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, EVAL_FILE, METRICS_FILE, TRANSFER_FILE};
 
 /// Figures files other commands write into a run directory, read leniently.
 pub const METRIC_FILES: [(&str, &str); 2] = [("eval", EVAL_FILE), ("transfer", TRANSFER_FILE)];
@@ -31,8 +30,8 @@ pub struct RunInfo {
     pub val_curve: Vec<f32>,
     /// Numeric figures from eval.json / transfer.json as (`file.key`, value), by key.
     pub metrics: Vec<(String, f64)>,
-    /// The checkpoint an imported run's weights came from (summary.json `imported_from`).
-    pub imported_from: Option<PathBuf>,
+    /// summary.json, once the run has finished or stopped.
+    pub summary: Option<RunSummary>,
 }
 
 impl RunInfo {
@@ -45,9 +44,14 @@ impl RunInfo {
         }
     }
 
+    /// The PyTorch checkpoint the run's weights were imported from, if they were.
+    pub fn imported_from(&self) -> Option<&str> {
+        self.summary.as_ref()?.imported_from.as_deref()
+    }
+
     /// The method, marked "(imported)" for a run made by `cellscope import`.
     pub fn method_text(&self) -> String {
-        if self.imported_from.is_some() {
+        if self.imported_from().is_some() {
             format!("{} (imported)", self.method)
         } else {
             self.method.clone()
@@ -169,15 +173,8 @@ pub fn read_run(dir: &Path) -> Option<RunInfo> {
         best_val_loss,
         val_curve,
         metrics,
-        imported_from: read_imported_from(dir),
+        summary: RunSummary::read(dir),
     })
-}
-
-/// summary.json's `imported_from`, if the run was imported.
-fn read_imported_from(dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
-    let summary: Value = serde_json::from_str(&text).ok()?;
-    summary.get("imported_from")?.as_str().map(PathBuf::from)
 }
 
 /// Every run directory directly under `out_dir`, newest (by name) first; empty if none.
@@ -276,6 +273,24 @@ mod tests {
             ]
         );
         assert!(scan_runs(&out.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn the_summary_is_read_back_and_an_imported_run_says_so() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = write_run(out.path(), "20260101-000000-byol", &[epoch(0, 0.7)]);
+        assert_eq!(read_run(&dir).unwrap().summary, None);
+        let summary = RunSummary {
+            method: "byol".into(),
+            epochs_done: 1,
+            imported_from: Some("scvi.pt".into()),
+            ..RunSummary::default()
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        std::fs::write(dir.join(crate::train::rundir::SUMMARY_FILE), text).unwrap();
+        let run = read_run(&dir).unwrap();
+        assert_eq!(run.imported_from(), Some("scvi.pt"));
+        assert_eq!(run.summary, Some(summary));
     }
 
     #[test]

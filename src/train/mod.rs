@@ -5,10 +5,12 @@ pub mod bench;
 pub mod budget;
 pub mod catalog;
 pub mod checkpoint;
+pub mod data;
 pub mod detached;
 pub mod events;
 pub mod finetune;
 pub mod method;
+pub mod run_summary;
 pub mod rundir;
 pub mod scale;
 pub mod schedule;
@@ -17,10 +19,11 @@ pub mod stream;
 pub mod worker;
 pub mod writer_lock;
 
+pub use data::TrainData;
 pub use events::{TrainCommand, TrainEvent};
 pub use method::{Learner, Method};
 pub use rundir::{LoadedRun, RunDir, load_run, load_run_config};
-pub use worker::{TrainData, TrainHandle, TrainJob, spawn};
+pub use worker::{TrainHandle, TrainJob, spawn};
 
 /// Errors of the training layer that callers may want to tell apart.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::model::params::ParamStore;
 use crate::model::{Classifier, Encoder, ModelError};
 use crate::train::checkpoint::{TensorMap, read_checkpoint, write_atomic};
+use crate::train::run_summary::RunSummary;
 use crate::train::writer_lock::WriterLock;
 use crate::train::{TrainError, TrainEvent};
 
@@ -160,7 +161,7 @@ impl RunDir {
     }
 
     /// Writes summary.json (atomically).
-    pub fn write_summary(&self, summary: &Value) -> Result<(), TrainError> {
+    pub fn write_summary(&self, summary: &RunSummary) -> Result<(), TrainError> {
         let text = serde_json::to_string_pretty(summary).unwrap_or_default();
         write_atomic(&self.path.join(SUMMARY_FILE), text.as_bytes())
     }

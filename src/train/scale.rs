@@ -8,10 +8,10 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::model::random::mix;
 use crate::train::Method;
+use crate::train::data::TrainData;
 use crate::train::method::Learner;
 use crate::train::split::split_cells;
 use crate::train::stream::{Batches, validation};
-use crate::train::worker::TrainData;
 
 /// Directory of the synthetic files `synth_<cells>.h5ad` (default [`DEFAULT_DIR`]).
 pub const DIR_VAR: &str = "CELLSCOPE_BENCH_DIR";

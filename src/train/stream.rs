@@ -13,8 +13,8 @@ use crate::data::h5ad::H5adFile;
 use crate::data::preprocess::PrepPlan;
 use crate::data::stream::{BlockReader, H5adBlocks, block_ranges};
 use crate::data::{Column, CsrMatrix};
+use crate::train::data::TrainData;
 use crate::train::method::gene_means;
-use crate::train::worker::TrainData;
 
 /// A dataset too large for the memory budget: its preprocessing plan, applied per block.
 #[derive(Debug, Clone)]

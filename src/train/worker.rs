@@ -1,7 +1,6 @@
 //! The background training worker: its own thread, pause/resume/stop checked before every batch,
 //! checkpoints every epoch, typed events over a channel, panics reported as `Failed`.
 
-use serde_json::json;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -11,61 +10,20 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::data::genesets::{MatchedSets, default_gene_sets, match_gene_sets, read_gmt};
-use crate::data::{Column, CsrMatrix};
 use crate::model::random::mix;
 use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
+use crate::train::data::TrainData;
 use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
+use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
 use crate::train::schedule::LrSchedule;
-use crate::train::split::split_cells;
-use crate::train::stream::{Batches, Streamed, load_streamed, should_stream, validation};
+use crate::train::split::{Split, split_cells};
+use crate::train::stream::{Batches, Validation, validation};
 use crate::train::{TrainCommand, TrainEvent};
 
 /// Seed salt for validation masks (fixed across epochs so validation losses compare).
 const VAL_SALT: u64 = 0x5EED_F7A1;
-
-/// Preprocessed training data: normalised, log1p expression with its gene order.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    /// Cells x genes, normalize_total + log1p.
-    pub x: CsrMatrix,
-    /// Gene names in column order (the model's gene order).
-    pub genes: Vec<String>,
-    /// Cell annotations (for splitting by a column such as donor).
-    pub obs: Vec<Column>,
-    /// The file the data came from (recorded in the run directory).
-    pub path: PathBuf,
-    /// Set when X exceeds `data.memory_budget_mb`: batches stream from `path` (`x` is empty).
-    pub stream: Option<Streamed>,
-}
-
-impl TrainData {
-    /// Reads a dataset and preprocesses it as `[data]`/`[preprocess]` say; with `genes` (a
-    /// resumed run's gene order) the data is mapped onto those genes instead of selecting HVGs.
-    pub fn load(path: &Path, config: &Config, genes: Option<&[String]>) -> anyhow::Result<Self> {
-        if should_stream(path, config)? {
-            return load_streamed(path, config, genes);
-        }
-        let dataset = crate::data::read_dataset(path, &config.data.matrix)?;
-        let prepared = crate::data::prepare(&dataset, &config.preprocess, genes)?;
-        for note in &prepared.notes {
-            tracing::info!("{}: {note}", path.display());
-        }
-        Ok(Self {
-            x: prepared.x,
-            genes: prepared.genes,
-            obs: dataset.obs,
-            path: path.to_path_buf(),
-            stream: None,
-        })
-    }
-
-    /// Number of cells (streamed or in memory).
-    pub fn n_cells(&self) -> usize {
-        self.stream.as_ref().map_or(self.x.n_rows, |s| s.n_rows)
-    }
-}
 
 /// Everything a training run needs.
 #[derive(Debug, Clone)]
@@ -115,7 +73,8 @@ impl TrainHandle {
 /// `Failed` (also for a panic inside the worker).
 pub fn spawn(job: TrainJob, events: UnboundedSender<TrainEvent>) -> TrainHandle {
     let (commands, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
+    let on_failure = events.clone();
+    let started = std::thread::Builder::new()
         .name("cellscope-train".into())
         .spawn(move || {
             let mut reporter = Reporter { events, run: None };
@@ -135,12 +94,17 @@ pub fn spawn(job: TrainJob, events: UnboundedSender<TrainEvent>) -> TrainHandle 
             };
             tracing::error!("{message}");
             reporter.emit(TrainEvent::Failed { message });
-        })
-        .expect("spawning the training thread");
-    TrainHandle {
-        commands,
-        thread: Some(thread),
-    }
+        });
+    let thread = match started {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            let message = format!("cannot start the training thread: {e}");
+            tracing::error!("{message}");
+            let _ = on_failure.send(TrainEvent::Failed { message });
+            None
+        }
+    };
+    TrainHandle { commands, thread }
 }
 
 /// Sends events to the driver and appends them to metrics.jsonl once the run directory exists.
@@ -219,6 +183,38 @@ fn run(job: TrainJob, rx: Receiver<TrainCommand>, reporter: &mut Reporter) -> an
     pool.install(move || train(job, &rx, reporter))
 }
 
+/// A run in progress: its data, model, split, plan and where training stands.
+struct Session<'a> {
+    config: &'a Config,
+    data: &'a TrainData,
+    method: Method,
+    sets: Option<MatchedSets>,
+    learner: Learner,
+    state: TrainState,
+    split: Split,
+    val: Validation<'a>,
+    budget: Budget,
+    schedule: LrSchedule,
+    run_dir: PathBuf,
+    last_path: PathBuf,
+    /// This session's training seconds and epochs (for the ETA and throughput).
+    session_secs: f64,
+    session_epochs: usize,
+    last_val: Option<f32>,
+    baseline: Option<f64>,
+}
+
+/// How a run's epochs ended.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// Every planned epoch ran.
+    Completed,
+    /// The user stopped it.
+    Stopped,
+    /// Patience ran out.
+    EarlyStopped,
+}
+
 fn train(
     job: TrainJob,
     rx: &Receiver<TrainCommand>,
@@ -230,123 +226,125 @@ fn train(
         resume,
         run_dir: reserved,
     } = job;
-    let tc = &config.train;
-    let method = Method::parse(&tc.method)?;
-    anyhow::ensure!(
-        data.n_cells() >= 2,
-        "{}: need at least 2 cells to train",
-        data.path.display()
-    );
-    let sets = method
-        .uses_gene_sets()
-        .then(|| gene_sets(&config, &data.genes))
-        .transpose()?;
-    let mut learner = Learner::new(&config, method, data.genes.len(), sets.as_ref())?;
-    let mut state = TrainState::default();
-    match &resume {
-        Some(dir) => {
-            let run = RunDir::open(dir)?;
-            let saved: Vec<String> = std::fs::read_to_string(dir.join(GENES_FILE))?
-                .lines()
-                .map(String::from)
-                .collect();
-            anyhow::ensure!(
-                saved == data.genes,
-                "{}: the data's genes differ from the run's genes.txt",
-                dir.display()
-            );
-            let ckpt = read_checkpoint(&dir.join(LAST_CHECKPOINT))?;
-            learner.import(&ckpt.tensors, ckpt.state.global_step as u64)?;
-            state = ckpt.state;
-            run.write_config(&config)?;
-            run.write_pid()?;
-            reporter.run = Some(run);
-            reporter.emit(TrainEvent::Log(format!(
-                "resumed at epoch {}, step {} (global step {})",
-                state.epoch + 1,
-                state.step_in_epoch,
-                state.global_step
-            )));
-        }
-        None => {
-            let path = match reserved {
-                Some(path) => path,
-                None => RunDir::reserve(Path::new(&tc.out_dir), method.name())?,
-            };
-            reporter.run = Some(RunDir::init(&path, &config, &data.genes, &data.path)?);
+    let mut session = Session::open(&config, &data, resume.as_deref(), reserved, reporter)?;
+    let mut ending = Ending::Completed;
+    while session.state.epoch < session.budget.epochs {
+        let Some(trained) = session.epoch(rx, reporter)? else {
+            ending = Ending::Stopped;
+            break;
+        };
+        if session.end_epoch(trained, reporter)? {
+            ending = Ending::EarlyStopped;
+            break;
         }
     }
-    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
-    if let Some(why) = fallback {
-        tracing::warn!("{why}");
-        reporter.emit(TrainEvent::Log(why));
-    } else if !device.is_cpu() {
-        let note =
-            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
-        tracing::warn!("{note}");
-        reporter.emit(TrainEvent::Log(note.into()));
-    }
-    if let Some(s) = &sets {
-        reporter.emit(TrainEvent::Log(s.summary()));
-    }
-    let split_column = match tc.split_by.as_str() {
-        "" => None,
-        name => Some(data.obs.iter().find(|c| c.name == name).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: no obs column {name:?} to split by",
-                data.path.display()
-            )
-        })?),
-    };
-    let split = split_cells(data.n_cells(), tc.val_fraction, split_column, tc.seed)?;
-    let val = validation(&data, &split.train, &split.val)?;
-    let budget = Budget::plan(tc, data.n_cells(), split.train.len());
-    let (batch, steps_per_epoch, epochs) =
-        (budget.batch_size, budget.steps_per_epoch, budget.epochs);
-    let schedule = LrSchedule::new(tc, &budget)?;
-    let run_dir = reporter.run().path.clone();
-    reporter.emit(TrainEvent::Started {
-        run_dir: run_dir.clone(),
-        method: method.name().into(),
-        epochs,
-        batch_size: batch,
-        steps_per_epoch,
-        n_train: split.train.len(),
-        n_val: split.val.len(),
-        n_params: learner.params().n_params(),
-    });
-    reporter.emit(TrainEvent::Log(budget.describe(tc)));
-    let last_path = run_dir.join(LAST_CHECKPOINT);
-    // `last` carries the optimiser state for resuming; `best` only the model.
-    let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
-        let with_optimizer = path == last_path;
-        Ok(write_checkpoint(
-            path,
-            &learner.export(with_optimizer)?,
+    session.finish(ending, reporter)
+}
+
+impl<'a> Session<'a> {
+    /// Opens the run (resumed from its last checkpoint, or a new run directory), announces the
+    /// device, the split and the plan.
+    fn open(
+        config: &'a Config,
+        data: &'a TrainData,
+        resume: Option<&Path>,
+        reserved: Option<PathBuf>,
+        reporter: &mut Reporter,
+    ) -> anyhow::Result<Self> {
+        let tc = &config.train;
+        let method = Method::parse(&tc.method)?;
+        anyhow::ensure!(
+            data.n_cells() >= 2,
+            "{}: need at least 2 cells to train",
+            data.path.display()
+        );
+        let sets = method
+            .uses_gene_sets()
+            .then(|| gene_sets(config, &data.genes))
+            .transpose()?;
+        let mut learner = Learner::new(config, method, data.genes.len(), sets.as_ref())?;
+        let state = match resume {
+            Some(dir) => resume_run(dir, config, data, &mut learner, reporter)?,
+            None => {
+                let path = match reserved {
+                    Some(path) => path,
+                    None => RunDir::reserve(Path::new(&tc.out_dir), method.name())?,
+                };
+                reporter.run = Some(RunDir::init(&path, config, &data.genes, &data.path)?);
+                TrainState::default()
+            }
+        };
+        announce_device(config, reporter)?;
+        if let Some(s) = &sets {
+            reporter.emit(TrainEvent::Log(s.summary()));
+        }
+        let split_column = match tc.split_by.as_str() {
+            "" => None,
+            name => Some(data.obs.iter().find(|c| c.name == name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no obs column {name:?} to split by",
+                    data.path.display()
+                )
+            })?),
+        };
+        let split = split_cells(data.n_cells(), tc.val_fraction, split_column, tc.seed)?;
+        let val = validation(data, &split.train, &split.val)?;
+        let budget = Budget::plan(tc, data.n_cells(), split.train.len());
+        let schedule = LrSchedule::new(tc, &budget)?;
+        let run_dir = reporter.run().path.clone();
+        reporter.emit(TrainEvent::Started {
+            run_dir: run_dir.clone(),
+            method: method.name().into(),
+            epochs: budget.epochs,
+            batch_size: budget.batch_size,
+            steps_per_epoch: budget.steps_per_epoch,
+            n_train: split.train.len(),
+            n_val: split.val.len(),
+            n_params: learner.params().n_params(),
+        });
+        reporter.emit(TrainEvent::Log(budget.describe(tc)));
+        Ok(Self {
+            last_path: run_dir.join(LAST_CHECKPOINT),
+            run_dir,
+            config,
+            data,
+            method,
+            sets,
+            learner,
             state,
-        )?)
-    };
-    let mut session_secs = 0.0;
-    let mut session_epochs = 0usize;
-    let mut last_val = None;
-    let mut baseline = None;
-    let mut stopped = false;
-    let mut early_stopped = false;
-    'epochs: while state.epoch < epochs {
-        let epoch = state.epoch;
-        let mut batches = Batches::new(&data, &split.train, mix(tc.seed, epoch as u64));
+            split,
+            val,
+            budget,
+            schedule,
+            session_secs: 0.0,
+            session_epochs: 0,
+            last_val: None,
+            baseline: None,
+        })
+    }
+
+    /// Trains the rest of the current epoch; the cells trained on and the seconds it took, or
+    /// None when stopped.
+    fn epoch(
+        &mut self,
+        rx: &Receiver<TrainCommand>,
+        reporter: &mut Reporter,
+    ) -> anyhow::Result<Option<(usize, f64)>> {
+        let tc = &self.config.train;
+        let (batch, epoch) = (self.budget.batch_size, self.state.epoch);
+        let mut batches = Batches::new(self.data, &self.split.train, mix(tc.seed, epoch as u64));
         let epoch_start = Instant::now();
         let mut cells = 0usize;
-        while state.step_in_epoch < steps_per_epoch {
+        while self.state.step_in_epoch < self.budget.steps_per_epoch {
             if let Control::Stop = poll_commands(rx, reporter) {
-                stopped = true;
-                break 'epochs;
+                return Ok(None);
             }
+            let state = &mut self.state;
             let step = state.step_in_epoch;
             let t = Instant::now();
             let (x, rows) = batches.batch(step * batch..(step + 1) * batch)?;
-            let lr = schedule.lr(state.global_step);
-            let loss = learner.train_step(
+            let lr = self.schedule.lr(state.global_step);
+            let loss = self.learner.train_step(
                 x,
                 rows,
                 mix(tc.seed ^ 0xBA7C, state.global_step as u64),
@@ -358,7 +356,7 @@ fn train(
                     "loss became {loss} at epoch {}, step {} (lr {lr:.3e}); training stopped, {}",
                     epoch + 1,
                     step + 1,
-                    kept(&last_path)
+                    kept(&self.last_path)
                 );
             }
             let secs = t.elapsed().as_secs_f64();
@@ -377,120 +375,201 @@ fn train(
             });
         }
         let train_secs = epoch_start.elapsed().as_secs_f64();
-        state.elapsed_secs += train_secs;
-        session_secs += train_secs;
-        session_epochs += 1;
-        let score = learner.evaluate(
-            &val.x,
-            &val.rows,
-            batch,
+        self.state.elapsed_secs += train_secs;
+        self.session_secs += train_secs;
+        self.session_epochs += 1;
+        Ok(Some((cells, train_secs)))
+    }
+
+    /// The end of an epoch that trained `cells` in `train_secs`: validation, its report, the
+    /// best and last checkpoints; true when patience has run out.
+    fn end_epoch(
+        &mut self,
+        (cells, train_secs): (usize, f64),
+        reporter: &mut Reporter,
+    ) -> anyhow::Result<bool> {
+        let tc = &self.config.train;
+        let epoch = self.state.epoch;
+        let score = self.learner.evaluate(
+            &self.val.x,
+            &self.val.rows,
+            self.budget.batch_size,
             mix(tc.seed, VAL_SALT),
-            &val.gene_mean,
+            &self.val.gene_mean,
         )?;
         let val_loss = score.loss as f32;
         if !val_loss.is_finite() {
             anyhow::bail!(
                 "validation loss became {val_loss} at epoch {}; training stopped, {}",
                 epoch + 1,
-                kept(&last_path)
+                kept(&self.last_path)
             );
         }
-        if baseline.is_none() {
+        if self.baseline.is_none() {
             if let Some(b) = score.baseline {
                 reporter.emit(TrainEvent::Log(format!(
                     "validation baseline (predict each gene's mean): {b:.5}"
                 )));
             }
-            baseline = score.baseline;
+            self.baseline = score.baseline;
         }
+        let state = &mut self.state;
         let train_loss = (state.epoch_loss_sum / state.epoch_loss_steps.max(1) as f64) as f32;
-        let remaining = epochs - epoch - 1;
+        let remaining = self.budget.epochs - epoch - 1;
         reporter.emit(TrainEvent::EpochEnd {
             epoch,
             train_loss,
             val_loss,
-            lr: schedule.lr(state.global_step.saturating_sub(1)),
+            lr: self.schedule.lr(state.global_step.saturating_sub(1)),
             cells_per_sec: cells as f64 / train_secs.max(1e-9),
             elapsed_secs: state.elapsed_secs,
-            eta_secs: Some(session_secs / session_epochs as f64 * remaining as f64),
+            eta_secs: Some(self.session_secs / self.session_epochs as f64 * remaining as f64),
         });
-        last_val = Some(val_loss);
+        self.last_val = Some(val_loss);
         state.epoch += 1;
         state.step_in_epoch = 0;
         state.epoch_loss_sum = 0.0;
         state.epoch_loss_steps = 0;
-        let improved = state.best_val_loss.is_none_or(|b| val_loss < b);
-        if improved {
+        if state.best_val_loss.is_none_or(|b| val_loss < b) {
             state.best_val_loss = Some(val_loss);
             state.best_epoch = state.epoch;
             state.epochs_without_improvement = 0;
-            let best = run_dir.join(BEST_CHECKPOINT);
-            save(&learner, &best, &state)?;
-            reporter.emit(TrainEvent::CheckpointSaved {
-                path: best,
+            self.save(
+                &self.run_dir.join(BEST_CHECKPOINT),
                 epoch,
                 val_loss,
-                best: true,
-            });
+                reporter,
+            )?;
         } else {
             state.epochs_without_improvement += 1;
         }
-        save(&learner, &last_path, &state)?;
+        self.save(&self.last_path, epoch, val_loss, reporter)?;
+        let patience = self.budget.patience;
+        if patience > 0 && self.state.epochs_without_improvement >= patience {
+            reporter.emit(TrainEvent::Log(format!(
+                "early stopping: no validation improvement for {patience} epochs"
+            )));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Writes a checkpoint and reports it: `last` carries the optimiser state for resuming,
+    /// `best` only the model.
+    fn save(
+        &self,
+        path: &Path,
+        epoch: usize,
+        val_loss: f32,
+        reporter: &mut Reporter,
+    ) -> anyhow::Result<()> {
+        let last = path == self.last_path;
+        write_checkpoint(path, &self.learner.export(last)?, &self.state)?;
         reporter.emit(TrainEvent::CheckpointSaved {
-            path: last_path.clone(),
+            path: path.to_path_buf(),
             epoch,
             val_loss,
-            best: false,
+            best: !last,
         });
-        if budget.patience > 0 && state.epochs_without_improvement >= budget.patience {
-            reporter.emit(TrainEvent::Log(format!(
-                "early stopping: no validation improvement for {} epochs",
-                budget.patience
-            )));
-            early_stopped = true;
-            break;
+        Ok(())
+    }
+
+    /// Checkpoints a stopped run, writes summary.json and reports `Finished`.
+    fn finish(self, ending: Ending, reporter: &mut Reporter) -> anyhow::Result<()> {
+        let stopped = ending == Ending::Stopped;
+        if stopped {
+            let val_loss = self.last_val.unwrap_or(f32::NAN);
+            self.save(&self.last_path, self.state.epoch, val_loss, reporter)?;
+        }
+        reporter.run().write_summary(&self.summary(ending))?;
+        reporter.emit(TrainEvent::Finished {
+            run_dir: self.run_dir,
+            best_val_loss: self.state.best_val_loss.unwrap_or(f32::NAN),
+            epochs_done: self.state.epoch,
+            stopped,
+        });
+        Ok(())
+    }
+
+    /// What summary.json records of the run.
+    fn summary(&self, ending: Ending) -> RunSummary {
+        let (data, state, budget) = (self.data, &self.state, &self.budget);
+        let cells_trained = self.session_epochs * budget.steps_per_epoch * budget.batch_size;
+        RunSummary {
+            method: self.method.name().into(),
+            dataset: data.path.clone(),
+            n_cells: data.n_cells(),
+            n_genes: data.genes.len(),
+            streamed: data.stream.is_some(),
+            n_train: self.split.train.len(),
+            n_val: self.split.val.len(),
+            n_params: self.learner.params().n_params(),
+            epochs: budget.epochs,
+            batch_size: budget.batch_size,
+            budget: budget.describe(&self.config.train),
+            epochs_done: state.epoch,
+            global_step: state.global_step,
+            best_val_loss: state.best_val_loss,
+            best_epoch: state.best_epoch,
+            last_val_loss: self.last_val,
+            val_baseline_gene_mean: self.baseline,
+            stopped: ending == Ending::Stopped,
+            early_stopped: ending == Ending::EarlyStopped,
+            train_secs: state.elapsed_secs,
+            cells_per_sec: cells_trained as f64 / self.session_secs.max(1e-9),
+            gene_sets: self.sets.as_ref().map(MatchedSets::summary),
+            imported_from: None,
+            import: None,
         }
     }
-    if stopped {
-        save(&learner, &last_path, &state)?;
-        reporter.emit(TrainEvent::CheckpointSaved {
-            path: last_path.clone(),
-            epoch: state.epoch,
-            val_loss: last_val.unwrap_or(f32::NAN),
-            best: false,
-        });
+}
+
+/// Reopens `dir` for resuming: checks its genes, loads the last checkpoint into `learner` and
+/// returns where training stood.
+fn resume_run(
+    dir: &Path,
+    config: &Config,
+    data: &TrainData,
+    learner: &mut Learner,
+    reporter: &mut Reporter,
+) -> anyhow::Result<TrainState> {
+    let run = RunDir::open(dir)?;
+    let saved: Vec<String> = std::fs::read_to_string(dir.join(GENES_FILE))?
+        .lines()
+        .map(String::from)
+        .collect();
+    anyhow::ensure!(
+        saved == data.genes,
+        "{}: the data's genes differ from the run's genes.txt",
+        dir.display()
+    );
+    let ckpt = read_checkpoint(&dir.join(LAST_CHECKPOINT))?;
+    learner.import(&ckpt.tensors, ckpt.state.global_step as u64)?;
+    let state = ckpt.state;
+    run.write_config(config)?;
+    run.write_pid()?;
+    reporter.run = Some(run);
+    reporter.emit(TrainEvent::Log(format!(
+        "resumed at epoch {}, step {} (global step {})",
+        state.epoch + 1,
+        state.step_in_epoch,
+        state.global_step
+    )));
+    Ok(state)
+}
+
+/// Says which device training runs on when it is not the plain CPU.
+fn announce_device(config: &Config, reporter: &mut Reporter) -> anyhow::Result<()> {
+    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
+    if let Some(why) = fallback {
+        tracing::warn!("{why}");
+        reporter.emit(TrainEvent::Log(why));
+    } else if !device.is_cpu() {
+        let note =
+            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
+        tracing::warn!("{note}");
+        reporter.emit(TrainEvent::Log(note.into()));
     }
-    let best_val_loss = state.best_val_loss.unwrap_or(f32::NAN);
-    reporter.run().write_summary(&json!({
-        "method": method.name(),
-        "dataset": data.path,
-        "n_cells": data.n_cells(),
-        "n_genes": data.genes.len(),
-        "streamed": data.stream.is_some(),
-        "n_train": split.train.len(),
-        "n_val": split.val.len(),
-        "n_params": learner.params().n_params(),
-        "epochs": epochs,
-        "batch_size": batch,
-        "budget": budget.describe(tc),
-        "epochs_done": state.epoch,
-        "global_step": state.global_step,
-        "best_val_loss": state.best_val_loss,
-        "best_epoch": state.best_epoch,
-        "last_val_loss": last_val,
-        "val_baseline_gene_mean": baseline,
-        "stopped": stopped,
-        "early_stopped": early_stopped,
-        "train_secs": state.elapsed_secs,
-        "cells_per_sec": (session_epochs * steps_per_epoch * batch) as f64 / session_secs.max(1e-9),
-        "gene_sets": sets.as_ref().map(MatchedSets::summary),
-    }))?;
-    reporter.emit(TrainEvent::Finished {
-        run_dir,
-        best_val_loss,
-        epochs_done: state.epoch,
-        stopped,
-    });
     Ok(())
 }
 

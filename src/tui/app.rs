@@ -3,176 +3,26 @@
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use crate::config::Config;
-use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::data_state::{DataState, DataView, LoadState};
-use super::embeddings_state::EmbeddingsState;
-use super::explore::{self, AnalysisEvent};
-use super::genes_state::GenesState;
-use super::keymap::{self, Action, Key, Scope};
-use super::panes;
-use super::runs_state::RunsState;
-use super::theme::Theme;
-use super::train_state::{Field, RunStatus, TrainState};
-use super::transfer_state::{self, TransferMsg, TransferState};
-use crate::analysis::transfer::TransferRequest;
-
-/// The tabs of the shell, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Data,
-    Train,
-    Embeddings,
-    Genes,
-    Transfer,
-    Runs,
-}
-
-impl Tab {
-    /// Every tab in display order.
-    pub const ALL: [Tab; 6] = [
-        Tab::Data,
-        Tab::Train,
-        Tab::Embeddings,
-        Tab::Genes,
-        Tab::Transfer,
-        Tab::Runs,
-    ];
-
-    /// The tab's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Data => "Data",
-            Tab::Train => "Train",
-            Tab::Embeddings => "Embeddings",
-            Tab::Genes => "Genes",
-            Tab::Transfer => "Transfer",
-            Tab::Runs => "Runs",
-        }
-    }
-
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-
-    fn offset(self, by: isize) -> Tab {
-        let n = Tab::ALL.len() as isize;
-        Tab::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
-    }
-
-    /// The keymap scope of the tab's pane, if it has bindings of its own.
-    pub fn scope(self) -> Option<Scope> {
-        match self {
-            Tab::Data => Some(Scope::Data),
-            Tab::Train => Some(Scope::Train),
-            Tab::Runs => Some(Scope::Runs),
-            Tab::Embeddings => Some(Scope::Embeddings),
-            Tab::Genes => Some(Scope::Genes),
-            Tab::Transfer => Some(Scope::Transfer),
-        }
-    }
-}
-
-/// Everything that can happen to the app.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    Key(KeyEvent),
-    Mouse(MouseEvent),
-    Resize(u16, u16),
-    /// A frame tick: animates the loading spinner.
-    Tick,
-    /// The background load reached a new stage.
-    LoadStage(String),
-    Loaded(Result<DataView, String>),
-    Train(TrainEvent),
-    /// A scan of the runs directory finished.
-    RunsScanned(Vec<RunInfo>),
-    /// The analysis job behind the Embeddings and Genes panes made progress or ended.
-    Analysis(AnalysisEvent),
-    /// Background work of the Transfer pane reported.
-    Transfer(TransferMsg),
-    /// Following a run in another process began (its directory) or could not.
-    Attached(Result<PathBuf, String>),
-}
-
-/// Work the event loop does on the app's behalf.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Quit,
-    SetMouse(bool),
-    Load {
-        path: PathBuf,
-        matrix: String,
-    },
-    StartTraining {
-        path: PathBuf,
-        config: Box<Config>,
-    },
-    Command(TrainCommand),
-    /// Scan the runs directory off the UI thread.
-    ScanRuns {
-        out_dir: PathBuf,
-    },
-    /// Analyse a run off the UI thread (embed, lay out, cluster, score, reconstruct).
-    Analyse {
-        job: u64,
-        run_dir: PathBuf,
-        label: Option<String>,
-    },
-    /// Read a transfer target's label columns off the UI thread.
-    LoadTargetColumns {
-        path: PathBuf,
-    },
-    /// Read a run's saved transfer.json off the UI thread.
-    LoadSavedTransfer {
-        run: PathBuf,
-    },
-    /// Run a transfer of `run` on a background thread.
-    StartTransfer {
-        run: PathBuf,
-        request: TransferRequest,
-        config: Box<Config>,
-    },
-    /// Start a run in its own process, then follow it.
-    StartDetached {
-        path: PathBuf,
-        config: Box<Config>,
-    },
-    /// Follow a run that trains in another process.
-    Attach {
-        run_dir: PathBuf,
-    },
-    /// Stop following it (the run goes on).
-    Detach,
-}
-
-/// What the text input is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputPurpose {
-    Search,
-    Edit(Field),
-    EditTransfer(transfer_state::Field),
-    Palette,
-}
-
-/// The modal layer on top of the panes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Modal {
-    None,
-    Help {
-        scroll: u16,
-    },
-    QuitPrompt,
-    Input {
-        purpose: InputPurpose,
-        buffer: String,
-    },
-}
+use crate::analysis::run_analysis::run_name;
+use crate::tui::data::state::{DataState, LoadState};
+use crate::tui::embeddings::state::EmbeddingsState;
+use crate::tui::genes::state::GenesState;
+use crate::tui::input::{self, InputPurpose, Modal};
+use crate::tui::keymap::{self, Action, Key, Scope};
+use crate::tui::message::{Effect, Msg};
+use crate::tui::panes;
+use crate::tui::runs::state::RunsState;
+use crate::tui::tab::Tab;
+use crate::tui::theme::Theme;
+use crate::tui::train::state::{RunPhase, TrainPaneState};
+use crate::tui::transfer::state::TransferState;
+use crate::tui::{data, embeddings, genes, runs, train, transfer};
 
 /// The whole UI state.
 #[derive(Debug, Clone)]
@@ -180,7 +30,7 @@ pub struct App {
     pub tab: Tab,
     pub modal: Modal,
     pub data: DataState,
-    pub train: TrainState,
+    pub train: TrainPaneState,
     pub runs: RunsState,
     pub embeddings: EmbeddingsState,
     pub genes: GenesState,
@@ -206,7 +56,7 @@ impl App {
             tab: Tab::Data,
             modal: Modal::None,
             data: DataState::new(&config.data.matrix, &config.data.label),
-            train: TrainState::new(&config),
+            train: TrainPaneState::new(&config),
             runs: RunsState::default(),
             embeddings: EmbeddingsState::default(),
             genes: GenesState::default(),
@@ -227,7 +77,8 @@ impl App {
         self.load_effect()
     }
 
-    fn load_effect(&mut self) -> Vec<Effect> {
+    /// Loads the dataset with the chosen matrix off the UI thread.
+    pub fn load_effect(&mut self) -> Vec<Effect> {
         self.data.load = LoadState::Loading {
             name: self.dataset_name(),
             stage: "opening".into(),
@@ -252,12 +103,21 @@ impl App {
             Modal::Help { .. } => Scope::Help,
             Modal::QuitPrompt => Scope::QuitPrompt,
             Modal::Input { .. } => Scope::TextInput,
-            Modal::None => self.tab.scope().unwrap_or(Scope::Global),
+            Modal::None => Scope::of_tab(self.tab).unwrap_or(Scope::Global),
         }
     }
 
-    /// Applies one message; returns the effects for the event loop.
+    /// Applies one message; returns the effects for the event loop. Scroll positions follow
+    /// their cursors here, so drawing only reads the state.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let effects = self.route(msg);
+        let gene_rows = data::view::gene_rows(self.body()).height;
+        self.data.scroll_genes(usize::from(gene_rows));
+        effects
+    }
+
+    /// Hands a message to the shell or the feature it belongs to.
+    fn route(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Msg::Key(_) => Vec::new(),
@@ -308,7 +168,7 @@ impl App {
             }
             Msg::Transfer(msg) => {
                 if self.transfer.apply(msg) {
-                    return self.target_columns_effect();
+                    return transfer::actions::columns_effect(self);
                 }
                 Vec::new()
             }
@@ -321,7 +181,7 @@ impl App {
                 Vec::new()
             }
             Msg::Attached(Err(message)) => {
-                self.train.status = RunStatus::Failed(message.clone());
+                self.train.status = RunPhase::Failed(message.clone());
                 self.notice = Some(message);
                 Vec::new()
             }
@@ -330,14 +190,14 @@ impl App {
 
     /// Gives the Embeddings scatter the size of its plot area (it re-bins when that changes).
     fn fit_plot(&mut self) {
-        let plot = panes::embeddings::plot_area(self.body());
+        let plot = crate::tui::embeddings::view::plot_area(self.body());
         self.embeddings.resize(plot.width, plot.height);
     }
 
     /// Opens a run into the Embeddings and Genes panes: starts its analysis off the UI thread.
     pub fn open_run(&mut self, run_dir: PathBuf) -> Vec<Effect> {
         let job = self.embeddings.job + 1;
-        self.embeddings.begin(job, explore::run_name(&run_dir));
+        self.embeddings.begin(job, run_name(&run_dir));
         self.genes.clear();
         self.tab = Tab::Embeddings;
         vec![Effect::Analyse {
@@ -353,32 +213,8 @@ impl App {
             return self.act(Action::ForceQuit);
         }
         self.notice = None;
-        if let Modal::Input { buffer, purpose } = &mut self.modal {
-            let purpose = *purpose;
-            match keymap::lookup(Scope::TextInput, key) {
-                Some(Action::Confirm) => return self.finish_input(true),
-                Some(Action::Cancel) => return self.finish_input(false),
-                _ => {}
-            }
-            match event.code {
-                KeyCode::Backspace => {
-                    buffer.pop();
-                }
-                KeyCode::Char(c) => buffer.push(c),
-                _ => return Vec::new(),
-            }
-            if purpose == InputPurpose::Search {
-                match self.tab {
-                    Tab::Genes => self.genes.set_query(buffer),
-                    Tab::Embeddings => {}
-                    _ => {
-                        self.data.query = buffer.clone();
-                        self.data.gene_cursor = 0;
-                        self.data.refresh_genes();
-                    }
-                }
-            }
-            return Vec::new();
+        if matches!(self.modal, Modal::Input { .. }) {
+            return input::on_key(self, &event, key);
         }
         let scope = self.scope();
         let action = keymap::lookup(scope, key).or_else(|| {
@@ -434,24 +270,24 @@ impl App {
             }
             Action::Palette => self.open_input(InputPurpose::Palette, String::new()),
             _ => match self.tab {
-                Tab::Data => return self.act_data(action),
-                Tab::Train => return self.act_train(action),
-                Tab::Runs => return self.act_runs(action),
-                Tab::Embeddings => self.act_embeddings(action),
-                Tab::Genes => return self.act_genes(action),
-                Tab::Transfer => return self.act_transfer(action),
+                Tab::Data => return data::actions::act(self, action),
+                Tab::Train => return train::actions::act(self, action),
+                Tab::Runs => return runs::actions::act(self, action),
+                Tab::Embeddings => embeddings::actions::act(self, action),
+                Tab::Genes => return genes::actions::act(self, action),
+                Tab::Transfer => return transfer::actions::act(self, action),
             },
         }
         Vec::new()
     }
 
     /// Switches to `tab`; opening the Runs tab rescans the runs directory.
-    fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
+    pub fn open_tab(&mut self, tab: Tab) -> Vec<Effect> {
         let opened = tab != self.tab;
         self.tab = tab;
         match tab {
-            Tab::Runs if opened => self.scan_runs_effect(),
-            Tab::Transfer if opened => self.open_transfer(),
+            Tab::Runs if opened => runs::actions::scan(self),
+            Tab::Transfer if opened => transfer::actions::open(self),
             _ => Vec::new(),
         }
     }
@@ -468,361 +304,9 @@ impl App {
             })
     }
 
-    /// Opening the Transfer tab: follow the current run (and look up its saved report) and
-    /// read the target's label columns if not yet known.
-    fn open_transfer(&mut self) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        if self.transfer.set_run(self.current_run())
-            && let Some(run) = &self.transfer.run
-        {
-            effects.push(Effect::LoadSavedTransfer { run: run.clone() });
-        }
-        if self.transfer.columns == transfer_state::Columns::Unknown {
-            effects.extend(self.target_columns_effect());
-        }
-        effects
-    }
-
-    fn target_columns_effect(&mut self) -> Vec<Effect> {
-        self.transfer.columns = transfer_state::Columns::Loading;
-        vec![Effect::LoadTargetColumns {
-            path: PathBuf::from(&self.transfer.target),
-        }]
-    }
-
-    fn act_transfer(&mut self, action: Action) -> Vec<Effect> {
-        let t = &mut self.transfer;
-        let field = t.current_field();
-        match action {
-            Action::Down => t.move_field(1),
-            Action::Up => t.move_field(-1),
-            Action::Decrease | Action::Increase => {
-                if field == transfer_state::Field::Label
-                    && !matches!(t.columns, transfer_state::Columns::Loaded(_))
-                {
-                    self.notice = Some("the target's columns are not loaded".into());
-                }
-                t.adjust(field, action == Action::Increase);
-            }
-            Action::Edit if field == transfer_state::Field::Label => {
-                self.notice = Some("choose the label column with h / l".into());
-            }
-            Action::Edit => {
-                let value = t.value(field);
-                self.open_input(InputPurpose::EditTransfer(field), value);
-            }
-            Action::NextArm => t.next_arm(),
-            Action::Refresh => {
-                let mut effects = self.target_columns_effect();
-                if let Some(run) = &self.transfer.run {
-                    effects.push(Effect::LoadSavedTransfer { run: run.clone() });
-                }
-                return effects;
-            }
-            Action::Start => match (t.request(), t.run.clone()) {
-                (Ok(request), Some(run)) => {
-                    t.start();
-                    return vec![Effect::StartTransfer {
-                        run,
-                        request,
-                        config: Box::new(self.config.clone()),
-                    }];
-                }
-                (Err(e), _) => self.notice = Some(e),
-                (Ok(_), None) => {}
-            },
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn scan_runs_effect(&mut self) -> Vec<Effect> {
-        self.runs.scanning = true;
-        vec![Effect::ScanRuns {
-            out_dir: PathBuf::from(&self.config.train.out_dir),
-        }]
-    }
-
-    fn act_runs(&mut self, action: Action) -> Vec<Effect> {
-        match action {
-            Action::Down => self.runs.move_cursor(1),
-            Action::Up => self.runs.move_cursor(-1),
-            Action::Mark => self.runs.toggle_mark(),
-            Action::Refresh => return self.scan_runs_effect(),
-            Action::Attach => return self.attach_selected(),
-            Action::Open => {
-                if let Some(run) = self.runs.selected() {
-                    return self.open_run(run.dir.clone());
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn act_embeddings(&mut self, action: Action) {
-        let e = &mut self.embeddings;
-        if e.analysis.is_none() {
-            self.notice =
-                Some("no run open: Enter on a run in the Runs tab, or :open RUN_DIR".into());
-            return;
-        }
-        match action {
-            Action::ToggleView => e.toggle_view(),
-            Action::CycleColour => e.cycle_colour(),
-            Action::Search => self.open_input(InputPurpose::Search, String::new()),
-            Action::Select => e.toggle_highlight(),
-            Action::Down => e.move_cursor(1),
-            Action::Up => e.move_cursor(-1),
-            Action::ZoomIn | Action::ZoomOut => e.zoom_by(action == Action::ZoomIn, None),
-            Action::ResetZoom => e.reset_zoom(),
-            Action::Pan(dx, dy) => e.pan(dx, dy),
-            _ => {}
-        }
-    }
-
-    fn act_genes(&mut self, action: Action) -> Vec<Effect> {
-        let page = panes::genes::table_rows(self.body()).height.max(1) as isize;
-        let g = &mut self.genes;
-        match action {
-            Action::Down => g.move_cursor(1),
-            Action::Up => g.move_cursor(-1),
-            Action::PageDown => g.move_cursor(page),
-            Action::PageUp => g.move_cursor(-page),
-            Action::Top => g.move_cursor(isize::MIN / 2),
-            Action::Bottom => g.move_cursor(isize::MAX / 2),
-            Action::CycleSort => g.cycle_sort(),
-            Action::ReverseSort => g.reverse(),
-            Action::Search => {
-                let query = g.query.clone();
-                self.open_input(InputPurpose::Search, query);
-            }
-            Action::Select => {
-                if let Some(gene) = g.selected() {
-                    self.embeddings.colour_by_gene(gene);
-                    return self.open_tab(Tab::Embeddings);
-                }
-            }
-            Action::ColourByError => {
-                if let Some(gene) = g.selected() {
-                    if self.embeddings.colour_by_error(gene) {
-                        return self.open_tab(Tab::Embeddings);
-                    }
-                    self.notice = Some("this run has no per-cell reconstruction errors".into());
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    /// Follows the selected run in the Train tab (unless this UI is training in-process).
-    fn attach_selected(&mut self) -> Vec<Effect> {
-        let Some(run) = self.runs.selected() else {
-            return Vec::new();
-        };
-        if self.train.training_here() {
-            self.notice = Some("a run is training in this UI: stop it first".into());
-            return Vec::new();
-        }
-        let run_dir = run.dir.clone();
-        self.train.reset_run();
-        self.tab = Tab::Train;
-        vec![Effect::Detach, Effect::Attach { run_dir }]
-    }
-
-    fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
+    /// Opens the text input for `purpose`, prefilled with `buffer`.
+    pub fn open_input(&mut self, purpose: InputPurpose, buffer: String) {
         self.modal = Modal::Input { purpose, buffer };
-    }
-
-    fn finish_input(&mut self, accept: bool) -> Vec<Effect> {
-        let Modal::Input { purpose, buffer } = std::mem::replace(&mut self.modal, Modal::None)
-        else {
-            return Vec::new();
-        };
-        match (purpose, accept) {
-            (InputPurpose::Search, false) => match self.tab {
-                Tab::Genes => self.genes.set_query(""),
-                Tab::Embeddings => {}
-                _ => {
-                    self.data.query.clear();
-                    self.data.refresh_genes();
-                }
-            },
-            (InputPurpose::Search, true) if self.tab == Tab::Embeddings => {
-                match self.embeddings.find_gene(&buffer) {
-                    Some(g) => self.embeddings.colour_by_gene(g),
-                    None => self.notice = Some(format!("no gene matches `{}`", buffer.trim())),
-                }
-            }
-            (InputPurpose::Search, true) => {}
-            (InputPurpose::Edit(field), true) => {
-                if let Err(e) = self.train.form.set(field, &buffer) {
-                    self.notice = Some(e);
-                }
-            }
-            (InputPurpose::EditTransfer(field), true) => match self.transfer.set(field, &buffer) {
-                Ok(true) => return self.target_columns_effect(),
-                Ok(false) => {}
-                Err(e) => self.notice = Some(e),
-            },
-            (InputPurpose::Palette, true) => {
-                if let Some(path) = buffer.trim().strip_prefix("open ") {
-                    return self.open_run(PathBuf::from(path.trim()));
-                }
-                return match keymap::by_command(self.tab.scope(), &buffer) {
-                    Some(binding) => self.act(binding.action),
-                    None => {
-                        self.notice = Some(format!(
-                            "no command `{}` here (see ? for names)",
-                            buffer.trim()
-                        ));
-                        Vec::new()
-                    }
-                };
-            }
-            (_, false) => {}
-        }
-        Vec::new()
-    }
-
-    fn act_data(&mut self, action: Action) -> Vec<Effect> {
-        let page = panes::data::gene_rows(self.body()).height.max(1) as isize;
-        let d = &mut self.data;
-        match action {
-            Action::Down => d.move_gene(1),
-            Action::Up => d.move_gene(-1),
-            Action::PageDown => d.move_gene(page),
-            Action::PageUp => d.move_gene(-page),
-            Action::Top => d.move_gene(isize::MIN / 2),
-            Action::Bottom => d.move_gene(isize::MAX / 2),
-            Action::Search => {
-                let query = d.query.clone();
-                self.open_input(InputPurpose::Search, query);
-            }
-            Action::CycleSort => {
-                d.sort = d.sort.next();
-                d.refresh_genes();
-            }
-            Action::NextColumn | Action::PrevColumn => {
-                let n = d.view().map_or(0, |v| v.obs.len());
-                if n > 0 {
-                    let by = if action == Action::NextColumn {
-                        1
-                    } else {
-                        n - 1
-                    };
-                    d.obs_cursor = (d.obs_cursor + by) % n;
-                }
-            }
-            Action::UseAsLabel => match d.shown_column() {
-                Some(col) if !col.counts.is_empty() => {
-                    let name = col.name.clone();
-                    self.notice = Some(format!("later panes colour cells by {name}"));
-                    d.label = Some(name);
-                }
-                Some(col) => {
-                    self.notice = Some(format!("{} has no categories to colour by", col.name));
-                }
-                None => {}
-            },
-            Action::CycleMatrix => {
-                let Some(view) = d.view() else {
-                    return Vec::new();
-                };
-                let choices = view.matrices.clone();
-                let i = choices
-                    .iter()
-                    .position(|m| *m == d.matrix)
-                    .map_or(0, |i| i + 1);
-                match choices.get(i % choices.len().max(1)) {
-                    Some(next) if *next != d.matrix => {
-                        d.matrix = next.clone();
-                        return self.load_effect();
-                    }
-                    _ => self.notice = Some("this file has only one matrix".into()),
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn act_train(&mut self, action: Action) -> Vec<Effect> {
-        let t = &mut self.train;
-        let n_fields = Field::ALL.len();
-        let editable = !t.status.is_active();
-        match action {
-            Action::Down => t.field = (t.field + 1) % n_fields,
-            Action::Up => t.field = (t.field + n_fields - 1) % n_fields,
-            Action::Decrease | Action::Increase if editable => {
-                let field = t.current_field();
-                t.form.adjust(field, action == Action::Increase);
-            }
-            Action::Edit if editable => {
-                let field = t.current_field();
-                let value = t.form.value(field);
-                self.open_input(InputPurpose::Edit(field), value);
-            }
-            Action::Decrease | Action::Increase | Action::Edit => {
-                self.notice = Some("settings are fixed while a run is going".into());
-            }
-            Action::Start | Action::StartDetached if t.status.is_active() => {
-                self.notice = Some("a run is already going".into());
-            }
-            Action::Start | Action::StartDetached if self.data.view().is_none() => {
-                self.notice = Some("no dataset loaded yet".into());
-            }
-            Action::Start | Action::StartDetached => {
-                let detached = t.attached.take().is_some();
-                t.reset_run();
-                let mut config = t.form.apply(&self.config);
-                config.data.matrix = self.data.matrix.clone();
-                config.data.label = self.data.label.clone().unwrap_or_default();
-                let (path, config) = (self.dataset.clone(), Box::new(config));
-                let start = if action == Action::Start {
-                    Effect::StartTraining { path, config }
-                } else {
-                    Effect::StartDetached { path, config }
-                };
-                return if detached {
-                    vec![Effect::Detach, start]
-                } else {
-                    vec![start]
-                };
-            }
-            Action::Detach => match t.attached.take() {
-                Some(dir) => {
-                    t.reset_run();
-                    t.status = RunStatus::Idle;
-                    t.log(format!("detached from {}: it goes on", dir.display()));
-                    return vec![Effect::Detach];
-                }
-                None => self.notice = Some("not following a detached run".into()),
-            },
-            Action::PauseResume => {
-                let command = match t.status {
-                    RunStatus::Running => TrainCommand::Pause,
-                    RunStatus::Paused => TrainCommand::Resume,
-                    _ => return Vec::new(),
-                };
-                return vec![Effect::Command(command)];
-            }
-            Action::Stop if matches!(t.status, RunStatus::Running | RunStatus::Paused) => {
-                t.status = RunStatus::Stopping;
-                t.log("stopping after this batch");
-                return vec![Effect::Command(TrainCommand::Stop)];
-            }
-            Action::Open => match (&t.status, &self.finished_run) {
-                (RunStatus::Finished { .. }, Some(dir)) => return self.open_run(dir.clone()),
-                _ => self.notice = Some("explore opens once the run has finished".into()),
-            },
-            Action::ToggleLogY => t.log_y = !t.log_y,
-            Action::ToggleSmoothing => t.smooth = !t.smooth,
-            Action::ToggleWindow => t.recent = !t.recent,
-            _ => {}
-        }
-        Vec::new()
     }
 
     /// The area between the tab bar and the status bar.
@@ -836,6 +320,7 @@ impl App {
         }
         let at = Position::new(mouse.column, mouse.row);
         let layout = panes::screen_layout(self.area);
+        let body = layout.body;
         match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) if layout.tabs.contains(at) => {
                 if let Some(tab) = panes::tab_at(layout.tabs, at.x) {
@@ -843,623 +328,27 @@ impl App {
                 }
             }
             MouseEventKind::Down(MouseButton::Left) => match self.tab {
-                Tab::Data => {
-                    let rows = panes::data::gene_rows(layout.body);
-                    if rows.contains(at) {
-                        let i = self.data.gene_offset + usize::from(at.y - rows.y);
-                        if i < self.data.visible.len() {
-                            self.data.gene_cursor = i;
-                        }
-                    }
-                }
-                Tab::Embeddings => {
-                    let e = &mut self.embeddings;
-                    if let Some(i) = panes::embeddings::legend_row_at(layout.body, e, at.x, at.y) {
-                        e.cursor = i;
-                        e.toggle_highlight();
-                    }
-                }
-                Tab::Train => {
-                    let rows = panes::train::form_rows(layout.body);
-                    if rows.contains(at) {
-                        self.train.field = usize::from(at.y - rows.y).min(Field::ALL.len() - 1);
-                    }
-                }
-                Tab::Runs => {
-                    let (rows, first) = panes::runs::run_rows(layout.body, &self.runs);
-                    if rows.contains(at) {
-                        let i = first + usize::from(at.y - rows.y);
-                        if i < self.runs.runs.len() {
-                            self.runs.cursor = i;
-                        }
-                    }
-                }
-                _ => {}
+                Tab::Data => data::actions::click(self, at, body),
+                Tab::Embeddings => embeddings::actions::click(self, at, body),
+                Tab::Train => train::actions::click(self, at, body),
+                Tab::Runs => runs::actions::click(self, at, body),
+                Tab::Genes | Tab::Transfer => {}
             },
-            MouseEventKind::ScrollDown if self.tab == Tab::Data => self.data.move_gene(3),
-            MouseEventKind::ScrollUp if self.tab == Tab::Data => self.data.move_gene(-3),
-            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
-                if self.tab == Tab::Embeddings =>
-            {
-                let plot = panes::embeddings::plot_area(layout.body);
-                if plot.contains(at) {
-                    let anchor = self.embeddings.view_at(at.x - plot.x, at.y - plot.y);
-                    let zoom_in = mouse.kind == MouseEventKind::ScrollUp;
-                    self.embeddings.zoom_by(zoom_in, Some(anchor));
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let (up, step) = match mouse.kind {
+                    MouseEventKind::ScrollUp => (true, -1),
+                    _ => (false, 1),
+                };
+                match self.tab {
+                    Tab::Data => self.data.move_gene(3 * step),
+                    Tab::Embeddings => embeddings::actions::wheel(self, up, at, body),
+                    Tab::Genes => self.genes.move_cursor(3 * step),
+                    Tab::Runs => self.runs.move_cursor(step),
+                    Tab::Train | Tab::Transfer => {}
                 }
             }
-            MouseEventKind::ScrollDown if self.tab == Tab::Genes => self.genes.move_cursor(3),
-            MouseEventKind::ScrollUp if self.tab == Tab::Genes => self.genes.move_cursor(-3),
-            MouseEventKind::ScrollDown if self.tab == Tab::Runs => self.runs.move_cursor(1),
-            MouseEventKind::ScrollUp if self.tab == Tab::Runs => self.runs.move_cursor(-1),
             _ => {}
         }
         Vec::new()
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::tui::data_state::tests::demo_view;
-    use crate::tui::embeddings_state::tests::scripted_analysis;
-    use crate::tui::train_state::tests::scripted_run;
-    use crossterm::event::KeyModifiers;
-    use ratatui::symbols::Marker;
-
-    /// An app on a fixed demo path with a fixed log path and colours off, as pane tests want it.
-    pub fn test_app() -> App {
-        App::new(
-            Config::default(),
-            PathBuf::from("/data/demo_immune.h5ad"),
-            "~/.local/state/cellscope/cellscope.log".into(),
-            Theme::new(true, Marker::Braille),
-        )
-    }
-
-    /// The test app with the demo view loaded.
-    pub fn loaded_app() -> App {
-        let mut app = test_app();
-        app.start();
-        app.update(Msg::Loaded(Ok(demo_view())));
-        app
-    }
-
-    /// The loaded app with a scripted analysis of `n` cells opened (changed by `edit` first).
-    pub fn explored_app_with(
-        n: usize,
-        edit: impl FnOnce(&mut crate::tui::explore::RunAnalysis),
-    ) -> App {
-        let mut app = loaded_app();
-        let effects = app.open_run(PathBuf::from("runs/20261123-masked"));
-        let Effect::Analyse { job, .. } = effects[0] else {
-            panic!("{effects:?}")
-        };
-        let mut analysis = scripted_analysis(n);
-        edit(&mut analysis);
-        app.update(Msg::Analysis(AnalysisEvent::Done {
-            job,
-            result: Ok(std::sync::Arc::new(analysis)),
-        }));
-        app
-    }
-
-    /// The loaded app with a scripted analysis of `n` cells opened.
-    pub fn explored_app(n: usize) -> App {
-        explored_app_with(n, |_| {})
-    }
-
-    pub fn press(app: &mut App, c: char) -> Vec<Effect> {
-        app.update(Msg::Key(KeyEvent::new(
-            KeyCode::Char(c),
-            KeyModifiers::NONE,
-        )))
-    }
-
-    pub fn press_code(app: &mut App, code: KeyCode) -> Vec<Effect> {
-        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    }
-
-    #[test]
-    fn start_loads_the_dataset_with_the_configured_matrix() {
-        let mut app = test_app();
-        let effects = app.start();
-        assert_eq!(
-            effects,
-            [Effect::Load {
-                path: "/data/demo_immune.h5ad".into(),
-                matrix: "X".into()
-            }]
-        );
-        assert!(matches!(app.data.load, LoadState::Loading { .. }));
-    }
-
-    #[test]
-    fn tabs_switch_by_number_tab_key_and_wrap() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        assert_eq!(app.tab, Tab::Train);
-        press_code(&mut app, KeyCode::BackTab);
-        press_code(&mut app, KeyCode::BackTab);
-        assert_eq!(app.tab, Tab::Runs);
-        press_code(&mut app, KeyCode::Tab);
-        assert_eq!(app.tab, Tab::Data);
-    }
-
-    #[test]
-    fn quit_is_immediate_when_idle_and_asks_while_training() {
-        let mut app = loaded_app();
-        assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
-        press(&mut app, '2');
-        let effects = press(&mut app, 's');
-        assert!(matches!(effects[0], Effect::StartTraining { .. }));
-        assert!(press(&mut app, 'q').is_empty());
-        assert_eq!(app.modal, Modal::QuitPrompt);
-        assert!(press(&mut app, 'n').is_empty());
-        assert_eq!(app.modal, Modal::None);
-        press(&mut app, 'q');
-        assert_eq!(
-            press(&mut app, 'y'),
-            [Effect::Command(TrainCommand::Stop), Effect::Quit]
-        );
-    }
-
-    #[test]
-    fn ctrl_c_quits_from_anywhere_and_stops_a_run() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        press(&mut app, 's');
-        press(&mut app, '/');
-        let effects = app.update(Msg::Key(KeyEvent::new(
-            KeyCode::Char('c'),
-            KeyModifiers::CONTROL,
-        )));
-        assert_eq!(effects, [Effect::Command(TrainCommand::Stop), Effect::Quit]);
-    }
-
-    #[test]
-    fn start_pause_resume_stop_follow_the_run_status() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        let effects = press(&mut app, 's');
-        let Effect::StartTraining { config, .. } = &effects[0] else {
-            panic!("{effects:?}")
-        };
-        assert_eq!(config.train.epochs, crate::config::Epochs::Auto);
-        assert_eq!(config.data.label, "cell_type");
-        for e in scripted_run(1, 5) {
-            app.update(Msg::Train(e));
-        }
-        assert_eq!(press(&mut app, 'p'), [Effect::Command(TrainCommand::Pause)]);
-        app.update(Msg::Train(TrainEvent::Paused));
-        assert_eq!(
-            press(&mut app, ' '),
-            [Effect::Command(TrainCommand::Resume)]
-        );
-        app.update(Msg::Train(TrainEvent::Resumed));
-        assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
-        assert_eq!(app.train.status, RunStatus::Stopping);
-    }
-
-    #[test]
-    fn editing_a_setting_by_typing_and_by_steps() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        press(&mut app, 'j'); // epochs ("auto")
-        press_code(&mut app, KeyCode::Enter);
-        for _ in 0..4 {
-            press_code(&mut app, KeyCode::Backspace);
-        }
-        press(&mut app, '3');
-        press_code(&mut app, KeyCode::Enter);
-        let fixed = crate::config::Epochs::Fixed;
-        assert_eq!(app.train.form.epochs, fixed(3));
-        press(&mut app, 'l');
-        assert_eq!(app.train.form.epochs, fixed(4));
-        press_code(&mut app, KeyCode::Enter);
-        press(&mut app, 'x');
-        press_code(&mut app, KeyCode::Enter);
-        assert!(app.notice.as_deref().unwrap().contains("whole number"));
-        assert_eq!(app.train.form.epochs, fixed(4));
-    }
-
-    #[test]
-    fn gene_search_filters_live_and_escape_clears_it() {
-        let mut app = loaded_app();
-        press(&mut app, '/');
-        press(&mut app, 'c');
-        press(&mut app, 'd');
-        assert_eq!(app.data.visible.len(), 3);
-        press_code(&mut app, KeyCode::Esc);
-        assert_eq!(app.data.visible.len(), 8);
-    }
-
-    #[test]
-    fn matrix_choice_reloads_and_label_choice_is_remembered() {
-        let mut app = loaded_app();
-        let effects = press(&mut app, 'x');
-        assert_eq!(
-            effects,
-            [Effect::Load {
-                path: "/data/demo_immune.h5ad".into(),
-                matrix: "raw".into()
-            }]
-        );
-        app.update(Msg::Loaded(Ok(demo_view())));
-        press(&mut app, 'l'); // donor
-        press(&mut app, 'c');
-        assert_eq!(app.data.label.as_deref(), Some("donor"));
-        press(&mut app, 'l'); // n_counts: a float column
-        press(&mut app, 'c');
-        assert_eq!(app.data.label.as_deref(), Some("donor"));
-    }
-
-    #[test]
-    fn palette_runs_commands_by_name() {
-        let mut app = loaded_app();
-        press(&mut app, ':');
-        for c in "train".chars() {
-            press(&mut app, c);
-        }
-        press_code(&mut app, KeyCode::Enter);
-        assert_eq!(app.tab, Tab::Train);
-        press(&mut app, ':');
-        for c in "log-y".chars() {
-            press(&mut app, c);
-        }
-        press_code(&mut app, KeyCode::Enter);
-        assert!(app.train.log_y);
-    }
-
-    #[test]
-    fn mouse_toggle_and_clicks_on_tabs_and_rows() {
-        let mut app = loaded_app();
-        app.update(Msg::Resize(80, 24));
-        assert_eq!(press(&mut app, 'm'), [Effect::SetMouse(false)]);
-        let layout = panes::screen_layout(app.area);
-        let x = (0..80)
-            .find(|&x| panes::tab_at(layout.tabs, x) == Some(Tab::Train))
-            .unwrap();
-        let click = |column, row| {
-            Msg::Mouse(MouseEvent {
-                kind: MouseEventKind::Down(MouseButton::Left),
-                column,
-                row,
-                modifiers: KeyModifiers::NONE,
-            })
-        };
-        app.update(click(x, layout.tabs.y));
-        assert_eq!(app.tab, Tab::Train);
-        let form = panes::train::form_rows(app.body());
-        app.update(click(form.x + 1, form.y + 2));
-        assert_eq!(app.train.field, 2);
-        press(&mut app, '1');
-        let rows = panes::data::gene_rows(app.body());
-        app.update(click(rows.x + 1, rows.y + 4));
-        assert_eq!(app.data.gene_cursor, 4);
-    }
-
-    #[test]
-    fn runs_tab_scans_when_opened_and_on_refresh_and_marks_runs() {
-        let mut app = loaded_app();
-        let scan = Effect::ScanRuns {
-            out_dir: "runs".into(),
-        };
-        assert_eq!(press(&mut app, '6'), std::slice::from_ref(&scan));
-        assert!(app.runs.scanning);
-        // Pressing the tab's key again does not rescan; leaving and coming back does.
-        assert!(press(&mut app, '6').is_empty());
-        app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
-        ));
-        assert!(!app.runs.scanning);
-        press_code(&mut app, KeyCode::Down);
-        press(&mut app, ' ');
-        assert_eq!(app.runs.marked, ["run-b-byol"]);
-        assert_eq!(press(&mut app, 'r'), std::slice::from_ref(&scan));
-        press_code(&mut app, KeyCode::Tab);
-        assert_eq!(app.tab, Tab::Data);
-        assert_eq!(press_code(&mut app, KeyCode::BackTab), [scan]);
-    }
-
-    /// The app on the Runs tab with the scripted runs listed.
-    fn app_with_runs() -> App {
-        let mut app = loaded_app();
-        press(&mut app, '6');
-        app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
-        ));
-        app
-    }
-
-    #[test]
-    fn attaching_follows_a_run_and_quitting_or_detaching_leaves_it_going() {
-        let mut app = app_with_runs();
-        press_code(&mut app, KeyCode::Down);
-        let run_dir = app.runs.selected().unwrap().dir.clone();
-        let attach = Effect::Attach {
-            run_dir: run_dir.clone(),
-        };
-        assert_eq!(press(&mut app, 'a'), [Effect::Detach, attach]);
-        assert_eq!(app.tab, Tab::Train);
-        app.update(Msg::Attached(Ok(run_dir.clone())));
-        for event in scripted_run(2, 3).into_iter().take(4) {
-            app.update(Msg::Train(event));
-        }
-        assert_eq!(app.train.status, RunStatus::Running);
-        assert_eq!(app.train.attached.as_ref(), Some(&run_dir));
-        // Commands go to the followed run; quitting does not stop it and does not ask.
-        assert_eq!(press(&mut app, 'x'), [Effect::Command(TrainCommand::Stop)]);
-        app.train.status = RunStatus::Running;
-        assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(app.update(Msg::Key(ctrl_c)), [Effect::Quit]);
-        assert_eq!(press(&mut app, 'd'), [Effect::Detach]);
-        assert_eq!(app.train.attached, None);
-        assert_eq!(app.train.status, RunStatus::Idle);
-        assert!(press(&mut app, 'd').is_empty());
-        assert!(app.notice.as_deref().unwrap().contains("not following"));
-    }
-
-    #[test]
-    fn a_failed_attach_says_why_and_an_in_process_run_blocks_attaching() {
-        let mut app = app_with_runs();
-        press(&mut app, 'a');
-        app.update(Msg::Attached(Err("runs/x: not a run directory".into())));
-        assert!(matches!(app.train.status, RunStatus::Failed(_)));
-        assert_eq!(app.train.attached, None);
-        let mut app = app_with_runs();
-        app.train.status = RunStatus::Running;
-        assert!(press(&mut app, 'a').is_empty());
-        assert_eq!(app.tab, Tab::Runs);
-    }
-
-    #[test]
-    fn start_detached_asks_for_a_process_of_its_own() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        match press(&mut app, 'S').as_slice() {
-            [Effect::StartDetached { path, config }] => {
-                assert_eq!(path, &app.dataset);
-                assert_eq!(config.train.method, app.train.form.method);
-            }
-            other => panic!("unexpected effects {other:?}"),
-        }
-    }
-
-    #[test]
-    fn clicking_and_scrolling_select_runs() {
-        let mut app = app_with_runs();
-        app.update(Msg::Resize(80, 24));
-        let (rows, first) = panes::runs::run_rows(app.body(), &app.runs);
-        assert_eq!(first, 0);
-        app.update(Msg::Mouse(MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column: rows.x + 2,
-            row: rows.y + 2,
-            modifiers: KeyModifiers::NONE,
-        }));
-        assert_eq!(app.runs.cursor, 2);
-        app.update(Msg::Mouse(MouseEvent {
-            kind: MouseEventKind::ScrollUp,
-            column: rows.x + 2,
-            row: rows.y,
-            modifiers: KeyModifiers::NONE,
-        }));
-        assert_eq!(app.runs.cursor, 1);
-    }
-
-    #[test]
-    fn current_run_is_the_runs_selection_else_the_trained_run() {
-        let mut app = loaded_app();
-        assert_eq!(app.current_run(), None);
-        app.train.run_name = Some("20261123-1-masked".into());
-        assert_eq!(
-            app.current_run(),
-            Some(PathBuf::from("runs/20261123-1-masked"))
-        );
-        app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
-        ));
-        assert_eq!(app.current_run(), Some(PathBuf::from("runs/run-c-masked")));
-    }
-
-    #[test]
-    fn transfer_tab_follows_the_selected_run_reads_columns_and_starts() {
-        let mut app = app_with_runs();
-        let run = PathBuf::from("runs/run-c-masked");
-        let columns = Effect::LoadTargetColumns {
-            path: "/data/demo_immune.h5ad".into(),
-        };
-        assert_eq!(
-            press(&mut app, '5'),
-            [
-                Effect::LoadSavedTransfer { run: run.clone() },
-                columns.clone()
-            ]
-        );
-        assert!(press(&mut app, 's').is_empty());
-        assert!(app.notice.as_deref().unwrap().contains("still loading"));
-        app.update(Msg::Transfer(TransferMsg::Columns {
-            path: "/data/demo_immune.h5ad".into(),
-            result: Ok(vec!["donor".into(), "cell_type".into()]),
-        }));
-        press(&mut app, 'j'); // label column
-        press(&mut app, 'l');
-        assert_eq!(app.transfer.label.as_deref(), Some("donor"));
-        press(&mut app, 'j');
-        press(&mut app, 'j'); // seeds
-        press(&mut app, 'h');
-        let effects = press(&mut app, 's');
-        let [
-            Effect::StartTransfer {
-                run: r, request, ..
-            },
-        ] = effects.as_slice()
-        else {
-            panic!("{effects:?}")
-        };
-        assert_eq!(r, &run);
-        assert_eq!((request.label.as_str(), request.seeds), ("donor", Some(2)));
-        assert!(press(&mut app, 's').is_empty(), "one transfer at a time");
-        // Typing a new target asks for its columns.
-        press(&mut app, 'j');
-        press_code(&mut app, KeyCode::Enter);
-        for _ in 0.."/data/demo_immune.h5ad".len() {
-            press_code(&mut app, KeyCode::Backspace);
-        }
-        for c in "t.h5ad".chars() {
-            press(&mut app, c);
-        }
-        assert_eq!(
-            press_code(&mut app, KeyCode::Enter),
-            [Effect::LoadTargetColumns {
-                path: "t.h5ad".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn help_opens_scrolls_and_closes() {
-        let mut app = loaded_app();
-        press(&mut app, '?');
-        assert_eq!(app.scope(), Scope::Help);
-        press(&mut app, 'j');
-        assert_eq!(app.modal, Modal::Help { scroll: 1 });
-        press_code(&mut app, KeyCode::Esc);
-        assert_eq!(app.modal, Modal::None);
-    }
-
-    #[test]
-    fn enter_on_a_run_opens_it_into_the_embeddings_pane() {
-        let mut app = loaded_app();
-        press(&mut app, '6');
-        app.update(Msg::RunsScanned(
-            crate::tui::runs_state::tests::scripted_runs(),
-        ));
-        let effects = press_code(&mut app, KeyCode::Enter);
-        assert_eq!(
-            effects,
-            [Effect::Analyse {
-                job: 1,
-                run_dir: "runs/run-c-masked".into(),
-                label: Some("cell_type".into()),
-            }]
-        );
-        assert_eq!(app.tab, Tab::Embeddings);
-        assert!(matches!(
-            app.embeddings.status,
-            crate::tui::embeddings_state::Explore::Running { .. }
-        ));
-        // The palette opens any directory; a newer job supersedes the older one.
-        press(&mut app, ':');
-        for c in "open /tmp/runs/x".chars() {
-            press(&mut app, c);
-        }
-        let effects = press_code(&mut app, KeyCode::Enter);
-        assert!(
-            matches!(&effects[..], [Effect::Analyse { job: 2, run_dir, .. }] if run_dir.ends_with("x"))
-        );
-    }
-
-    #[test]
-    fn a_finished_training_run_can_be_explored_from_the_train_pane() {
-        let mut app = loaded_app();
-        press(&mut app, '2');
-        assert!(press(&mut app, 'o').is_empty());
-        assert!(app.notice.as_deref().unwrap().contains("finished"));
-        press(&mut app, 's');
-        for e in scripted_run(1, 5) {
-            app.update(Msg::Train(e));
-        }
-        app.update(Msg::Train(TrainEvent::Finished {
-            run_dir: "/tmp/runs/masked-0001".into(),
-            best_val_loss: 0.5,
-            epochs_done: 1,
-            stopped: false,
-        }));
-        let effects = press(&mut app, 'o');
-        assert!(
-            matches!(&effects[..], [Effect::Analyse { run_dir, .. }] if run_dir.ends_with("masked-0001"))
-        );
-        assert_eq!(app.tab, Tab::Embeddings);
-    }
-
-    #[test]
-    fn choosing_a_gene_in_genes_colours_the_embedding_by_it() {
-        let mut app = explored_app(60);
-        press(&mut app, '4');
-        assert_eq!(app.genes.visible.len(), 6);
-        press(&mut app, 'j');
-        let gene = app.genes.selected().unwrap();
-        press_code(&mut app, KeyCode::Enter);
-        assert_eq!(app.tab, Tab::Embeddings);
-        assert_eq!(
-            app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::Gene(gene)
-        );
-        press(&mut app, '4');
-        press(&mut app, 'e');
-        assert_eq!(app.tab, Tab::Embeddings);
-        assert_eq!(
-            app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::GeneError(gene)
-        );
-        press(&mut app, '4');
-        press_code(&mut app, KeyCode::Enter);
-        // `/` in Embeddings picks a gene by name; an unknown name leaves the colour alone.
-        press(&mut app, '/');
-        press(&mut app, 'q');
-        press_code(&mut app, KeyCode::Enter);
-        assert!(app.notice.as_deref().unwrap().contains("no gene"));
-        assert_eq!(
-            app.embeddings.colour,
-            crate::tui::embeddings_state::ColourBy::Gene(gene)
-        );
-    }
-
-    #[test]
-    fn mouse_wheel_zooms_the_scatter_and_resize_rebins_it() {
-        let mut app = explored_app(300);
-        app.update(Msg::Resize(120, 40));
-        let plot = panes::embeddings::plot_area(app.body());
-        assert_eq!(
-            (app.embeddings.grid.width, app.embeddings.grid.height),
-            (plot.width, plot.height)
-        );
-        let wheel = |kind| {
-            Msg::Mouse(MouseEvent {
-                kind,
-                column: plot.x + 2,
-                row: plot.bottom() - 2,
-                modifiers: KeyModifiers::NONE,
-            })
-        };
-        app.update(wheel(MouseEventKind::ScrollUp));
-        assert_eq!(app.embeddings.zoom, 1);
-        let (cx, cy) = app.embeddings.centre;
-        let [x0, x1, y0, y1] = {
-            app.embeddings.reset_zoom();
-            app.embeddings.window()
-        };
-        assert!(
-            cx < (x0 + x1) / 2.0 && cy < (y0 + y1) / 2.0,
-            "zoomed towards the pointer"
-        );
-        app.update(wheel(MouseEventKind::ScrollDown));
-        assert_eq!(app.embeddings.zoom, 0);
-        // A click on a legend row highlights that group; a second click clears it.
-        let body = app.body();
-        let (x, y) = (body.right() - 10, body.y + 2);
-        let click = Msg::Mouse(MouseEvent {
-            kind: MouseEventKind::Down(MouseButton::Left),
-            column: x,
-            row: y,
-            modifiers: KeyModifiers::NONE,
-        });
-        app.update(click.clone());
-        assert_eq!(app.embeddings.highlight, Some(1));
-        app.update(click);
-        assert_eq!(app.embeddings.highlight, None);
     }
 }

@@ -17,13 +17,17 @@ use crate::config::Config;
 use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::app::{App, Effect, Msg, Tab};
-use super::data_state::DataView;
-use super::explore::{AnalysisEvent, GeneColumns, Grouping, RunAnalysis};
-use super::runner;
-use super::terminal::Screen;
-use super::theme::Theme;
-use super::work::Work;
+use crate::analysis::run_analysis::{Grouping, RunAnalysis};
+use crate::data::CscMatrix;
+use crate::tui::app::App;
+use crate::tui::data::state::DataView;
+use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
+use crate::tui::runner;
+use crate::tui::tab::Tab;
+use crate::tui::terminal::Screen;
+use crate::tui::theme::Theme;
+use crate::tui::work::Work;
 
 /// Loss points in the frame-time benchmark.
 const LOSS_POINTS: usize = 100_000;
@@ -90,7 +94,7 @@ fn bench_app(config: &Config) -> App {
         config.clone(),
         PathBuf::from("bench.h5ad"),
         "-".into(),
-        Theme::new(true, super::theme::parse_marker(&config.ui.marker)),
+        Theme::new(true, crate::tui::theme::parse_marker(&config.ui.marker)),
     );
     app.update(Msg::Loaded(Ok(bench_view())));
     app
@@ -134,7 +138,7 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
         // Alternate views so every frame really redraws the chart.
         app.train.smooth = i % 2 == 1;
         let start = Instant::now();
-        terminal.draw_app(&mut app)?;
+        terminal.draw_app(&app)?;
         times.push(ms(start.elapsed()));
     }
     times.sort_by(f64::total_cmp);
@@ -165,7 +169,7 @@ fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
             group("type", 12, &|i| truth[i])?,
             group("cluster", 20, &|i| i % 20)?,
         ],
-        expression: GeneColumns::default(),
+        expression: CscMatrix::default(),
         scores: Err("synthetic points: no labels".into()),
         recon: Err("synthetic points: no reconstruction".into()),
         errors: None,
@@ -198,7 +202,7 @@ fn scatter_times(config: &Config) -> anyhow::Result<[f64; 4]> {
         )));
         rebins.push(ms(start.elapsed()));
         let start = Instant::now();
-        terminal.draw_app(&mut app)?;
+        terminal.draw_app(&app)?;
         frames.push(ms(start.elapsed()));
     }
     frames.sort_by(f64::total_cmp);

@@ -10,18 +10,20 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::app::tests::{explored_app, loaded_app, press, press_code};
-use super::app::{App, Effect, Msg, Tab};
-use super::explore::AnalysisEvent;
-use super::work::{LiveWork, Work};
 use crate::train::TrainEvent;
 use crate::train::rundir::{CONFIG_FILE, DATASET_FILE, METRICS_FILE, PID_FILE};
+use crate::tui::app::App;
+use crate::tui::app_tests::{explored_app, loaded_app, press, press_code};
+use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
+use crate::tui::tab::Tab;
+use crate::tui::work::{LiveWork, Work};
 
 /// The screen as text after drawing `app` at `w`x`h`.
 fn screen(app: &mut App, w: u16, h: u16) -> String {
     app.update(Msg::Resize(w, h));
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| super::panes::draw(f, app)).unwrap();
+    terminal.draw(|f| crate::tui::panes::draw(f, app)).unwrap();
     terminal.backend().to_string()
 }
 

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::Tab;
+use crate::tui::tab::Tab;
 
 /// A key with its modifiers, as bindings name it (Shift is folded into upper-case letters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -162,6 +162,18 @@ impl Scope {
         Scope::TextInput,
     ];
 
+    /// The keymap scope of the tab's pane, if it has bindings of its own.
+    pub fn of_tab(tab: Tab) -> Option<Scope> {
+        match tab {
+            Tab::Data => Some(Scope::Data),
+            Tab::Train => Some(Scope::Train),
+            Tab::Runs => Some(Scope::Runs),
+            Tab::Embeddings => Some(Scope::Embeddings),
+            Tab::Genes => Some(Scope::Genes),
+            Tab::Transfer => Some(Scope::Transfer),
+        }
+    }
+
     /// Whether this is a pane's table (consulted together with the global one).
     pub fn is_pane(self) -> bool {
         matches!(
@@ -202,7 +214,8 @@ pub struct Binding {
     pub help: &'static str,
 }
 
-const fn b(
+/// A binding (const, for the key tables).
+pub const fn b(
     keys: &'static [Key],
     action: Action,
     command: &'static str,
@@ -342,326 +355,7 @@ macro_rules! gene_table {
         ]
     };
 }
-
-const DATA: &[Binding] = gene_table![
-    b(
-        &[Key::char('/')],
-        Action::Search,
-        "search",
-        "search genes by name",
-    ),
-    b(
-        &[Key::char('s')],
-        Action::CycleSort,
-        "sort",
-        "sort genes: mean, detection, variance, name",
-    ),
-    b(
-        &[Key::char('l'), Key::code(KeyCode::Right)],
-        Action::NextColumn,
-        "next-col",
-        "next obs column",
-    ),
-    b(
-        &[Key::char('h'), Key::code(KeyCode::Left)],
-        Action::PrevColumn,
-        "prev-col",
-        "previous obs column",
-    ),
-    b(
-        &[Key::char('c')],
-        Action::UseAsLabel,
-        "label",
-        "colour later panes by this obs column",
-    ),
-    b(
-        &[Key::char('x')],
-        Action::CycleMatrix,
-        "matrix",
-        "use the next matrix (X, raw, layers)",
-    ),
-];
-
-const TRAIN: &[Binding] = &[
-    b(
-        &[Key::char('s')],
-        Action::Start,
-        "start",
-        "start training with these settings",
-    ),
-    b(
-        &[Key::char('p'), Key::char(' ')],
-        Action::PauseResume,
-        "pause",
-        "pause / resume",
-    ),
-    b(
-        &[Key::char('x')],
-        Action::Stop,
-        "stop",
-        "stop (finish batch, checkpoint)",
-    ),
-    b(
-        &[Key::char('o')],
-        Action::Open,
-        "open",
-        "explore the finished run in Embeddings and Genes",
-    ),
-    b(
-        &[Key::char('y')],
-        Action::ToggleLogY,
-        "log-y",
-        "log-scale loss axis on/off",
-    ),
-    b(
-        &[Key::char('a')],
-        Action::ToggleSmoothing,
-        "smooth",
-        "smoothing (moving average) on/off",
-    ),
-    b(
-        &[Key::char('w')],
-        Action::ToggleWindow,
-        "window",
-        "whole run / recent steps",
-    ),
-    b(
-        &[Key::code(KeyCode::Enter), Key::char('e')],
-        Action::Edit,
-        "edit",
-        "type a value for the setting",
-    ),
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next setting",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous setting",
-    ),
-    b(
-        &[Key::char('h'), Key::code(KeyCode::Left)],
-        Action::Decrease,
-        "less",
-        "decrease setting / previous method",
-    ),
-    b(
-        &[Key::char('l'), Key::code(KeyCode::Right)],
-        Action::Increase,
-        "more",
-        "increase setting / next method",
-    ),
-    b(
-        &[Key::char('S')],
-        Action::StartDetached,
-        "start-detached",
-        "start as its own process: it outlives the UI",
-    ),
-    b(
-        &[Key::char('d')],
-        Action::Detach,
-        "detach",
-        "stop following a detached run (it goes on)",
-    ),
-];
-
-const RUNS: &[Binding] = &[
-    b(
-        &[Key::char('r')],
-        Action::Refresh,
-        "refresh",
-        "rescan the runs directory",
-    ),
-    b(
-        &[Key::char(' ')],
-        Action::Mark,
-        "compare",
-        "mark / unmark the run for comparison (two at most)",
-    ),
-    b(
-        &[Key::code(KeyCode::Enter)],
-        Action::Open,
-        "open",
-        "open the run in Embeddings and Genes (embeds, clusters, scores)",
-    ),
-    b(
-        &[Key::char('a')],
-        Action::Attach,
-        "attach",
-        "follow the run in the Train tab (live: pause/stop)",
-    ),
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next run",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous run",
-    ),
-];
-
-const EMBEDDINGS: &[Binding] = &[
-    b(
-        &[Key::char('v')],
-        Action::ToggleView,
-        "view",
-        "t-SNE / PCA view of the embedding",
-    ),
-    b(
-        &[Key::char('c')],
-        Action::CycleColour,
-        "colour",
-        "colour by k-means, Leiden, then each obs column",
-    ),
-    b(
-        &[Key::char('/')],
-        Action::Search,
-        "gene",
-        "colour by a gene's expression (type its name)",
-    ),
-    b(
-        &[Key::code(KeyCode::Enter), Key::char(' ')],
-        Action::Select,
-        "select",
-        "highlight the legend row; list its marker genes",
-    ),
-    b(
-        &[Key::char('+'), Key::char('=')],
-        Action::ZoomIn,
-        "zoom-in",
-        "zoom in (also the mouse wheel)",
-    ),
-    b(&[Key::char('-')], Action::ZoomOut, "zoom-out", "zoom out"),
-    b(
-        &[Key::char('0')],
-        Action::ResetZoom,
-        "reset-zoom",
-        "show the whole view",
-    ),
-    b(
-        &[Key::char('H'), Key::code(KeyCode::Left)],
-        Action::Pan(-1, 0),
-        "pan-left",
-        "pan left",
-    ),
-    b(
-        &[Key::char('L'), Key::code(KeyCode::Right)],
-        Action::Pan(1, 0),
-        "pan-right",
-        "pan right",
-    ),
-    b(&[Key::char('K')], Action::Pan(0, 1), "pan-up", "pan up"),
-    b(
-        &[Key::char('J')],
-        Action::Pan(0, -1),
-        "pan-down",
-        "pan down",
-    ),
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next legend row",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous legend row",
-    ),
-];
-
-const GENES: &[Binding] = gene_table![
-    b(
-        &[Key::code(KeyCode::Enter)],
-        Action::Select,
-        "colour-by",
-        "colour the embedding by this gene (opens Embeddings)",
-    ),
-    b(
-        &[Key::char('e')],
-        Action::ColourByError,
-        "error-by",
-        "colour held-out cells by this gene's reconstruction error",
-    ),
-    b(
-        &[Key::char('/')],
-        Action::Search,
-        "search",
-        "search genes by name",
-    ),
-    b(
-        &[Key::char('s')],
-        Action::CycleSort,
-        "sort",
-        "sort by the next column: gene, MSE, Pearson r, explained variance",
-    ),
-    b(
-        &[Key::char('o')],
-        Action::ReverseSort,
-        "reverse",
-        "reverse the sort order",
-    ),
-];
-
-const TRANSFER: &[Binding] = &[
-    b(
-        &[Key::char('s')],
-        Action::Start,
-        "start",
-        "start the transfer (zero-shot, fine-tuned, scratch) on the current run",
-    ),
-    b(
-        &[Key::char('a')],
-        Action::NextArm,
-        "arm",
-        "next arm for the confusion matrix",
-    ),
-    b(
-        &[Key::char('r')],
-        Action::Refresh,
-        "reload",
-        "reread the target's columns and the run's transfer.json",
-    ),
-    b(
-        &[Key::code(KeyCode::Enter), Key::char('e')],
-        Action::Edit,
-        "edit",
-        "type the target, label map or seeds",
-    ),
-    b(
-        &[Key::char('j'), Key::code(KeyCode::Down)],
-        Action::Down,
-        "down",
-        "next field",
-    ),
-    b(
-        &[Key::char('k'), Key::code(KeyCode::Up)],
-        Action::Up,
-        "up",
-        "previous field",
-    ),
-    b(
-        &[Key::char('h'), Key::code(KeyCode::Left)],
-        Action::Decrease,
-        "less",
-        "previous label column / fewer seeds",
-    ),
-    b(
-        &[Key::char('l'), Key::code(KeyCode::Right)],
-        Action::Increase,
-        "more",
-        "next label column / more seeds",
-    ),
-];
+pub(crate) use gene_table;
 
 const HELP: &[Binding] = &[
     b(
@@ -718,12 +412,12 @@ const TEXT_INPUT: &[Binding] = &[
 pub fn bindings(scope: Scope) -> &'static [Binding] {
     match scope {
         Scope::Global => GLOBAL,
-        Scope::Data => DATA,
-        Scope::Train => TRAIN,
-        Scope::Runs => RUNS,
-        Scope::Embeddings => EMBEDDINGS,
-        Scope::Genes => GENES,
-        Scope::Transfer => TRANSFER,
+        Scope::Data => crate::tui::data::keys::BINDINGS,
+        Scope::Train => crate::tui::train::keys::BINDINGS,
+        Scope::Runs => crate::tui::runs::keys::BINDINGS,
+        Scope::Embeddings => crate::tui::embeddings::keys::BINDINGS,
+        Scope::Genes => crate::tui::genes::keys::BINDINGS,
+        Scope::Transfer => crate::tui::transfer::keys::BINDINGS,
         Scope::Help => HELP,
         Scope::QuitPrompt => QUIT_PROMPT,
         Scope::TextInput => TEXT_INPUT,

@@ -2,24 +2,25 @@
 //! `run` wires the terminal, the event loop and the background work together.
 
 pub mod app;
-pub mod data_state;
-pub mod embeddings_state;
-pub mod explore;
-pub mod follow;
-pub mod genes_state;
-pub mod history;
+#[cfg(test)]
+pub(crate) mod app_tests;
+pub mod data;
+pub mod embeddings;
+pub mod genes;
+pub mod input;
 #[cfg(test)]
 mod input_survival_tests;
 pub mod keymap;
 pub mod logging;
+pub mod message;
 pub mod panes;
 pub mod runner;
-pub mod runs_state;
+pub mod runs;
+pub mod tab;
 pub mod terminal;
 pub mod theme;
-pub mod train_state;
-pub mod transfer_state;
-pub mod transfer_work;
+pub mod train;
+pub mod transfer;
 pub mod work;
 
 use std::path::PathBuf;
@@ -46,7 +47,7 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let mut session = terminal::TerminalSession::enter(app.mouse)?;
         let size = crossterm::terminal::size()?;
-        app.update(app::Msg::Resize(size.0, size.1));
+        app.update(message::Msg::Resize(size.0, size.1));
         let mut work = work::LiveWork::default();
         let events = crossterm::event::EventStream::new();
         let outcome = runner::run(&mut session, &mut app, events, &mut work, fps).await;

@@ -8,9 +8,10 @@ use crossterm::event::Event;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use super::app::{App, Effect, Msg};
-use super::terminal::Screen;
-use super::work::Work;
+use crate::tui::app::App;
+use crate::tui::message::{Effect, Msg};
+use crate::tui::terminal::Screen;
+use crate::tui::work::Work;
 
 /// One drawn frame: when it was done, how long drawing took, and how many inputs it reflects.
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +143,7 @@ where
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or(now).into()), if deadline.is_some() => {}
             _ = tick.tick() => {
-                if matches!(app.data.load, super::data_state::LoadState::Loading { .. }) {
+                if matches!(app.data.load, crate::tui::data::state::LoadState::Loading { .. }) {
                     app.update(Msg::Tick);
                     dirty = true;
                 }

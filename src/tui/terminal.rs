@@ -14,19 +14,19 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::app::App;
-use super::panes;
+use crate::tui::app::App;
+use crate::tui::panes;
 
 /// Where the event loop draws and what it toggles; the real terminal or a test backend.
 pub trait Screen {
     /// Draws one frame of the app.
-    fn draw_app(&mut self, app: &mut App) -> io::Result<()>;
+    fn draw_app(&mut self, app: &App) -> io::Result<()>;
     /// Turns mouse capture on or off.
     fn set_mouse(&mut self, on: bool) -> io::Result<()>;
 }
 
 impl Screen for Terminal<ratatui::backend::TestBackend> {
-    fn draw_app(&mut self, app: &mut App) -> io::Result<()> {
+    fn draw_app(&mut self, app: &App) -> io::Result<()> {
         self.draw(|f| panes::draw(f, app))
             .map(drop)
             .map_err(|e| match e {})
@@ -65,7 +65,7 @@ impl TerminalSession {
 }
 
 impl Screen for TerminalSession {
-    fn draw_app(&mut self, app: &mut App) -> io::Result<()> {
+    fn draw_app(&mut self, app: &App) -> io::Result<()> {
         execute!(stdout(), BeginSynchronizedUpdate)?;
         let drawn = self.terminal.draw(|f| panes::draw(f, app)).map(drop);
         execute!(stdout(), EndSynchronizedUpdate)?;

@@ -1,19 +1,16 @@
-//! The UI's integration points with the layers below: loading a dataset view (data layer), driving
-//! a training worker and scanning run directories (train layer), all off the UI thread, as `Msg`s.
+//! The effects the event loop performs off the UI thread, as one trait (a test double stands in
+//! for it): each feature's background work, reporting back as `Msg`s.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
-use crate::train::{TrainCommand, TrainEvent, TrainHandle, TrainJob};
+use crate::train::{TrainCommand, TrainEvent};
 
-use super::app::Msg;
-use super::data_state::DataView;
-use super::follow::Attached;
+use crate::tui::message::Msg;
+use crate::tui::train::follow::Attached;
 
 /// Background work the event loop starts on the app's behalf.
 pub trait Work {
@@ -37,7 +34,7 @@ pub trait Work {
     fn detach(&mut self);
     /// Starts a run on `path` in its own process (it outlives the UI); returns its directory.
     fn start_detached(&mut self, path: PathBuf, config: Config) -> Result<PathBuf, String> {
-        start_detached(&path, &config).map_err(|e| format!("{e:#}"))
+        crate::tui::train::bridge::start_detached(&path, &config).map_err(|e| format!("{e:#}"))
     }
     /// Scans the run directories under `out_dir` off the UI thread, sending `RunsScanned`.
     fn scan_runs(&mut self, out_dir: PathBuf, to_app: UnboundedSender<Msg>) {
@@ -54,15 +51,15 @@ pub trait Work {
         label: Option<String>,
         to_app: UnboundedSender<Msg>,
     ) {
-        super::explore::spawn(job, run_dir, label, to_app);
+        crate::tui::embeddings::job::spawn(job, run_dir, label, to_app);
     }
     /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
     fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {
-        super::transfer_work::spawn_columns(path, to_app);
+        crate::tui::transfer::work::spawn_columns(path, to_app);
     }
     /// Reads a run's saved transfer.json off the UI thread (`TransferMsg::Saved`).
     fn saved_transfer(&mut self, run: PathBuf, to_app: UnboundedSender<Msg>) {
-        super::transfer_work::spawn_saved(run, to_app);
+        crate::tui::transfer::work::spawn_saved(run, to_app);
     }
     /// Runs a transfer on a background thread (`TransferMsg::Progress`, then `Finished`).
     fn start_transfer(
@@ -72,7 +69,7 @@ pub trait Work {
         config: Config,
         to_app: UnboundedSender<Msg>,
     ) {
-        super::transfer_work::spawn_transfer(run, request, config, to_app);
+        crate::tui::transfer::work::spawn_transfer(run, request, config, to_app);
     }
 }
 
@@ -126,7 +123,8 @@ impl Work for LiveWork {
                 let stage = |s: &str| {
                     let _ = stages.send(Msg::LoadStage(s.to_string()));
                 };
-                load_view(&path, &matrix, &stage).map_err(anyhow::Error::msg)
+                crate::tui::data::load::load_view(&path, &matrix, &stage)
+                    .map_err(anyhow::Error::msg)
             },
             move |loaded| {
                 if let Err(e) = &loaded {
@@ -144,7 +142,7 @@ impl Work for LiveWork {
         to_app: UnboundedSender<Msg>,
     ) -> Result<(), String> {
         let (events, mut from_worker) = tokio::sync::mpsc::unbounded_channel::<TrainEvent>();
-        let control = spawn_training(&path, &config, events)?;
+        let control = crate::tui::train::bridge::spawn_training(&path, &config, events)?;
         tracing::info!(method = %config.train.method, epochs = %config.train.epochs, "training started");
         self.training = Some(control);
         tokio::spawn(async move {
@@ -191,124 +189,5 @@ impl Work for LiveWork {
         if !t.is_finished() {
             tracing::warn!("training worker still running after {timeout:?}; leaving it");
         }
-    }
-}
-
-/// Starts `cellscope train` on `path` as a detached process: the settings go into the reserved
-/// run directory's config.toml, which the process reads back.
-fn start_detached(path: &Path, config: &Config) -> anyhow::Result<PathBuf> {
-    crate::config_check::check(config)?;
-    let dir =
-        crate::train::RunDir::reserve(Path::new(&config.train.out_dir), &config.train.method)?;
-    let settings = crate::train::rundir::write_config(&dir, config)?;
-    let args = [
-        "train".into(),
-        std::path::absolute(path)?.into_os_string(),
-        "--config".into(),
-        settings.into_os_string(),
-        "--run-dir".into(),
-        dir.clone().into_os_string(),
-    ];
-    crate::train::detached::spawn_detached(&dir, &args)?;
-    Ok(dir)
-}
-
-/// Reads a dataset's summary, the chosen matrix and per-gene statistics into the UI's view.
-fn load_view(path: &Path, matrix: &str, stage: &dyn Fn(&str)) -> Result<DataView, String> {
-    stage("summary");
-    let summary = crate::data::summarize(path).map_err(|e| e.to_string())?;
-    stage(&format!("reading {matrix}"));
-    let dataset = crate::data::read_dataset(path, matrix).map_err(|e| e.to_string())?;
-    stage("gene statistics");
-    let stats = crate::data::preprocess::gene_stats(&dataset.x);
-    Ok(DataView::new(
-        &dataset,
-        summary
-            .overview()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        summary.matrix_choices(),
-        stats.iter().map(|g| (g.mean, g.detection_rate, g.variance)),
-    ))
-}
-
-/// Starts training on `path`: the data is read and preprocessed on a loader thread (never on
-/// the UI thread), then handed to the train layer's worker. Load errors arrive as `Failed`.
-fn spawn_training(
-    path: &Path,
-    config: &Config,
-    events: UnboundedSender<TrainEvent>,
-) -> Result<Box<dyn TrainControl>, String> {
-    crate::config_check::check(config).map_err(|e| e.to_string())?;
-    let run = PendingRun::default();
-    let (slot, stop) = (run.handle.clone(), run.stop_requested.clone());
-    let (path, config) = (path.to_path_buf(), config.clone());
-    let loader = std::thread::Builder::new()
-        .name("cellscope-load".into())
-        .spawn(move || {
-            let _ = events.send(TrainEvent::Log(format!("reading {}", path.display())));
-            let data = match crate::train::TrainData::load(&path, &config, None) {
-                Ok(data) => data,
-                Err(e) => {
-                    let _ = events.send(TrainEvent::Failed {
-                        message: format!("{e:#}"),
-                    });
-                    return;
-                }
-            };
-            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            let handle = slot.insert(crate::train::spawn(
-                TrainJob {
-                    config,
-                    data,
-                    resume: None,
-                    run_dir: None,
-                },
-                events,
-            ));
-            if stop.load(Ordering::SeqCst) {
-                handle.send(TrainCommand::Stop);
-            }
-        })
-        .map_err(|e| format!("cannot start the loader thread: {e}"))?;
-    *run.loader.lock().unwrap_or_else(|p| p.into_inner()) = Some(loader);
-    Ok(Box::new(run))
-}
-
-/// A run whose data may still be loading: commands go to the worker once it exists; a stop
-/// asked for before then is passed on as soon as the worker starts.
-#[derive(Default)]
-struct PendingRun {
-    handle: Arc<Mutex<Option<TrainHandle>>>,
-    loader: Mutex<Option<std::thread::JoinHandle<()>>>,
-    stop_requested: Arc<AtomicBool>,
-}
-
-impl TrainControl for PendingRun {
-    fn send(&self, command: TrainCommand) {
-        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
-        if command == TrainCommand::Stop {
-            self.stop_requested.store(true, Ordering::SeqCst);
-        }
-        if let Some(h) = handle.as_ref() {
-            h.send(command);
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        let loading = self
-            .loader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|l| !l.is_finished());
-        let training = self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|h| !h.is_finished());
-        !loading && !training
     }
 }

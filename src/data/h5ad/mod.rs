@@ -147,11 +147,6 @@ impl H5adFile {
         self.n_vars
     }
 
-    /// Whether the file has an X matrix.
-    pub fn has_x(&self) -> bool {
-        self.element("/X").is_some()
-    }
-
     /// Whether the file has raw counts (`raw/X` or legacy `raw.X`).
     pub fn has_raw(&self) -> bool {
         self.raw_x_path().is_some()

@@ -1,21 +1,17 @@
-//! Drawing: the shell (tab bar, status bar, help, quit prompt, text input) and one module per pane.
+//! Drawing the screen: the shell (tab bar, status bar, help, quit prompt, text input) around the
+//! focused feature's view (`tui::<feature>::view`).
 //! Layout functions are shared with mouse handling so clicks and pixels agree.
-
-pub mod data;
-pub mod embeddings;
-pub mod genes;
-pub mod runs;
-pub mod train;
-pub mod transfer;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{App, InputPurpose, Modal, Tab};
-use super::keymap::{self, Action, Scope};
-use super::theme::Theme;
+use crate::tui::app::App;
+use crate::tui::input::{InputPurpose, Modal};
+use crate::tui::keymap::{self, Action, Scope};
+use crate::tui::tab::Tab;
+use crate::tui::theme::Theme;
 
 /// The three bands of the screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +62,7 @@ pub fn tab_at(bar: Rect, x: u16) -> Option<Tab> {
 pub const MIN_SIZE: (u16, u16) = (40, 10);
 
 /// Draws the whole screen for the app's state (a message instead below [`MIN_SIZE`]).
-pub fn draw(frame: &mut Frame, app: &mut App) {
+pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let text = format!(
@@ -82,12 +78,12 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     let layout = screen_layout(area);
     draw_tabs(frame, app, layout.tabs);
     match app.tab {
-        Tab::Data => data::draw(frame, app, layout.body),
-        Tab::Train => train::draw(frame, app, layout.body),
-        Tab::Runs => runs::draw(frame, app, layout.body),
-        Tab::Embeddings => embeddings::draw(frame, app, layout.body),
-        Tab::Genes => genes::draw(frame, app, layout.body),
-        Tab::Transfer => transfer::draw(frame, app, layout.body),
+        Tab::Data => crate::tui::data::view::draw(frame, app, layout.body),
+        Tab::Train => crate::tui::train::view::draw(frame, app, layout.body),
+        Tab::Runs => crate::tui::runs::view::draw(frame, app, layout.body),
+        Tab::Embeddings => crate::tui::embeddings::view::draw(frame, app, layout.body),
+        Tab::Genes => crate::tui::genes::view::draw(frame, app, layout.body),
+        Tab::Transfer => crate::tui::transfer::view::draw(frame, app, layout.body),
     }
     draw_status(frame, app, layout.status);
     match &app.modal {

@@ -6,15 +6,16 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use crate::train::TrainEvent;
-use crate::tui::app::tests::{
+use crate::tui::app::App;
+use crate::tui::app_tests::{
     explored_app, explored_app_with, loaded_app, press, press_code, test_app,
 };
-use crate::tui::app::{App, Effect, Msg};
-use crate::tui::explore::AnalysisEvent;
-use crate::tui::runs_state::tests::scripted_runs;
-use crate::tui::train_state::tests::scripted_run;
-use crate::tui::transfer_state::TransferMsg;
-use crate::tui::transfer_state::tests::scripted_report;
+use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::message::{Effect, Msg};
+use crate::tui::runs::state::tests::scripted_runs;
+use crate::tui::train::state::tests::scripted_run;
+use crate::tui::transfer::state::TransferMsg;
+use crate::tui::transfer::state::tests::scripted_report;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
 
@@ -23,7 +24,7 @@ fn snapshot(name: &str, app: &mut App) {
     for (w, h) in SIZES {
         app.update(Msg::Resize(w, h));
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-        terminal.draw(|f| super::draw(f, app)).unwrap();
+        terminal.draw(|f| crate::tui::panes::draw(f, app)).unwrap();
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
     }
 }
@@ -140,7 +141,7 @@ fn every_pane_draws_at_tiny_and_odd_sizes_without_panicking() {
             press(&mut app, tab);
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-            terminal.draw(|f| super::draw(f, &mut app)).unwrap();
+            terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
             if tab == '?' {
                 press_code(&mut app, KeyCode::Esc);
             }
@@ -339,7 +340,7 @@ fn transfer_results_draw_at_tiny_and_odd_sizes_without_panicking() {
             press(&mut app, 'a');
             app.update(Msg::Resize(w, h));
             let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-            terminal.draw(|f| super::draw(f, &mut app)).unwrap();
+            terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
         }
     }
 }

@@ -8,9 +8,9 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LineGauge, Paragr
 
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::train_state::{Field, RunStatus, TrainState};
+use crate::tui::train::state::{RunPhase, TrainField, TrainPaneState};
 
-use super::{fmt_count, fmt_duration};
+use crate::tui::panes::{fmt_count, fmt_duration};
 
 struct TrainLayout {
     form: Rect,
@@ -24,7 +24,7 @@ fn layout(body: Rect) -> TrainLayout {
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(0)]).areas(body);
     let [form, run] = Layout::vertical([
-        Constraint::Length(Field::ALL.len() as u16 + 2),
+        Constraint::Length(TrainField::ALL.len() as u16 + 2),
         Constraint::Min(0),
     ])
     .areas(left);
@@ -45,18 +45,18 @@ pub fn form_rows(body: Rect) -> Rect {
 }
 
 /// Draws the pane.
-pub fn draw(frame: &mut Frame, app: &mut App, body: Rect) {
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;
     let boxes = layout(body);
     draw_form(frame, &app.train, &theme, boxes.form);
     draw_run(frame, &app.train, &theme, boxes.run);
-    draw_chart(frame, &mut app.train, &theme, boxes.chart);
+    draw_chart(frame, &app.train, &theme, boxes.chart);
     draw_logs(frame, &app.train, &theme, boxes.logs);
 }
 
-fn draw_form(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
+fn draw_form(frame: &mut Frame, t: &TrainPaneState, theme: &Theme, area: Rect) {
     let locked = t.status.is_active();
-    let lines: Vec<Line> = Field::ALL
+    let lines: Vec<Line> = TrainField::ALL
         .iter()
         .enumerate()
         .map(|(i, &field)| {
@@ -79,23 +79,23 @@ fn draw_form(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn status_style(status: &RunStatus, theme: &Theme) -> ratatui::style::Style {
+fn status_style(status: &RunPhase, theme: &Theme) -> ratatui::style::Style {
     match status {
-        RunStatus::Running | RunStatus::Finished { stopped: false } => theme.ok(),
-        RunStatus::Failed(_) => theme.error(),
-        RunStatus::Idle => theme.text(),
+        RunPhase::Running | RunPhase::Finished { stopped: false } => theme.ok(),
+        RunPhase::Failed(_) => theme.error(),
+        RunPhase::Idle => theme.text(),
         _ => theme.warn(),
     }
 }
 
-fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
+fn draw_run(frame: &mut Frame, t: &TrainPaneState, theme: &Theme, area: Rect) {
     let title = if t.attached.is_some() {
         " Run · own process · d detach "
     } else {
         " Run "
     };
     let mut block = Block::bordered().title(Span::styled(title, theme.accent()));
-    if matches!(t.status, RunStatus::Finished { .. }) {
+    if matches!(t.status, RunPhase::Finished { .. }) {
         block =
             block.title_bottom(Line::styled(" o explore embeddings ", theme.key()).right_aligned());
     }
@@ -112,7 +112,7 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
         status.push(Span::raw(format!(" · {name}")));
     }
     let mut lines = vec![Line::from(status)];
-    if let RunStatus::Failed(message) = &t.status {
+    if let RunPhase::Failed(message) = &t.status {
         lines.push(Line::styled(message.clone(), theme.error()));
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
@@ -138,7 +138,7 @@ fn draw_run(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
     );
     let eta = match (&t.status, t.eta_secs) {
         (_, Some(secs)) => fmt_duration(secs),
-        (RunStatus::Running, None) => "after warm-up".into(),
+        (RunPhase::Running, None) => "after warm-up".into(),
         _ => "–".into(),
     };
     let loss = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.4}"));
@@ -217,7 +217,7 @@ fn y_bounds(points: &[&[(f64, f64)]]) -> [f64; 2] {
     [lo - pad, hi + pad]
 }
 
-fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) {
+fn draw_chart(frame: &mut Frame, t: &TrainPaneState, theme: &Theme, area: Rect) {
     let (log_y, smooth, recent) = (t.log_y, t.smooth, t.recent);
     let to_plot = |p: &(f64, f64)| {
         if log_y {
@@ -312,7 +312,7 @@ fn draw_chart(frame: &mut Frame, t: &mut TrainState, theme: &Theme, area: Rect) 
     frame.render_widget(chart, area);
 }
 
-fn draw_logs(frame: &mut Frame, t: &TrainState, theme: &Theme, area: Rect) {
+fn draw_logs(frame: &mut Frame, t: &TrainPaneState, theme: &Theme, area: Rect) {
     let block = Block::bordered().title(Span::styled(" Log ", theme.accent()));
     let height = usize::from(block.inner(area).height);
     let skip = t.logs.len().saturating_sub(height);

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::tui::app::App;
-use crate::tui::data_state::{DataView, LoadState};
+use crate::tui::data::state::{DataView, LoadState};
 use crate::tui::theme::Theme;
 
 /// Where the three boxes of the pane go.
@@ -46,7 +46,7 @@ fn table_rows(genes: Rect) -> Rect {
 }
 
 /// Draws the pane.
-pub fn draw(frame: &mut Frame, app: &mut App, body: Rect) {
+pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;
     let view = match &app.data.load {
         LoadState::Ready(view) => view,
@@ -139,7 +139,10 @@ fn summary_text(
     ];
     lines.extend(view.summary.iter().map(|(k, v)| {
         Line::from(vec![
-            Span::styled(format!("{:<w$}", super::truncate(k, w - 1)), theme.dim()),
+            Span::styled(
+                format!("{:<w$}", crate::tui::panes::truncate(k, w - 1)),
+                theme.dim(),
+            ),
             Span::raw(v.clone()),
         ])
     }));
@@ -190,7 +193,7 @@ fn draw_obs(frame: &mut Frame, app: &App, area: Rect) {
         .map(|(name, n)| {
             Bar::default()
                 .value(*n)
-                .label(Line::from(super::truncate(name, label_width)))
+                .label(Line::from(crate::tui::panes::truncate(name, label_width)))
                 .text_value(n.to_string())
         })
         .collect();
@@ -218,9 +221,9 @@ fn draw_obs(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-fn draw_genes(frame: &mut Frame, app: &mut App, area: Rect) {
+fn draw_genes(frame: &mut Frame, app: &App, area: Rect) {
     let theme = app.theme;
-    let data = &mut app.data;
+    let data = &app.data;
     let Some(view) = (match &data.load {
         LoadState::Ready(v) => Some(v),
         _ => None,
@@ -243,11 +246,6 @@ fn draw_genes(frame: &mut Frame, app: &mut App, area: Rect) {
         .title_bottom(Line::styled(" / search · s sort ", theme.dim()).right_aligned());
     let rows_area = table_rows(area);
     let height = usize::from(rows_area.height).max(1);
-    if data.gene_cursor < data.gene_offset {
-        data.gene_offset = data.gene_cursor;
-    } else if data.gene_cursor >= data.gene_offset + height {
-        data.gene_offset = data.gene_cursor + 1 - height;
-    }
     let end = (data.gene_offset + height).min(data.visible.len());
     let rows: Vec<Row> = (data.gene_offset..end)
         .map(|i| {

@@ -1,22 +1,16 @@
-//! The analysis job behind the Embeddings and Genes panes: loads a run, embeds every cell (with
-//! progress), then PCA baseline, 2-D views, clusters, label scores, markers and reconstruction.
+//! The analysis of one run that the Embeddings and Genes panes show: loads the run, embeds every
+//! cell (with progress), then the PCA baseline, 2-D views, clusters, label scores, markers and
+//! reconstruction, from the same steps `eval` and `embed` use. The UI runs it on a worker thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analysis::embed::{
-    Clusters, EvalInput, LabelScores, ReconSummary, cluster, for_each_reconstruction, label_column,
-    label_scores, load_autoencoder, views_2d,
+    Clusters, EvalInput, LabelScores, ReconSummary, cluster, decoder_or_note,
+    for_each_reconstruction, held_out_summary, label_column, label_scores, views_2d,
 };
 use crate::analysis::knn::subsample_indices;
 use crate::analysis::markers::{MarkerGene, MarkerRank, markers_by_group};
-use crate::data::{Column, CsrMatrix};
-
-use super::app::Msg;
-use super::work::spawn_job;
+use crate::data::{Column, CscMatrix, CsrMatrix};
 
 /// obs columns with more categories than this are not offered for colouring.
 pub const MAX_GROUPS: usize = 64;
@@ -24,20 +18,6 @@ pub const MAX_GROUPS: usize = 64;
 pub const N_MARKERS: usize = 12;
 /// Held-out cells whose per-gene reconstruction errors are kept for colouring (bounds memory).
 pub const ERROR_CELLS: usize = 3000;
-
-/// What the analysis job reports, tagged with the job it belongs to (older jobs are ignored).
-#[derive(Debug, Clone)]
-pub enum AnalysisEvent {
-    /// A new step started.
-    Stage { job: u64, stage: String },
-    /// Cells embedded so far.
-    Progress { job: u64, done: usize, total: usize },
-    /// The job ended.
-    Done {
-        job: u64,
-        result: Result<Arc<RunAnalysis>, String>,
-    },
-}
 
 /// A way of splitting cells into groups: clusters or a categorical obs column.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,51 +70,6 @@ impl Grouping {
     }
 }
 
-/// Expression by gene: a column-major copy of the log-normalised matrix, for colouring cells.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct GeneColumns {
-    indptr: Vec<usize>,
-    cells: Vec<u32>,
-    values: Vec<f32>,
-}
-
-impl GeneColumns {
-    /// Transposes a CSR matrix (counting sort by column).
-    pub fn from_csr(x: &CsrMatrix) -> Self {
-        let mut indptr = vec![0usize; x.n_cols + 1];
-        for &j in &x.indices {
-            indptr[j as usize + 1] += 1;
-        }
-        for j in 0..x.n_cols {
-            indptr[j + 1] += indptr[j];
-        }
-        let mut next = indptr.clone();
-        let (mut cells, mut values) = (vec![0u32; x.nnz()], vec![0f32; x.nnz()]);
-        for i in 0..x.n_rows {
-            let (idx, val) = x.row(i);
-            for (&j, &v) in idx.iter().zip(val) {
-                let at = &mut next[j as usize];
-                cells[*at] = i as u32;
-                values[*at] = v;
-                *at += 1;
-            }
-        }
-        Self {
-            indptr,
-            cells,
-            values,
-        }
-    }
-
-    /// The cells expressing gene `g` and their values (empty for an unknown gene).
-    pub fn column(&self, g: usize) -> (&[u32], &[f32]) {
-        match (self.indptr.get(g), self.indptr.get(g + 1)) {
-            (Some(&a), Some(&b)) => (&self.cells[a..b], &self.values[a..b]),
-            _ => (&[], &[]),
-        }
-    }
-}
-
 /// Squared reconstruction error of every gene in a sample of held-out cells, for colouring.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CellErrors {
@@ -172,7 +107,7 @@ pub struct RunAnalysis {
     pub pca: Vec<[f32; 2]>,
     /// k-means, Leiden, then the categorical obs columns.
     pub groupings: Vec<Grouping>,
-    pub expression: GeneColumns,
+    pub expression: CscMatrix,
     /// Scores against the label column, or why there are none.
     pub scores: Result<LabelScores, String>,
     /// Held-out reconstruction, or why there is none (contrastive runs).
@@ -186,44 +121,6 @@ impl RunAnalysis {
     pub fn n_cells(&self) -> usize {
         self.tsne.len()
     }
-}
-
-/// The newest job started: older jobs stop at their next step.
-static LATEST_JOB: AtomicU64 = AtomicU64::new(0);
-
-/// Starts the analysis of `run_dir` on its own thread; events arrive as `Msg::Analysis`.
-pub fn spawn(job: u64, run_dir: PathBuf, label: Option<String>, to_app: UnboundedSender<Msg>) {
-    LATEST_JOB.fetch_max(job, Ordering::SeqCst);
-    let send = move |event| {
-        let _ = to_app.send(Msg::Analysis(event));
-    };
-    let progress = send.clone();
-    let shown = run_dir.display().to_string();
-    spawn_job(
-        "analysis",
-        move || {
-            let mut report = |step: Step| {
-                progress(match step {
-                    Step::Stage(stage) => AnalysisEvent::Stage {
-                        job,
-                        stage: stage.into(),
-                    },
-                    Step::Embedded(done, total) => AnalysisEvent::Progress { job, done, total },
-                })
-            };
-            let current = || LATEST_JOB.load(Ordering::SeqCst) == job;
-            analyse(&run_dir, label.as_deref(), &mut report, &current)
-        },
-        move |result| {
-            if let Err(e) = &result {
-                tracing::warn!("analysing {shown}: {e}");
-            }
-            send(AnalysisEvent::Done {
-                job,
-                result: result.map(Arc::new),
-            });
-        },
-    );
 }
 
 /// A step of the job, as reported to the caller.
@@ -272,22 +169,13 @@ pub fn analyse(
         }
     }
     stage("held-out reconstruction", report)?;
-    let (recon, errors) = match load_autoencoder(&input.run)? {
-        Some(ae) => {
+    let (recon, errors) = match decoder_or_note(&input)? {
+        Ok(ae) => {
             let split = input.split()?;
-            let recon = input
-                .reconstruction(&ae, &split)
-                .map(|r| ReconSummary::new(&r, &input.data.genes))
-                .map_err(|e| format!("{e:#}"));
+            let recon = held_out_summary(&input, &ae, &split).map_err(|e| format!("{e:#}"));
             (recon, Some(cell_errors(&ae, x, &split.val, seed)?))
         }
-        None => (
-            Err(format!(
-                "reconstruction does not apply: {} is a contrastive method (no decoder)",
-                config.train.method
-            )),
-            None,
-        ),
+        Err(note) => (Err(note), None),
     };
     let points = |a: &ndarray::Array2<f32>| a.rows().into_iter().map(|r| [r[0], r[1]]).collect();
     Ok(RunAnalysis {
@@ -299,7 +187,7 @@ pub fn analyse(
         tsne: points(&tsne),
         pca: points(&pca),
         groupings,
-        expression: GeneColumns::from_csr(x),
+        expression: x.to_csc(),
         scores,
         recon,
         errors,
@@ -364,16 +252,6 @@ fn obs_grouping(column: &Column, x: &CsrMatrix) -> anyhow::Result<Option<Groupin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gene_columns_transpose_the_matrix() {
-        let x = CsrMatrix::from_dense(3, 3, &[1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0]);
-        let cols = GeneColumns::from_csr(&x);
-        assert_eq!(cols.column(0), (&[0u32, 2][..], &[1.0f32, 4.0][..]));
-        assert_eq!(cols.column(1), (&[][..], &[][..]));
-        assert_eq!(cols.column(2), (&[0u32, 1][..], &[2.0f32, 3.0][..]));
-        assert_eq!(cols.column(9), (&[][..], &[][..]));
-    }
 
     #[test]
     fn groupings_count_cells_and_skip_missing_values() {

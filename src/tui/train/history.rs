@@ -1,6 +1,7 @@
 //! Loss histories that stay readable for any run length: every point is folded in as it arrives
 //! (burn-style doubling stride for the whole run, plus a window of the most recent points).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// A whole series kept at `cap/2..=cap` points: each kept point is the mean of `stride` raw points,
@@ -87,9 +88,12 @@ impl RecentWindow {
         self.points.push_back((x, y));
     }
 
-    /// The points, oldest first, as one slice.
-    pub fn points(&mut self) -> &[(f64, f64)] {
-        self.points.make_contiguous()
+    /// The points, oldest first, as one slice (copied only when the ring has wrapped).
+    pub fn points(&self) -> Cow<'_, [(f64, f64)]> {
+        match self.points.as_slices() {
+            (front, []) => Cow::Borrowed(front),
+            _ => Cow::Owned(self.points.iter().copied().collect()),
+        }
     }
 }
 
@@ -141,10 +145,10 @@ impl LossHistory {
     }
 
     /// Points to plot: the whole run or the recent window, raw or smoothed.
-    pub fn view(&mut self, recent: bool, smoothed: bool) -> &[(f64, f64)] {
+    pub fn view(&self, recent: bool, smoothed: bool) -> Cow<'_, [(f64, f64)]> {
         match (recent, smoothed) {
-            (false, false) => self.raw.points(),
-            (false, true) => self.smooth.points(),
+            (false, false) => Cow::Borrowed(self.raw.points()),
+            (false, true) => Cow::Borrowed(self.smooth.points()),
             (true, false) => self.recent_raw.points(),
             (true, true) => self.recent_smooth.points(),
         }
@@ -249,7 +253,7 @@ mod tests {
         h.push(1.0, f64::NAN);
         h.push(2.0, 0.0);
         assert_eq!(h.len(), 3);
-        assert_eq!(h.view(false, false), &[(0.0, 1.0), (2.0, 0.0)]);
+        assert_eq!(*h.view(false, false), [(0.0, 1.0), (2.0, 0.0)]);
         let smooth = h.view(false, true);
         assert_eq!(smooth[0].1, 1.0);
         assert!((smooth[1].1 - 0.9).abs() < 1e-12);

@@ -12,10 +12,10 @@ use ratatui::widgets::{
 use crate::train::catalog::RunInfo;
 use crate::train::detached::RunStatus;
 use crate::tui::app::App;
-use crate::tui::runs_state::{RunsState, headline};
+use crate::tui::runs::state::{RunsState, headline};
 use crate::tui::theme::Theme;
 
-use super::{truncate, truncate_left};
+use crate::tui::panes::{truncate, truncate_left};
 
 /// Table on top, details or comparison below.
 fn layout(body: Rect) -> [Rect; 2] {
@@ -159,6 +159,9 @@ fn run_lines(run: &RunInfo, theme: &Theme, width: usize) -> Vec<Line<'static>> {
         field("epochs", run.epochs_text(), theme.text()),
         field("best val", run.best_val_text(), theme.text()),
     ];
+    if let Some(source) = run.imported_from() {
+        lines.push(field("imported", source.into(), theme.text()));
+    }
     if run.metrics.is_empty() {
         lines.push(field("metrics", "none yet".into(), theme.dim()));
     }

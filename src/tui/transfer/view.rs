@@ -10,9 +10,9 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, Wrap};
 use crate::analysis::transfer::{ArmResult, TransferReport, fmt_stat};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::transfer_state::{Columns, Field, TransferState, TransferStatus};
+use crate::tui::transfer::state::{Columns, TransferField, TransferState, TransferStatus};
 
-use super::{fmt_count, truncate, truncate_left};
+use crate::tui::panes::{fmt_count, truncate, truncate_left};
 
 /// Bar glyphs per arm (in report order), so arms read apart without colour.
 const ARM_GLYPHS: [char; 4] = ['░', '█', '▓', '▒'];
@@ -82,7 +82,7 @@ fn draw_form(frame: &mut Frame, t: &TransferState, theme: &Theme, area: Rect) {
         .spacing(1)
         .areas(inner);
     let value_width = usize::from(fields.width).saturating_sub(15);
-    let lines: Vec<Line> = Field::ALL
+    let lines: Vec<Line> = TransferField::ALL
         .iter()
         .enumerate()
         .map(|(i, &field)| {
@@ -108,10 +108,15 @@ fn draw_form(frame: &mut Frame, t: &TransferState, theme: &Theme, area: Rect) {
     draw_status(frame, t, theme, status);
 }
 
-fn field_value(t: &TransferState, field: Field, width: usize, theme: &Theme) -> (String, Style) {
+fn field_value(
+    t: &TransferState,
+    field: TransferField,
+    width: usize,
+    theme: &Theme,
+) -> (String, Style) {
     match field {
-        Field::Target => (truncate_left(&t.target, width), theme.text()),
-        Field::Label => match (&t.columns, &t.label) {
+        TransferField::Target => (truncate_left(&t.target, width), theme.text()),
+        TransferField::Label => match (&t.columns, &t.label) {
             (Columns::Loaded(cols), Some(label)) => {
                 let at = cols.iter().position(|c| c == label).map_or(0, |i| i + 1);
                 let text = format!("{label}  ({at} of {})", cols.len());
@@ -121,9 +126,9 @@ fn field_value(t: &TransferState, field: Field, width: usize, theme: &Theme) -> 
             (Columns::Loading | Columns::Unknown, _) => ("reading columns…".into(), theme.dim()),
             (Columns::Failed(e), _) => (truncate(e, width), theme.error()),
         },
-        Field::LabelMap if t.label_map.is_empty() => ("none".into(), theme.dim()),
-        Field::LabelMap => (truncate_left(&t.label_map, width), theme.text()),
-        Field::Seeds => (t.seeds.to_string(), theme.text()),
+        TransferField::LabelMap if t.label_map.is_empty() => ("none".into(), theme.dim()),
+        TransferField::LabelMap => (truncate_left(&t.label_map, width), theme.text()),
+        TransferField::Seeds => (t.seeds.to_string(), theme.text()),
     }
 }
 

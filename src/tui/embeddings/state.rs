@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::analysis::markers::MarkerGene;
 
-use super::explore::{AnalysisEvent, RunAnalysis};
+use crate::analysis::run_analysis::RunAnalysis;
+use crate::tui::embeddings::job::AnalysisEvent;
 
 /// Zoom levels above the whole view; each halves the visible range.
 pub const MAX_ZOOM: u8 = 6;
@@ -18,7 +19,7 @@ const BRAILLE_BITS: [[u8; 2]; 4] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0
 
 /// Where the analysis of the opened run is.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Explore {
+pub enum AnalysisStatus {
     /// No run opened yet.
     Idle,
     Running {
@@ -107,7 +108,7 @@ impl PlotGrid {
 pub struct EmbeddingsState {
     /// The newest analysis job; events of older ones are ignored.
     pub job: u64,
-    pub status: Explore,
+    pub status: AnalysisStatus,
     pub analysis: Option<Arc<RunAnalysis>>,
     pub view: View2d,
     pub colour: ColourBy,
@@ -134,7 +135,7 @@ impl Default for EmbeddingsState {
     fn default() -> Self {
         Self {
             job: 0,
-            status: Explore::Idle,
+            status: AnalysisStatus::Idle,
             analysis: None,
             view: View2d::Tsne,
             colour: ColourBy::Group(0),
@@ -156,7 +157,7 @@ impl EmbeddingsState {
     /// Starts showing the progress of job `job` on `run_name` (the previous run stays until done).
     pub fn begin(&mut self, job: u64, run_name: String) {
         self.job = job;
-        self.status = Explore::Running {
+        self.status = AnalysisStatus::Running {
             run_name,
             stage: "starting".into(),
             done: 0,
@@ -168,7 +169,7 @@ impl EmbeddingsState {
     pub fn apply(&mut self, event: AnalysisEvent) -> Option<Arc<RunAnalysis>> {
         match event {
             AnalysisEvent::Stage { job, stage: s } if job == self.job => {
-                if let Explore::Running { stage, .. } = &mut self.status {
+                if let AnalysisStatus::Running { stage, .. } = &mut self.status {
                     *stage = s;
                 }
             }
@@ -177,7 +178,7 @@ impl EmbeddingsState {
                 done: d,
                 total: t,
             } if job == self.job => {
-                if let Explore::Running { done, total, .. } = &mut self.status {
+                if let AnalysisStatus::Running { done, total, .. } = &mut self.status {
                     (*done, *total) = (d, t);
                 }
             }
@@ -188,10 +189,10 @@ impl EmbeddingsState {
                 }
                 Err(message) => {
                     let run_name = match &self.status {
-                        Explore::Running { run_name, .. } => run_name.clone(),
+                        AnalysisStatus::Running { run_name, .. } => run_name.clone(),
                         _ => String::new(),
                     };
-                    self.status = Explore::Failed { run_name, message };
+                    self.status = AnalysisStatus::Failed { run_name, message };
                 }
             },
             _ => {}
@@ -205,7 +206,7 @@ impl EmbeddingsState {
         let by_label = label.and_then(|l| analysis.groupings.iter().position(|g| g.name == l));
         self.colour = ColourBy::Group(by_label.unwrap_or(1.min(analysis.groupings.len())));
         self.analysis = Some(analysis);
-        self.status = Explore::Ready;
+        self.status = AnalysisStatus::Ready;
         self.view = View2d::Tsne;
         self.reset_view();
         self.recolour();
@@ -593,8 +594,8 @@ pub(crate) mod tests {
     use crate::analysis::markers::MarkerGene;
     use crate::analysis::paired::Paired;
     use crate::analysis::prediction::{CvSummary, LabelPrediction};
+    use crate::analysis::run_analysis::{CellErrors, Grouping};
     use crate::data::CsrMatrix;
-    use crate::tui::explore::{CellErrors, GeneColumns, Grouping};
 
     fn scores(f1: f64) -> EmbeddingScores {
         EmbeddingScores {
@@ -726,7 +727,7 @@ pub(crate) mod tests {
             tsne,
             pca,
             groupings: vec![clusters("k-means", 4), clusters("Leiden", 3), types],
-            expression: GeneColumns::from_csr(&x),
+            expression: x.to_csc(),
             scores: Ok(LabelScores {
                 label: "cell_type".into(),
                 n_labels: 3,
@@ -776,7 +777,7 @@ pub(crate) mod tests {
             done: 3,
             total: 9,
         });
-        assert!(matches!(s.status, Explore::Running { done: 3, .. }));
+        assert!(matches!(s.status, AnalysisStatus::Running { done: 3, .. }));
         let old = AnalysisEvent::Done {
             job: 1,
             result: Ok(Arc::new(scripted_analysis(30))),
@@ -789,7 +790,7 @@ pub(crate) mod tests {
         });
         assert_eq!(
             s.status,
-            Explore::Failed {
+            AnalysisStatus::Failed {
                 run_name: "run-b".into(),
                 message: "no checkpoint".into()
             }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::config::{Config, Epochs};
 use crate::train::TrainEvent;
 
-use super::history::LossHistory;
+use crate::tui::train::history::LossHistory;
 
 /// The pretext tasks a run can use, as `train.method` spells them.
 pub const METHODS: [&str; 5] = ["masked", "gp", "gp-tf", "byol", "barlow"];
@@ -22,7 +22,7 @@ const WARMUP_STEPS: usize = 20;
 
 /// One editable setting of the form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub enum TrainField {
     Method,
     Epochs,
     BatchSize,
@@ -31,26 +31,26 @@ pub enum Field {
     MaskRate,
 }
 
-impl Field {
+impl TrainField {
     /// The fields in form order.
-    pub const ALL: [Field; 6] = [
-        Field::Method,
-        Field::Epochs,
-        Field::BatchSize,
-        Field::Lr,
-        Field::WeightDecay,
-        Field::MaskRate,
+    pub const ALL: [TrainField; 6] = [
+        TrainField::Method,
+        TrainField::Epochs,
+        TrainField::BatchSize,
+        TrainField::Lr,
+        TrainField::WeightDecay,
+        TrainField::MaskRate,
     ];
 
     /// The label shown in the form.
     pub fn label(self) -> &'static str {
         match self {
-            Field::Method => "method",
-            Field::Epochs => "epochs",
-            Field::BatchSize => "batch size",
-            Field::Lr => "learning rate",
-            Field::WeightDecay => "weight decay",
-            Field::MaskRate => "mask rate",
+            TrainField::Method => "method",
+            TrainField::Epochs => "epochs",
+            TrainField::BatchSize => "batch size",
+            TrainField::Lr => "learning rate",
+            TrainField::WeightDecay => "weight decay",
+            TrainField::MaskRate => "mask rate",
         }
     }
 }
@@ -92,27 +92,27 @@ impl TrainForm {
     }
 
     /// The value of a field as displayed and as offered for editing.
-    pub fn value(&self, field: Field) -> String {
+    pub fn value(&self, field: TrainField) -> String {
         match field {
-            Field::Method => self.method.clone(),
-            Field::Epochs => self.epochs.to_string(),
-            Field::BatchSize => self.batch_size.to_string(),
-            Field::Lr => format!("{:e}", self.lr),
-            Field::WeightDecay => format!("{}", self.weight_decay),
-            Field::MaskRate => format!("{:.2}", self.mask_rate),
+            TrainField::Method => self.method.clone(),
+            TrainField::Epochs => self.epochs.to_string(),
+            TrainField::BatchSize => self.batch_size.to_string(),
+            TrainField::Lr => format!("{:e}", self.lr),
+            TrainField::WeightDecay => format!("{}", self.weight_decay),
+            TrainField::MaskRate => format!("{:.2}", self.mask_rate),
         }
     }
 
     /// Steps a field up (`up`) or down: methods cycle, counts by one or doubling, rates by factors.
-    pub fn adjust(&mut self, field: Field, up: bool) {
+    pub fn adjust(&mut self, field: TrainField, up: bool) {
         match field {
-            Field::Method => {
+            TrainField::Method => {
                 let i = METHODS.iter().position(|m| *m == self.method).unwrap_or(0);
                 let n = METHODS.len();
                 self.method = METHODS[if up { (i + 1) % n } else { (i + n - 1) % n }].into();
             }
             // auto sits below 1: h from 1 gives auto, l from auto gives 1.
-            Field::Epochs => {
+            TrainField::Epochs => {
                 self.epochs = match (self.epochs, up) {
                     (Epochs::Auto, true) => Epochs::Fixed(1),
                     (Epochs::Auto, false) | (Epochs::Fixed(..=1), false) => Epochs::Auto,
@@ -120,16 +120,16 @@ impl TrainForm {
                     (Epochs::Fixed(n), false) => Epochs::Fixed(n - 1),
                 }
             }
-            Field::BatchSize => {
+            TrainField::BatchSize => {
                 self.batch_size = if up {
                     self.batch_size * 2
                 } else {
                     (self.batch_size / 2).max(1)
                 }
             }
-            Field::Lr => self.lr *= if up { 2.0 } else { 0.5 },
-            Field::WeightDecay => self.weight_decay *= if up { 2.0 } else { 0.5 },
-            Field::MaskRate => {
+            TrainField::Lr => self.lr *= if up { 2.0 } else { 0.5 },
+            TrainField::WeightDecay => self.weight_decay *= if up { 2.0 } else { 0.5 },
+            TrainField::MaskRate => {
                 let r = self.mask_rate + if up { 0.05 } else { -0.05 };
                 self.mask_rate = (r * 100.0).round().clamp(0.0, 95.0) / 100.0;
             }
@@ -137,34 +137,36 @@ impl TrainForm {
     }
 
     /// Sets a field from typed text; the error says what is accepted.
-    pub fn set(&mut self, field: Field, text: &str) -> Result<(), String> {
+    pub fn set(&mut self, field: TrainField, text: &str) -> Result<(), String> {
         let text = text.trim();
         let positive_int = |t: &str| t.parse::<usize>().ok().filter(|v| *v > 0);
         let rate = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
         match field {
-            Field::Method if METHODS.contains(&text) => self.method = text.into(),
-            Field::Epochs if text == "auto" => self.epochs = Epochs::Auto,
-            Field::Epochs if positive_int(text).is_some() => {
+            TrainField::Method if METHODS.contains(&text) => self.method = text.into(),
+            TrainField::Epochs if text == "auto" => self.epochs = Epochs::Auto,
+            TrainField::Epochs if positive_int(text).is_some() => {
                 self.epochs = Epochs::Fixed(positive_int(text).unwrap_or(1))
             }
-            Field::BatchSize if positive_int(text).is_some() => {
+            TrainField::BatchSize if positive_int(text).is_some() => {
                 self.batch_size = positive_int(text).unwrap_or(1)
             }
-            Field::Lr if rate(text).is_some_and(|v| v > 0.0) => self.lr = rate(text).unwrap_or(0.0),
-            Field::WeightDecay if rate(text).is_some() => {
+            TrainField::Lr if rate(text).is_some_and(|v| v > 0.0) => {
+                self.lr = rate(text).unwrap_or(0.0)
+            }
+            TrainField::WeightDecay if rate(text).is_some() => {
                 self.weight_decay = rate(text).unwrap_or(0.0)
             }
-            Field::MaskRate if rate(text).is_some_and(|v| v < 1.0) => {
+            TrainField::MaskRate if rate(text).is_some_and(|v| v < 1.0) => {
                 self.mask_rate = rate(text).unwrap_or(0.0)
             }
             _ => {
                 let want = match field {
-                    Field::Method => "one of masked, gp, gp-tf, byol, barlow",
-                    Field::Epochs => "a whole number above 0, or auto",
-                    Field::BatchSize => "a whole number above 0",
-                    Field::Lr => "a number above 0",
-                    Field::WeightDecay => "a number, 0 or more",
-                    Field::MaskRate => "a number from 0 to below 1",
+                    TrainField::Method => "one of masked, gp, gp-tf, byol, barlow",
+                    TrainField::Epochs => "a whole number above 0, or auto",
+                    TrainField::BatchSize => "a whole number above 0",
+                    TrainField::Lr => "a number above 0",
+                    TrainField::WeightDecay => "a number, 0 or more",
+                    TrainField::MaskRate => "a number from 0 to below 1",
                 };
                 return Err(format!("{}: {want}", field.label()));
             }
@@ -175,7 +177,7 @@ impl TrainForm {
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RunStatus {
+pub enum RunPhase {
     Idle,
     Starting,
     Running,
@@ -185,36 +187,36 @@ pub enum RunStatus {
     Failed(String),
 }
 
-impl RunStatus {
+impl RunPhase {
     /// True while a worker is alive (quitting then asks first).
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            RunStatus::Starting | RunStatus::Running | RunStatus::Paused | RunStatus::Stopping
+            RunPhase::Starting | RunPhase::Running | RunPhase::Paused | RunPhase::Stopping
         )
     }
 
     /// A one-word description for the status bar.
     pub fn word(&self) -> &'static str {
         match self {
-            RunStatus::Idle => "idle",
-            RunStatus::Starting => "starting",
-            RunStatus::Running => "training",
-            RunStatus::Paused => "paused",
-            RunStatus::Stopping => "stopping",
-            RunStatus::Finished { stopped: false } => "finished",
-            RunStatus::Finished { stopped: true } => "stopped",
-            RunStatus::Failed(_) => "failed",
+            RunPhase::Idle => "idle",
+            RunPhase::Starting => "starting",
+            RunPhase::Running => "training",
+            RunPhase::Paused => "paused",
+            RunPhase::Stopping => "stopping",
+            RunPhase::Finished { stopped: false } => "finished",
+            RunPhase::Finished { stopped: true } => "stopped",
+            RunPhase::Failed(_) => "failed",
         }
     }
 }
 
 /// The Train pane: the form, and everything known about the current run.
 #[derive(Debug, Clone)]
-pub struct TrainState {
+pub struct TrainPaneState {
     pub form: TrainForm,
     pub field: usize,
-    pub status: RunStatus,
+    pub status: RunPhase,
     /// The run directory's name (not its full path).
     pub run_name: Option<String>,
     pub method: String,
@@ -245,13 +247,13 @@ pub struct TrainState {
     pub attached: Option<PathBuf>,
 }
 
-impl TrainState {
+impl TrainPaneState {
     /// An idle pane with the form prefilled from config.
     pub fn new(config: &Config) -> Self {
         Self {
             form: TrainForm::from_config(config),
             field: 0,
-            status: RunStatus::Idle,
+            status: RunPhase::Idle,
             run_name: None,
             method: String::new(),
             epochs: 0,
@@ -286,8 +288,8 @@ impl TrainState {
     }
 
     /// The field under the cursor.
-    pub fn current_field(&self) -> Field {
-        Field::ALL[self.field.min(Field::ALL.len() - 1)]
+    pub fn current_field(&self) -> TrainField {
+        TrainField::ALL[self.field.min(TrainField::ALL.len() - 1)]
     }
 
     /// Clears the previous run's figures before a new one starts (settings and toggles stay).
@@ -309,7 +311,7 @@ impl TrainState {
             logs,
             ..Self::new(&Config::default())
         };
-        self.status = RunStatus::Starting;
+        self.status = RunPhase::Starting;
     }
 
     /// Appends a line to the log box, dropping the oldest.
@@ -353,7 +355,7 @@ impl TrainState {
                 self.n_train = n_train;
                 self.n_val = n_val;
                 self.n_params = n_params;
-                self.status = RunStatus::Running;
+                self.status = RunPhase::Running;
             }
             TrainEvent::Step {
                 global_step,
@@ -412,11 +414,11 @@ impl TrainState {
             }
             TrainEvent::Log(line) => self.log(line),
             TrainEvent::Paused => {
-                self.status = RunStatus::Paused;
+                self.status = RunPhase::Paused;
                 self.log("paused");
             }
             TrainEvent::Resumed => {
-                self.status = RunStatus::Running;
+                self.status = RunPhase::Running;
                 self.log("resumed");
             }
             TrainEvent::Finished {
@@ -425,7 +427,7 @@ impl TrainState {
                 stopped,
                 ..
             } => {
-                self.status = RunStatus::Finished { stopped };
+                self.status = RunPhase::Finished { stopped };
                 self.eta_secs = None;
                 if best_val_loss.is_finite() {
                     self.best_val = Some(best_val_loss);
@@ -437,7 +439,7 @@ impl TrainState {
             }
             TrainEvent::Failed { message } => {
                 self.log(format!("failed: {message}"));
-                self.status = RunStatus::Failed(message);
+                self.status = RunPhase::Failed(message);
                 self.eta_secs = None;
             }
         }
@@ -514,11 +516,11 @@ pub(crate) mod tests {
 
     #[test]
     fn scripted_events_fill_gauges_histories_and_eta() {
-        let mut t = TrainState::new(&Config::default());
+        let mut t = TrainPaneState::new(&Config::default());
         for e in scripted_run(3, 40) {
             t.apply(e);
         }
-        assert_eq!(t.status, RunStatus::Running);
+        assert_eq!(t.status, RunPhase::Running);
         assert_eq!(t.run_name.as_deref(), Some("masked-0001"));
         assert_eq!(t.epochs_done, 3);
         assert_eq!(t.global_step, 120);
@@ -533,7 +535,7 @@ pub(crate) mod tests {
 
     #[test]
     fn no_eta_during_warm_up() {
-        let mut t = TrainState::new(&Config::default());
+        let mut t = TrainPaneState::new(&Config::default());
         for e in scripted_run(1, 40).into_iter().take(10) {
             t.apply(e);
         }
@@ -542,9 +544,9 @@ pub(crate) mod tests {
 
     #[test]
     fn finish_pause_and_failure_update_the_status() {
-        let mut t = TrainState::new(&Config::default());
+        let mut t = TrainPaneState::new(&Config::default());
         t.apply(TrainEvent::Paused);
-        assert_eq!(t.status, RunStatus::Paused);
+        assert_eq!(t.status, RunPhase::Paused);
         t.apply(TrainEvent::Failed {
             message: "worker panicked: boom".into(),
         });
@@ -557,26 +559,26 @@ pub(crate) mod tests {
         let c = Config::default();
         let mut f = TrainForm::from_config(&c);
         assert_eq!(f.epochs, c.train.epochs);
-        assert!(f.set(Field::Epochs, "0").is_err());
-        f.set(Field::Epochs, "3").unwrap();
-        f.set(Field::Lr, "5e-4").unwrap();
-        assert!(f.set(Field::Method, "vae").is_err());
-        f.adjust(Field::Method, false);
+        assert!(f.set(TrainField::Epochs, "0").is_err());
+        f.set(TrainField::Epochs, "3").unwrap();
+        f.set(TrainField::Lr, "5e-4").unwrap();
+        assert!(f.set(TrainField::Method, "vae").is_err());
+        f.adjust(TrainField::Method, false);
         assert_eq!(f.method, "barlow");
-        f.adjust(Field::MaskRate, true);
+        f.adjust(TrainField::MaskRate, true);
         assert_eq!(f.mask_rate, 0.55);
         let applied = f.apply(&c);
         assert_eq!(
             (applied.train.epochs, applied.train.lr),
             (Epochs::Fixed(3), 5e-4)
         );
-        f.adjust(Field::Epochs, false);
-        f.adjust(Field::Epochs, false);
-        f.adjust(Field::Epochs, false);
+        f.adjust(TrainField::Epochs, false);
+        f.adjust(TrainField::Epochs, false);
+        f.adjust(TrainField::Epochs, false);
         assert_eq!(f.epochs, Epochs::Auto, "below 1 is auto");
-        f.adjust(Field::Epochs, true);
+        f.adjust(TrainField::Epochs, true);
         assert_eq!(f.epochs, Epochs::Fixed(1));
-        f.set(Field::Epochs, "auto").unwrap();
+        f.set(TrainField::Epochs, "auto").unwrap();
         assert_eq!(f.epochs, Epochs::Auto);
         assert_eq!(applied.train.method, "barlow");
         assert_eq!(applied.masking.rate, 0.55);

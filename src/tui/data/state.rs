@@ -236,6 +236,16 @@ impl DataState {
         self.gene_cursor = self.gene_cursor.min(self.visible.len().saturating_sub(1));
     }
 
+    /// Scrolls the gene table so the cursor stays among its `height` visible rows.
+    pub fn scroll_genes(&mut self, height: usize) {
+        let height = height.max(1);
+        if self.gene_cursor < self.gene_offset {
+            self.gene_offset = self.gene_cursor;
+        } else if self.gene_cursor >= self.gene_offset + height {
+            self.gene_offset = self.gene_cursor + 1 - height;
+        }
+    }
+
     /// Moves the gene cursor by `delta` rows, clamped.
     pub fn move_gene(&mut self, delta: isize) {
         let last = self.visible.len().saturating_sub(1) as isize;

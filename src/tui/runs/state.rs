@@ -110,7 +110,7 @@ pub(crate) mod tests {
             best_val_loss: curve.iter().copied().min_by(f32::total_cmp),
             val_curve: curve.to_vec(),
             metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            imported_from: None,
+            summary: None,
         }
     }
 

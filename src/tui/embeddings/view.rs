@@ -12,10 +12,10 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table, TableState
 use crate::analysis::embed::{EmbeddingScores, LabelScores};
 use crate::analysis::paired::{Paired, Verdict};
 use crate::tui::app::App;
-use crate::tui::embeddings_state::{EmbeddingsState, Explore, Ink, PlotGrid};
+use crate::tui::embeddings::state::{AnalysisStatus, EmbeddingsState, Ink, PlotGrid};
 use crate::tui::theme::Theme;
 
-use super::{fmt_count, truncate};
+use crate::tui::panes::{fmt_count, truncate};
 
 /// Rows of the scores box: a header, two cross-validated metrics with their verdict lines,
 /// five clustering metrics and the border.
@@ -83,7 +83,7 @@ fn ink_style(ink: Ink, theme: &Theme) -> Style {
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let (s, theme) = (&app.embeddings, &app.theme);
     match &s.status {
-        Explore::Ready => {}
+        AnalysisStatus::Ready => {}
         status => return draw_status(frame, status, theme, "Embeddings", body),
     }
     let Some(a) = &s.analysis else { return };
@@ -111,12 +111,18 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
 }
 
 /// The progress, failure or "open a run" message shared with the Genes pane.
-pub fn draw_status(frame: &mut Frame, status: &Explore, theme: &Theme, pane: &str, body: Rect) {
+pub fn draw_status(
+    frame: &mut Frame,
+    status: &AnalysisStatus,
+    theme: &Theme,
+    pane: &str,
+    body: Rect,
+) {
     let block = Block::bordered().title(Span::styled(format!(" {pane} "), theme.accent()));
     let inner = block.inner(body);
     frame.render_widget(block, body);
     let text = match status {
-        Explore::Idle => vec![
+        AnalysisStatus::Idle => vec![
             Line::styled("No run open.", theme.warn()),
             Line::raw(""),
             Line::raw(
@@ -127,7 +133,7 @@ pub fn draw_status(frame: &mut Frame, status: &Explore, theme: &Theme, pane: &st
             Line::raw(""),
             Line::styled("The same figures: cellscope eval RUN", theme.dim()),
         ],
-        Explore::Running {
+        AnalysisStatus::Running {
             run_name,
             stage,
             done,
@@ -159,11 +165,11 @@ pub fn draw_status(frame: &mut Frame, status: &Explore, theme: &Theme, pane: &st
             frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), head);
             return;
         }
-        Explore::Failed { run_name, message } => vec![
+        AnalysisStatus::Failed { run_name, message } => vec![
             Line::styled(format!("Could not analyse {run_name}:"), theme.error()),
             Line::raw(message.clone()),
         ],
-        Explore::Ready => Vec::new(),
+        AnalysisStatus::Ready => Vec::new(),
     };
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
 }
@@ -374,8 +380,8 @@ mod tests {
     use ratatui::backend::TestBackend;
     use ratatui::style::{Color, Modifier};
 
-    use crate::tui::app::Msg;
-    use crate::tui::app::tests::{explored_app, press, press_code};
+    use crate::tui::app_tests::{explored_app, press, press_code};
+    use crate::tui::message::Msg;
     use crate::tui::theme::Theme;
 
     /// The styles of the scatter's drawn cells at 120x40 with `theme`.
@@ -388,9 +394,7 @@ mod tests {
         }
         press(&mut app, '3');
         let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-        terminal
-            .draw(|f| crate::tui::panes::draw(f, &mut app))
-            .unwrap();
+        terminal.draw(|f| crate::tui::panes::draw(f, &app)).unwrap();
         let plot = super::plot_area(app.body());
         let buf = terminal.backend().buffer();
         (plot.y..plot.bottom())

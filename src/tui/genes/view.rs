@@ -8,11 +8,11 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use crate::analysis::embed::ReconSummary;
 use crate::tui::app::App;
-use crate::tui::embeddings_state::Explore;
-use crate::tui::genes_state::{GeneColumn, GenesState};
+use crate::tui::embeddings::state::AnalysisStatus;
+use crate::tui::genes::state::{GeneColumn, GenesState};
 use crate::tui::theme::Theme;
 
-use super::{fmt_count, truncate};
+use crate::tui::panes::{fmt_count, truncate};
 
 /// The summary box, the gene table and the histogram.
 fn layout(body: Rect) -> [Rect; 3] {
@@ -37,9 +37,9 @@ pub fn table_rows(body: Rect) -> Rect {
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let (g, theme) = (&app.genes, &app.theme);
     let recon = match (&app.embeddings.status, &g.recon) {
-        (Explore::Ready, Some(r)) => r,
+        (AnalysisStatus::Ready, Some(r)) => r,
         (status, _) => {
-            return super::embeddings::draw_status(frame, status, theme, "Genes", body);
+            return crate::tui::embeddings::view::draw_status(frame, status, theme, "Genes", body);
         }
     };
     let run = app

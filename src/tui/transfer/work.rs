@@ -8,9 +8,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::analysis::transfer::{TRANSFER_FILE, TransferReport, TransferRequest, run_transfer};
 use crate::config::Config;
 
-use super::app::Msg;
-use super::transfer_state::TransferMsg;
-use super::work::spawn_job;
+use crate::tui::message::Msg;
+use crate::tui::transfer::state::TransferMsg;
+use crate::tui::work::spawn_job;
 
 /// The obs columns of `path` that can serve as labels (categorical, string, int, bool).
 pub fn label_columns(path: &Path) -> Result<Vec<String>, String> {

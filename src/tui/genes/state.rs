@@ -200,7 +200,7 @@ fn histogram(genes: &[GeneRecon]) -> Vec<ErrorBin> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::embeddings_state::tests::scripted_analysis;
+    use crate::tui::embeddings::state::tests::scripted_analysis;
 
     fn state() -> GenesState {
         let mut s = GenesState::default();

@@ -14,7 +14,7 @@ use crate::train::detached::{MetricsFollower, run_alive, send_command};
 use crate::train::rundir::{CONFIG_FILE, METRICS_FILE, PID_FILE};
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::app::Msg;
+use crate::tui::message::Msg;
 
 /// How often metrics.jsonl is read for new lines.
 const POLL: Duration = Duration::from_millis(200);

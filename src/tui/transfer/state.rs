@@ -33,24 +33,29 @@ pub enum TransferMsg {
 
 /// One field of the request form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub enum TransferField {
     Target,
     Label,
     LabelMap,
     Seeds,
 }
 
-impl Field {
+impl TransferField {
     /// The fields in form order.
-    pub const ALL: [Field; 4] = [Field::Target, Field::Label, Field::LabelMap, Field::Seeds];
+    pub const ALL: [TransferField; 4] = [
+        TransferField::Target,
+        TransferField::Label,
+        TransferField::LabelMap,
+        TransferField::Seeds,
+    ];
 
     /// The label shown in the form.
     pub fn label(self) -> &'static str {
         match self {
-            Field::Target => "target",
-            Field::Label => "label column",
-            Field::LabelMap => "label map",
-            Field::Seeds => "seeds",
+            TransferField::Target => "target",
+            TransferField::Label => "label column",
+            TransferField::LabelMap => "label map",
+            TransferField::Seeds => "seeds",
         }
     }
 }
@@ -180,31 +185,31 @@ impl TransferState {
     }
 
     /// The field under the cursor.
-    pub fn current_field(&self) -> Field {
-        Field::ALL[self.field % Field::ALL.len()]
+    pub fn current_field(&self) -> TransferField {
+        TransferField::ALL[self.field % TransferField::ALL.len()]
     }
 
     /// Moves the form cursor by `by`, wrapping.
     pub fn move_field(&mut self, by: isize) {
-        let n = Field::ALL.len() as isize;
+        let n = TransferField::ALL.len() as isize;
         self.field = (self.field as isize + by).rem_euclid(n) as usize;
     }
 
     /// A field's value as shown in the form and offered for editing.
-    pub fn value(&self, field: Field) -> String {
+    pub fn value(&self, field: TransferField) -> String {
         match field {
-            Field::Target => self.target.clone(),
-            Field::Label => self.label.clone().unwrap_or_default(),
-            Field::LabelMap => self.label_map.clone(),
-            Field::Seeds => self.seeds.to_string(),
+            TransferField::Target => self.target.clone(),
+            TransferField::Label => self.label.clone().unwrap_or_default(),
+            TransferField::LabelMap => self.label_map.clone(),
+            TransferField::Seeds => self.seeds.to_string(),
         }
     }
 
     /// Sets a typed value; returns whether the target changed (its columns must be reloaded).
-    pub fn set(&mut self, field: Field, text: &str) -> Result<bool, String> {
+    pub fn set(&mut self, field: TransferField, text: &str) -> Result<bool, String> {
         let text = text.trim();
         match field {
-            Field::Target => {
+            TransferField::Target => {
                 if text.is_empty() {
                     return Err("the target needs a file path".into());
                 }
@@ -217,13 +222,13 @@ impl TransferState {
                 }
                 Ok(changed)
             }
-            Field::Label => Err("choose the label column with h / l".into()),
-            Field::LabelMap => {
+            TransferField::Label => Err("choose the label column with h / l".into()),
+            TransferField::LabelMap => {
                 self.typed = true;
                 self.label_map = text.to_string();
                 Ok(false)
             }
-            Field::Seeds => match text.parse::<usize>() {
+            TransferField::Seeds => match text.parse::<usize>() {
                 Ok(n) if (1..=MAX_SEEDS).contains(&n) => {
                     self.seeds = n;
                     Ok(false)
@@ -234,9 +239,9 @@ impl TransferState {
     }
 
     /// Steps a field: the label column cycles through the target's columns, seeds go up or down.
-    pub fn adjust(&mut self, field: Field, up: bool) {
+    pub fn adjust(&mut self, field: TransferField, up: bool) {
         match field {
-            Field::Label => {
+            TransferField::Label => {
                 let Columns::Loaded(cols) = &self.columns else {
                     return;
                 };
@@ -255,14 +260,14 @@ impl TransferState {
                 };
                 self.label = Some(cols[next].clone());
             }
-            Field::Seeds => {
+            TransferField::Seeds => {
                 self.seeds = if up {
                     (self.seeds + 1).min(MAX_SEEDS)
                 } else {
                     self.seeds.saturating_sub(1).max(1)
                 };
             }
-            Field::Target | Field::LabelMap => {}
+            TransferField::Target | TransferField::LabelMap => {}
         }
     }
 
@@ -511,14 +516,14 @@ pub(crate) mod tests {
         assert!(s.request().unwrap_err().contains("still loading"));
         columns(&mut s, &["donor", "cell_type", "phase"]);
         assert_eq!(s.label.as_deref(), Some("cell_type"));
-        s.adjust(Field::Label, true);
+        s.adjust(TransferField::Label, true);
         assert_eq!(s.label.as_deref(), Some("phase"));
-        s.adjust(Field::Label, true);
+        s.adjust(TransferField::Label, true);
         assert_eq!(s.label.as_deref(), Some("donor"));
-        s.adjust(Field::Label, false);
+        s.adjust(TransferField::Label, false);
         assert_eq!(s.label.as_deref(), Some("phase"));
         // An answer for a replaced target is ignored.
-        assert_eq!(s.set(Field::Target, "/data/other.h5ad"), Ok(true));
+        assert_eq!(s.set(TransferField::Target, "/data/other.h5ad"), Ok(true));
         columns(&mut s, &["x"]);
         assert_eq!(s.columns, Columns::Unknown);
         assert_eq!(s.label, None);
@@ -528,13 +533,13 @@ pub(crate) mod tests {
     fn request_carries_the_form_and_seeds_are_bounded() {
         let mut s = state();
         columns(&mut s, &["louvain"]);
-        assert!(s.set(Field::Seeds, "0").is_err());
-        assert!(s.set(Field::Seeds, "x").is_err());
-        s.set(Field::Seeds, "2").unwrap();
-        s.adjust(Field::Seeds, false);
-        s.adjust(Field::Seeds, false);
+        assert!(s.set(TransferField::Seeds, "0").is_err());
+        assert!(s.set(TransferField::Seeds, "x").is_err());
+        s.set(TransferField::Seeds, "2").unwrap();
+        s.adjust(TransferField::Seeds, false);
+        s.adjust(TransferField::Seeds, false);
         assert_eq!(s.seeds, 1);
-        s.set(Field::LabelMap, " map.csv ").unwrap();
+        s.set(TransferField::LabelMap, " map.csv ").unwrap();
         let r = s.request().unwrap();
         assert_eq!(r.label, "louvain");
         assert_eq!(r.label_map, Some(PathBuf::from("map.csv")));
@@ -635,7 +640,7 @@ pub(crate) mod tests {
         assert!(saved_none(&mut s));
         assert_eq!(s.target, "/bundled/pbmc.h5ad");
         // What the user typed stays.
-        s.set(Field::Target, "/mine.h5ad").unwrap();
+        s.set(TransferField::Target, "/mine.h5ad").unwrap();
         s.set_run(Some("runs/r1".into()));
         assert!(!s.apply(TransferMsg::Saved {
             run: "runs/r1".into(),

@@ -1,0 +1,7 @@
+//! The Embeddings pane: the analysis of an opened run drawn as a braille scatter with legend, markers and scores.
+
+pub mod actions;
+pub mod job;
+pub mod keys;
+pub mod state;
+pub mod view;
