@@ -102,6 +102,10 @@ pub struct TrainConfig {
     pub seed: u64,
     pub threads: usize,
     pub out_dir: String,
+    /// Latent snapshots every this many epochs ("auto": about ten per run; 0: none).
+    pub snapshot_every: Epochs,
+    /// Cells (a seeded subsample) embedded for each latent snapshot.
+    pub snapshot_cells: usize,
 }
 
 impl Default for TrainConfig {
@@ -123,6 +127,8 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             out_dir: "runs".into(),
+            snapshot_every: Epochs::Auto,
+            snapshot_cells: 2000,
         }
     }
 }

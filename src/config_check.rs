@@ -68,6 +68,11 @@ fn numbers(c: &Config) -> Vec<(&'static str, f64, Range)> {
         ),
         ("model.dropout", c.model.dropout, Below(0.0, 1.0)),
         ("train.batch_size", n(c.train.batch_size), AtLeast(1.0)),
+        (
+            "train.snapshot_cells",
+            n(c.train.snapshot_cells),
+            AtLeast(2.0),
+        ),
         ("train.lr", c.train.lr, Above(0.0)),
         ("train.weight_decay", c.train.weight_decay, AtLeast(0.0)),
         ("train.grad_clip", c.train.grad_clip, AtLeast(0.0)),
@@ -276,7 +281,7 @@ mod tests {
     use super::*;
 
     /// Keys of config.toml where every value of their type is allowed.
-    const UNLIMITED: [&str; 16] = [
+    const UNLIMITED: [&str; 17] = [
         "data.label",
         "data.memory_budget_mb",
         "preprocess.log1p",
@@ -287,6 +292,7 @@ mod tests {
         "train.seed",
         "analysis.cv_seed",
         "train.threads",
+        "train.snapshot_every",
         "masking.gene_sets",
         "transfer.patience",
         "transfer.split_by",

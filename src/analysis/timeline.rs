@@ -12,7 +12,9 @@ use super::cv::Folds;
 use super::knn::{knn_predict, select_rows, subsample_indices};
 use super::metrics::macro_f1;
 use super::pca::pca_dense;
-use crate::config::AnalysisConfig;
+use crate::config::{AnalysisConfig, Config};
+use crate::train::TrainData;
+use crate::train::latent::{LatentObserver, SharedObserver};
 
 /// The snapshots of a run, one JSON line each.
 pub const TIMELINE_FILE: &str = "timeline.jsonl";
@@ -101,6 +103,52 @@ impl Timeline {
         };
         self.previous = Some(xy);
         Ok(snapshot)
+    }
+}
+
+/// The observer the worker feeds: a timeline over `train.snapshot_cells` cells of `data`
+/// (seeded by `train.seed`), scored against the label column (`data.label`, else a usual
+/// cell-type column; no score without one).
+pub fn observer(data: &TrainData, config: &Config) -> SharedObserver {
+    let name = Some(config.data.label.as_str()).filter(|l| !l.is_empty());
+    let labels = super::embed::label_column(&data.obs, name)
+        .ok()
+        .and_then(|c| c.as_labels())
+        .map(|(codes, _)| codes);
+    let timeline = Timeline::new(
+        data.n_cells(),
+        labels.as_deref(),
+        config.train.snapshot_cells,
+        config.train.seed,
+        &config.analysis,
+    );
+    std::sync::Arc::new(std::sync::Mutex::new(timeline))
+}
+
+impl LatentObserver for Timeline {
+    fn cells(&self) -> &[usize] {
+        &self.cells
+    }
+
+    fn observe(
+        &mut self,
+        epoch: usize,
+        z: ArrayView2<f32>,
+        run_dir: &Path,
+    ) -> anyhow::Result<Option<f64>> {
+        if self.previous.is_none() {
+            // A resumed run turns its first snapshot onto the last one stored.
+            self.previous = read(run_dir)
+                .pop()
+                .filter(|s| s.cells == self.cells)
+                .map(|s| {
+                    let n = s.x.len();
+                    Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { s.x[i] } else { s.y[i] })
+                });
+        }
+        let snapshot = self.snapshot(epoch, z)?;
+        append(run_dir, &snapshot)?;
+        Ok(snapshot.knn_macro_f1)
     }
 }
 

@@ -75,12 +75,14 @@ pub fn run(args: TrainArgs, config: Config) -> anyhow::Result<()> {
     }
     let mut run_dir = args.run_dir.clone().or_else(|| args.resume.clone());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let observer = Some(crate::analysis::timeline::observer(&data, &config));
     let handle = spawn(
         TrainJob {
             config,
             data,
             resume: args.resume.clone(),
             run_dir: args.run_dir.clone(),
+            observer,
         },
         tx,
     );

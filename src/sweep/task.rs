@@ -107,12 +107,14 @@ pub fn run_task(
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", dir.display()))?;
         let data = TrainData::load(&sweep.spec.data, &config, None)?;
+        let observer = Some(crate::analysis::timeline::observer(&data, &config));
         train(
             TrainJob {
                 config,
                 data,
                 resume: None,
                 run_dir: Some(dir.clone()),
+                observer,
             },
             &task.name(),
             say,

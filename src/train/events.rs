@@ -61,6 +61,15 @@ pub enum TrainEvent {
         val_loss: f32,
         best: bool,
     },
+    /// A latent snapshot was stored (timeline.jsonl) after `epoch` epochs (0: before training).
+    Snapshot {
+        epoch: usize,
+        /// kNN macro-F1 of the snapshot's cells (None without labels).
+        knn_macro_f1: Option<f64>,
+        /// Seconds the snapshot took.
+        #[serde(deserialize_with = "nan_if_null")]
+        secs: f64,
+    },
     /// A human-readable note for the log pane (`{"event": "log", "message": ...}`).
     #[serde(with = "log_message")]
     Log(String),

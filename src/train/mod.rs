@@ -9,6 +9,7 @@ pub mod data;
 pub mod detached;
 pub mod events;
 pub mod finetune;
+pub mod latent;
 pub mod method;
 pub mod run_summary;
 pub mod rundir;

@@ -371,6 +371,7 @@ mod tests {
                 data,
                 resume: None,
                 run_dir: None,
+                observer: None,
             },
             tx,
         )

@@ -14,6 +14,7 @@ use crate::model::random::mix;
 use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
 use crate::train::data::TrainData;
+use crate::train::latent::{SharedObserver, Snapshots};
 use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
 use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
@@ -36,6 +37,8 @@ pub struct TrainJob {
     /// Start the new run in this already reserved, empty directory (a detached run announces it
     /// before training starts) instead of a fresh one under `train.out_dir`.
     pub run_dir: Option<PathBuf>,
+    /// Receives latent snapshots every `train.snapshot_every` epochs (None: no snapshots).
+    pub observer: Option<SharedObserver>,
 }
 
 /// Control of a running worker.
@@ -225,18 +228,42 @@ fn train(
         data,
         resume,
         run_dir: reserved,
+        observer,
     } = job;
     let mut session = Session::open(&config, &data, resume.as_deref(), reserved, reporter)?;
+    let mut snapshots = observer.and_then(|o| {
+        Snapshots::new(o, &data, config.train.snapshot_every, session.budget.epochs).unwrap_or_else(
+            |note| {
+                reporter.emit(TrainEvent::Log(note));
+                None
+            },
+        )
+    });
+    if let Some(s) = &mut snapshots
+        && session.state.epoch == 0
+    {
+        reporter.emit(s.take(0, session.learner.encoder(), &session.run_dir));
+    }
     let mut ending = Ending::Completed;
     while session.state.epoch < session.budget.epochs {
         let Some(trained) = session.epoch(rx, reporter)? else {
             ending = Ending::Stopped;
             break;
         };
-        if session.end_epoch(trained, reporter)? {
+        let early = session.end_epoch(trained, reporter)?;
+        let done = session.state.epoch;
+        if let Some(s) = &mut snapshots
+            && s.due(done, early || done == session.budget.epochs)
+        {
+            reporter.emit(s.take(done, session.learner.encoder(), &session.run_dir));
+        }
+        if early {
             ending = Ending::EarlyStopped;
             break;
         }
+    }
+    if let Some(s) = snapshots.as_ref().filter(|s| s.taken > 0) {
+        reporter.emit(TrainEvent::Log(s.cost(session.state.elapsed_secs)));
     }
     session.finish(ending, reporter)
 }
@@ -603,6 +630,7 @@ mod tests {
             },
             resume: None,
             run_dir: None,
+            observer: None,
         }
     }
 

@@ -55,12 +55,14 @@ pub fn spawn_training(
                 }
             };
             let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            let observer = Some(crate::analysis::timeline::observer(&data, &config));
             let handle = slot.insert(crate::train::spawn(
                 TrainJob {
                     config,
                     data,
                     resume: None,
                     run_dir: None,
+                    observer,
                 },
                 events,
             ));

@@ -412,6 +412,14 @@ impl TrainPaneState {
                     "checkpoint at epoch {epoch}, val {val_loss:.4}{tag}"
                 ));
             }
+            TrainEvent::Snapshot {
+                epoch,
+                knn_macro_f1,
+                ..
+            } => self.log(match knn_macro_f1 {
+                Some(f1) => format!("latent snapshot after epoch {epoch}: kNN macro-F1 {f1:.3}"),
+                None => format!("latent snapshot after epoch {epoch}"),
+            }),
             TrainEvent::Log(line) => self.log(line),
             TrainEvent::Paused => {
                 self.status = RunPhase::Paused;
