@@ -95,14 +95,14 @@ pub fn spawn(job: TrainJob, events: UnboundedSender<TrainEvent>) -> TrainHandle 
                         .unwrap_or("unknown panic")
                 ),
             };
-            tracing::error!("{message}");
+            tracing::info!("{message}");
             reporter.emit(TrainEvent::Failed { message });
         });
     let thread = match started {
         Ok(thread) => Some(thread),
         Err(e) => {
             let message = format!("cannot start the training thread: {e}");
-            tracing::error!("{message}");
+            tracing::info!("{message}");
             let _ = on_failure.send(TrainEvent::Failed { message });
             None
         }

@@ -1,4 +1,6 @@
-//! The terminal UI: app state, keymap, panes and widgets. Draws state; computes no science.
+//! The terminal UI: a thin shell (app, messages, input, keymap, tabs) around one folder per pane
+//! (state, view, keys, actions, background work) and shared widgets. Draws state; computes no
+//! science (docs/architecture.md).
 //! `run` wires the terminal, the event loop and the background work together.
 
 pub mod app;
@@ -21,6 +23,7 @@ pub mod terminal;
 pub mod theme;
 pub mod train;
 pub mod transfer;
+pub mod widgets;
 pub mod work;
 
 use std::path::PathBuf;

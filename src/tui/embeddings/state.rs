@@ -7,6 +7,7 @@ use crate::analysis::markers::MarkerGene;
 
 use crate::analysis::run_analysis::RunAnalysis;
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::widgets::braille::BrailleGrid;
 
 /// Zoom levels above the whole view; each halves the visible range.
 pub const MAX_ZOOM: u8 = 6;
@@ -14,8 +15,6 @@ pub const MAX_ZOOM: u8 = 6;
 const PAN_STEP: f64 = 0.25;
 /// Levels of the expression ramp above "not detected".
 const RAMP_LEVELS: usize = 4;
-/// Braille dot bits by (row within the cell, column within the cell).
-const BRAILLE_BITS: [[u8; 2]; 4] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]];
 
 /// Where the analysis of the opened run is.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,25 +82,8 @@ pub struct LegendEntry {
     pub ink: Ink,
 }
 
-/// The scatter binned into plot cells: braille dot bits and the ink of the last point drawn.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PlotGrid {
-    pub width: u16,
-    pub height: u16,
-    pub dots: Vec<u8>,
-    pub ink: Vec<Ink>,
-}
-
-impl PlotGrid {
-    /// The dots and ink of cell (x, y), None when empty or outside.
-    pub fn cell(&self, x: u16, y: u16) -> Option<(u8, Ink)> {
-        if x >= self.width || y >= self.height {
-            return None;
-        }
-        let i = usize::from(y) * usize::from(self.width) + usize::from(x);
-        (self.dots[i] != 0).then(|| (self.dots[i], self.ink[i]))
-    }
-}
+/// The scatter binned into plot cells, each inked as its last point.
+pub type PlotGrid = BrailleGrid<Ink>;
 
 /// The Embeddings pane.
 #[derive(Debug, Clone)]
@@ -532,13 +514,10 @@ impl EmbeddingsState {
 
     /// Bins the visible points into the plot grid (braille resolution: 2 x 4 dots a cell).
     fn rebin(&mut self) {
-        let (w, h) = (usize::from(self.grid.width), usize::from(self.grid.height));
-        self.grid.dots.clear();
-        self.grid.dots.resize(w * h, 0);
-        self.grid.ink.clear();
-        self.grid.ink.resize(w * h, Ink::Faded);
+        self.grid.clear(Ink::Faded);
         let [x0, x1, y0, y1] = self.window();
-        if w == 0 || h == 0 || x1 <= x0 || y1 <= y0 {
+        let (dw, dh) = self.grid.dot_size();
+        if dw == 0 || dh == 0 || x1 <= x0 || y1 <= y0 {
             return;
         }
         let points = match (&self.analysis, self.view) {
@@ -546,8 +525,8 @@ impl EmbeddingsState {
             (Some(a), View2d::Pca) => &a.pca,
             (None, _) => return,
         };
-        let (sx, sy) = ((2 * w) as f64 / (x1 - x0), (4 * h) as f64 / (y1 - y0));
-        let (dw, dh) = ((2 * w) as f64, (4 * h) as f64);
+        let (sx, sy) = (dw as f64 / (x1 - x0), dh as f64 / (y1 - y0));
+        let (dw, dh) = (dw as f64, dh as f64);
         for &i in &self.order {
             let p = points[i as usize];
             let px = (f64::from(p[0]) - x0) * sx;
@@ -555,11 +534,9 @@ impl EmbeddingsState {
             if !(0.0..dw).contains(&px) || !(0.0..dh).contains(&py) {
                 continue;
             }
-            let (px, py) = (px as usize, py as usize);
-            let cell = (py / 4) * w + px / 2;
-            self.grid.dots[cell] |= BRAILLE_BITS[py % 4][px % 2];
             let e = self.point_entry[i as usize] as usize;
-            self.grid.ink[cell] = self.entry_ink.get(e).copied().unwrap_or(Ink::Faded);
+            let ink = self.entry_ink.get(e).copied().unwrap_or(Ink::Faded);
+            self.grid.plot(px as usize, py as usize, ink);
         }
     }
 }

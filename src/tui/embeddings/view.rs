@@ -176,22 +176,10 @@ pub fn draw_status(
 
 /// Copies the pre-binned grid into the buffer: one braille character (or dot) per cell.
 fn draw_scatter(frame: &mut Frame, grid: &PlotGrid, theme: &Theme, area: Rect) {
-    let buf = frame.buffer_mut();
     let braille = theme.marker == Marker::Braille;
-    for y in 0..area.height.min(grid.height) {
-        for x in 0..area.width.min(grid.width) {
-            if let Some((dots, ink)) = grid.cell(x, y) {
-                let ch = if braille {
-                    char::from_u32(0x2800 + u32::from(dots)).unwrap_or('•')
-                } else {
-                    '•'
-                };
-                buf[(area.x + x, area.y + y)]
-                    .set_char(ch)
-                    .set_style(ink_style(ink, theme));
-            }
-        }
-    }
+    grid.render(frame.buffer_mut(), area, braille, |ink| {
+        ink_style(ink, theme)
+    });
 }
 
 fn draw_legend(frame: &mut Frame, s: &EmbeddingsState, theme: &Theme, area: Rect) {
