@@ -4,6 +4,7 @@
 //! `train` (background worker, runs) -> `analysis` (embeddings, metrics) -> `tui` / `cli`.
 
 pub mod analysis;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod config_check;

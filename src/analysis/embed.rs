@@ -30,7 +30,7 @@ use crate::train::{LoadedRun, Method, TrainData, load_run};
 pub const EMBEDDING_CACHE: &str = "embedding.bin";
 const CACHE_MAGIC: &[u8; 8] = b"CSEMB01\n";
 /// Rows embedded per forward pass.
-const EMBED_BATCH: usize = 1024;
+const EMBED_BATCH: usize = 4096;
 /// Cells the PCA baseline of data larger than memory is fitted on.
 const PCA_FIT_CELLS: usize = 50_000;
 /// Most cells used for the silhouette (it is quadratic in cells).

@@ -6,7 +6,7 @@ use ndarray::Array2;
 
 use crate::config::ModelConfig;
 use crate::data::CsrMatrix;
-use crate::model::backprop::{Workspace, encoder_forward};
+use crate::model::backprop::{Workspace, encoder_embed_csr};
 use crate::model::kernels::{BiasAct, BiasActDropout};
 use crate::model::params::{Init, ParamStore};
 use crate::model::random::{dropout_mask, mix};
@@ -172,20 +172,12 @@ impl Encoder {
         }
         let batch_size = batch_size.max(1);
         let mut out = Array2::<f32>::zeros((x.n_rows, self.latent));
-        let mut buf = vec![0f32; batch_size.min(x.n_rows.max(1)) * x.n_cols];
         let mut workspace = Workspace::default();
-        let rows: Vec<usize> = (0..x.n_rows).collect();
-        for (b, chunk) in rows.chunks(batch_size).enumerate() {
-            let dense = &mut buf[..chunk.len() * x.n_cols];
-            x.densify_rows(chunk, dense);
-            let z = encoder_forward(self, dense, chunk.len(), None, &mut workspace)?;
-            let start = b * batch_size;
-            for (k, row) in z.chunks_exact(self.latent).enumerate() {
-                out.row_mut(start + k)
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(o, &v)| *o = v);
-            }
+        for start in (0..x.n_rows).step_by(batch_size) {
+            let rows = start..(start + batch_size).min(x.n_rows);
+            let z = encoder_embed_csr(self, x, rows, &mut workspace)?;
+            let dst = out.as_slice_mut().expect("a fresh array is contiguous");
+            dst[start * self.latent..start * self.latent + z.len()].copy_from_slice(z);
         }
         Ok(out)
     }

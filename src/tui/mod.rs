@@ -57,4 +57,3 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     tracing::info!("ui end");
     result.map(drop)
 }
-pub mod bench;

@@ -17,13 +17,13 @@ use crate::config::Config;
 use crate::data::{CsrMatrix, Dataset};
 use crate::train::{TrainCommand, TrainEvent};
 
-use super::app::{App, Effect, Msg, Tab};
-use super::data_state::DataView;
-use super::explore::{AnalysisEvent, GeneColumns, Grouping, RunAnalysis};
-use super::runner;
-use super::terminal::Screen;
-use super::theme::Theme;
-use super::work::Work;
+use crate::tui::app::{App, Effect, Msg, Tab};
+use crate::tui::data_state::DataView;
+use crate::tui::explore::{AnalysisEvent, GeneColumns, Grouping, RunAnalysis};
+use crate::tui::runner;
+use crate::tui::terminal::Screen;
+use crate::tui::theme::Theme;
+use crate::tui::work::Work;
 
 /// Loss points in the frame-time benchmark.
 const LOSS_POINTS: usize = 100_000;
@@ -90,7 +90,7 @@ fn bench_app(config: &Config) -> App {
         config.clone(),
         PathBuf::from("bench.h5ad"),
         "-".into(),
-        Theme::new(true, super::theme::parse_marker(&config.ui.marker)),
+        Theme::new(true, crate::tui::theme::parse_marker(&config.ui.marker)),
     );
     app.update(Msg::Loaded(Ok(bench_view())));
     app
@@ -143,7 +143,7 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
 
 /// 50,000 cells in 12 Gaussian blobs as both 2-D views, grouped by type and into 20 clusters.
 fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
-    let (xy, truth) = crate::analysis::bench::clustered_embedding(SCATTER_POINTS, 2, 12, 0);
+    let (xy, truth) = crate::bench::analysis::clustered_embedding(SCATTER_POINTS, 2, 12, 0);
     let points: Vec<[f32; 2]> = xy.rows().into_iter().map(|r| [r[0], r[1]]).collect();
     let group = |name: &str, k: usize, of: &dyn Fn(usize) -> usize| {
         Grouping::new(
