@@ -259,4 +259,24 @@ pub(crate) mod tests {
         assert!(kmeans(x.view(), KMeansParams::new(0, 1)).is_err());
         assert!(kmeans(x.view(), KMeansParams::new(601, 1)).is_err());
     }
+
+    #[test]
+    fn gram_trick_assignment_picks_the_exactly_nearest_centroid() {
+        let (x, _) = blobs(3000, 6, 20, 9);
+        let (n, d) = x.dim();
+        let values = x.as_slice().unwrap();
+        let centroids = Array2::from_shape_fn((6, d), |(c, j)| values[(c * 131) * d + j] + 0.5);
+        let (mut labels, mut d2) = (vec![0; n], vec![0.0; n]);
+        assign(values, d, &centroids, &mut labels, &mut d2);
+        let c = centroids.as_slice().unwrap();
+        for i in 0..n {
+            let row = &values[i * d..(i + 1) * d];
+            let exact: Vec<f64> = (0..6)
+                .map(|k| squared_distance(row, &c[k * d..(k + 1) * d]))
+                .collect();
+            let best = exact.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!((d2[i] - exact[labels[i]]).abs() < 1e-9);
+            assert!(exact[labels[i]] <= best * (1.0 + 1e-5) + 1e-6, "row {i}");
+        }
+    }
 }

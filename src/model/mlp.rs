@@ -309,4 +309,36 @@ mod tests {
         assert!(loss.abs() < 1e-10, "loss {loss}");
         assert!(ws.output().iter().all(|&v| (v - 3.0).abs() < 1e-6));
     }
+
+    #[test]
+    fn embedding_sparse_rows_in_batches_equals_the_candle_forward_pass() {
+        let cfg = ModelConfig {
+            hidden: vec![16, 8],
+            latent: 4,
+            dropout: 0.3,
+            ..ModelConfig::default()
+        };
+        let (rows, genes) = (23, 40);
+        let mut store = ParamStore::new();
+        let encoder =
+            Encoder::new(&cfg, genes, &mut store, &mut Init::new(5, Device::Cpu)).unwrap();
+        let dense: Vec<f32> = (0..rows * genes)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i % 13) as f32 / 4.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let x = CsrMatrix::from_dense(rows, genes, &dense);
+        let t = Tensor::from_slice(&dense, (rows, genes), &Device::Cpu).unwrap();
+        let expect = to_vec(&encoder.forward(&t, None).unwrap()).unwrap();
+        // Batches of 5 leave a short last batch; dropout must stay off.
+        let got = encoder.embed(&x, 5).unwrap();
+        for (a, b) in got.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert_eq!(got.len(), expect.len());
+    }
 }
