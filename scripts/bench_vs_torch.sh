@@ -22,7 +22,7 @@ for r in $(seq "$rounds"); do
   $bin bench train
   "$torch_py" "$tools/torch_reference.py" --h5ad "$h5ad" --model mae --arch repo --threads 2 \
     --epochs 2 --out "$work/torch_mae.json" | tail -4
-  "$torch_py" "$tools/torch_reference.py" --h5ad "$h5ad" --model bt --projector 256,256,512,512 \
+  "$torch_py" "$tools/torch_reference.py" --h5ad "$h5ad" --model bt --projector 256-256-512-512 \
     --threads 2 --epochs 2 --out "$work/torch_bt.json" | tail -4
   $bin bench kmeans --file "$work/kmeans.npy"
   python3 scripts/bench_kmeans_sklearn.py --read "$work/kmeans.npy"
