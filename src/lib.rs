@@ -5,6 +5,7 @@
 //! one table) -> `tui` / `cli`.
 
 pub mod analysis;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod config_check;

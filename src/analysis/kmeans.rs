@@ -1,12 +1,13 @@
-//! k-means clustering: k-means++ seeding and Lloyd iterations whose assignment step is the
-//! blocked nearest-centroid search of `knn`; seedable, best of `n_init` runs by inertia.
+//! k-means clustering: k-means++ seeding and Lloyd iterations whose assignment step takes all
+//! row-centroid products in one gemm (Gram trick); seedable, best of `n_init` runs by inertia.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 use super::AnalysisError;
-use super::knn::knn;
+use crate::model::matmul::{Operand, matmul};
 
 /// Settings of a k-means run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,10 +56,14 @@ pub fn kmeans(x: ArrayView2<f32>, params: KMeansParams) -> Result<KMeansFit, Ana
             params.k
         )));
     }
+    let d = x.ncols().max(1);
+    let standard = x.as_standard_layout();
+    let values = standard.as_slice().expect("standard layout is contiguous");
     let mut best: Option<KMeansFit> = None;
     for run in 0..params.n_init.max(1) {
         let mut rng = StdRng::seed_from_u64(params.seed.wrapping_add(run as u64));
-        let fit = lloyd(x, seed_plus_plus(x, params.k, &mut rng), params);
+        let seeds = seed_plus_plus(values, d, params.k, &mut rng);
+        let fit = lloyd(values, d, seeds, params);
         if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
             best = Some(fit);
         }
@@ -66,48 +71,132 @@ pub fn kmeans(x: ArrayView2<f32>, params: KMeansParams) -> Result<KMeansFit, Ana
     Ok(best.expect("at least one run"))
 }
 
-/// k-means++: each next centre drawn with probability proportional to squared distance.
-fn seed_plus_plus(x: ArrayView2<f32>, k: usize, rng: &mut StdRng) -> Array2<f32> {
-    let n = x.nrows();
-    let mut chosen = vec![rng.random_range(0..n)];
-    let sq = |i: usize, c: usize| {
-        let d = &x.row(i) - &x.row(c);
-        f64::from(d.dot(&d))
-    };
-    let mut d2: Vec<f64> = (0..n).map(|i| sq(i, chosen[0])).collect();
-    while chosen.len() < k {
-        let total: f64 = d2.iter().sum();
-        let next = if total > 0.0 {
-            let mut target = rng.random::<f64>() * total;
-            d2.iter()
-                .position(|&d| {
-                    target -= d;
-                    target < 0.0
-                })
-                .unwrap_or(n - 1)
-        } else {
-            rng.random_range(0..n)
-        };
-        chosen.push(next);
-        for (i, d) in d2.iter_mut().enumerate() {
-            *d = d.min(sq(i, next));
-        }
-    }
-    x.select(Axis(0), &chosen)
+/// Squared Euclidean distance of two rows, accumulated in f64.
+fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&p, &q)| f64::from(p - q).powi(2))
+        .sum()
 }
 
-fn lloyd(x: ArrayView2<f32>, mut centroids: Array2<f32>, params: KMeansParams) -> KMeansFit {
-    let (k, d) = centroids.dim();
+/// Greedy k-means++ (as scikit-learn's): each next centre is the best, by the total squared
+/// distance it leaves, of `2 + ln k` candidates drawn with probability proportional to the
+/// squared distance to the centres so far.
+fn seed_plus_plus(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Array2<f32> {
+    let n = x.len() / d;
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let distances_to = |c: usize, d2: &[f64]| -> Vec<f64> {
+        d2.par_iter()
+            .enumerate()
+            .map(|(i, &v)| v.min(squared_distance(row(i), row(c))))
+            .collect()
+    };
+    let mut chosen = vec![rng.random_range(0..n)];
+    let mut d2 = distances_to(chosen[0], &vec![f64::INFINITY; n]);
+    let trials = 2 + (k as f64).ln() as usize;
+    while chosen.len() < k {
+        let total: f64 = d2.iter().sum();
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for _ in 0..trials {
+            let candidate = if total > 0.0 {
+                let mut target = rng.random::<f64>() * total;
+                d2.iter()
+                    .position(|&d| {
+                        target -= d;
+                        target < 0.0
+                    })
+                    .unwrap_or(n - 1)
+            } else {
+                rng.random_range(0..n)
+            };
+            let next = distances_to(candidate, &d2);
+            let potential: f64 = next.iter().sum();
+            if best.as_ref().is_none_or(|b| potential < b.0) {
+                best = Some((potential, candidate, next));
+            }
+        }
+        let (_, candidate, next) = best.expect("at least two trials");
+        chosen.push(candidate);
+        d2 = next;
+    }
+    Array2::from_shape_fn((k, d), |(c, j)| x[chosen[c] * d + j])
+}
+
+/// Rows per parallel task of the assignment and update steps.
+const ROW_BLOCK: usize = 4096;
+
+/// Nearest centroid of every row and its squared distance. Candidates come from the Gram trick
+/// (|x|^2 - 2 x.c + |c|^2 with one gemm for all x.c); the distance to the chosen one is exact.
+fn assign(x: &[f32], d: usize, centroids: &Array2<f32>, labels: &mut [usize], d2: &mut [f64]) {
+    let k = centroids.nrows();
+    let c = centroids.as_slice().expect("centroids are contiguous");
+    let norms: Vec<f32> = c
+        .chunks_exact(d)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
+    let n = x.len() / d;
+    let mut dots = vec![0f32; n * k];
+    matmul(
+        &mut dots,
+        (n, k, d),
+        &Operand::rows(x, d),
+        &Operand::transposed(c, d),
+        false,
+    );
+    labels
+        .par_chunks_mut(ROW_BLOCK)
+        .zip(d2.par_chunks_mut(ROW_BLOCK))
+        .enumerate()
+        .for_each(|(b, (labels, d2))| {
+            for (r, (label, dist)) in labels.iter_mut().zip(d2.iter_mut()).enumerate() {
+                let i = b * ROW_BLOCK + r;
+                let dot = &dots[i * k..(i + 1) * k];
+                let mut best = (f32::INFINITY, 0);
+                for (j, (&p, &q)) in dot.iter().zip(&norms).enumerate() {
+                    let v = q - 2.0 * p;
+                    if v < best.0 {
+                        best = (v, j);
+                    }
+                }
+                *label = best.1;
+                *dist = squared_distance(&x[i * d..(i + 1) * d], &c[best.1 * d..(best.1 + 1) * d]);
+            }
+        });
+}
+
+/// Per-cluster sums (f64) and counts of the rows, in parallel blocks.
+fn cluster_sums(x: &[f32], d: usize, k: usize, labels: &[usize]) -> (Vec<f64>, Vec<usize>) {
+    let zero = || (vec![0f64; k * d], vec![0usize; k]);
+    labels
+        .par_chunks(ROW_BLOCK)
+        .enumerate()
+        .fold(zero, |(mut sums, mut counts), (b, labels)| {
+            for (r, &c) in labels.iter().enumerate() {
+                let i = b * ROW_BLOCK + r;
+                counts[c] += 1;
+                sums[c * d..(c + 1) * d]
+                    .iter_mut()
+                    .zip(&x[i * d..(i + 1) * d])
+                    .for_each(|(s, &v)| *s += f64::from(v));
+            }
+            (sums, counts)
+        })
+        .reduce(zero, |(mut s1, mut c1), (s2, c2)| {
+            s1.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
+            c1.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
+            (s1, c1)
+        })
+}
+
+fn lloyd(x: &[f32], d: usize, mut centroids: Array2<f32>, params: KMeansParams) -> KMeansFit {
+    let k = centroids.nrows();
+    let n = x.len() / d;
+    let (mut labels, mut d2) = (vec![0usize; n], vec![0f64; n]);
     let mut previous = f64::INFINITY;
     let mut n_iter = 0;
     loop {
-        let nearest = knn(x, centroids.view(), 1);
-        let labels: Vec<usize> = nearest.indices.iter().map(|&c| c as usize).collect();
-        let inertia: f64 = nearest
-            .distances
-            .iter()
-            .map(|&v| f64::from(v).powi(2))
-            .sum();
+        assign(x, d, &centroids, &mut labels, &mut d2);
+        let inertia: f64 = d2.par_iter().sum();
         n_iter += 1;
         let converged = previous - inertia <= params.tol * inertia.max(f64::MIN_POSITIVE);
         if converged || n_iter >= params.max_iter {
@@ -119,32 +208,24 @@ fn lloyd(x: ArrayView2<f32>, mut centroids: Array2<f32>, params: KMeansParams) -
             };
         }
         previous = inertia;
-        let mut sums = Array2::<f64>::zeros((k, d));
-        let mut counts = vec![0usize; k];
-        for (row, &c) in x.rows().into_iter().zip(&labels) {
-            counts[c] += 1;
-            sums.row_mut(c)
-                .iter_mut()
-                .zip(row.iter())
-                .for_each(|(s, &v)| *s += f64::from(v));
-        }
+        let (sums, counts) = cluster_sums(x, d, k, &labels);
         // An emptied cluster restarts at the cell farthest from its centroid (sorted only then).
         let mut far: Vec<usize> = Vec::new();
         if counts.contains(&0) {
-            far = (0..x.nrows()).collect();
-            far.sort_by(|&a, &b| nearest.distances[b].total_cmp(&nearest.distances[a]));
+            far = (0..n).collect();
+            far.sort_by(|&a, &b| d2[b].total_cmp(&d2[a]));
         }
         let mut far = far.into_iter();
-        for ((mut centroid, sum), &count) in centroids
-            .rows_mut()
-            .into_iter()
-            .zip(sums.rows())
-            .zip(&counts)
-        {
-            if count == 0 {
-                centroid.assign(&x.row(far.next().expect("k <= n")));
+        for (c, mut centroid) in centroids.rows_mut().into_iter().enumerate() {
+            if counts[c] == 0 {
+                let i = far.next().expect("k <= n");
+                centroid.assign(&ndarray::aview1(&x[i * d..(i + 1) * d]));
             } else {
-                centroid.assign(&sum.mapv(|s| (s / count as f64) as f32));
+                let sum = &sums[c * d..(c + 1) * d];
+                centroid
+                    .iter_mut()
+                    .zip(sum)
+                    .for_each(|(v, &s)| *v = (s / counts[c] as f64) as f32);
             }
         }
     }
@@ -177,5 +258,25 @@ pub(crate) mod tests {
         assert_eq!(fit.labels, again.labels);
         assert!(kmeans(x.view(), KMeansParams::new(0, 1)).is_err());
         assert!(kmeans(x.view(), KMeansParams::new(601, 1)).is_err());
+    }
+
+    #[test]
+    fn gram_trick_assignment_picks_the_exactly_nearest_centroid() {
+        let (x, _) = blobs(3000, 6, 20, 9);
+        let (n, d) = x.dim();
+        let values = x.as_slice().unwrap();
+        let centroids = Array2::from_shape_fn((6, d), |(c, j)| values[(c * 131) * d + j] + 0.5);
+        let (mut labels, mut d2) = (vec![0; n], vec![0.0; n]);
+        assign(values, d, &centroids, &mut labels, &mut d2);
+        let c = centroids.as_slice().unwrap();
+        for i in 0..n {
+            let row = &values[i * d..(i + 1) * d];
+            let exact: Vec<f64> = (0..6)
+                .map(|k| squared_distance(row, &c[k * d..(k + 1) * d]))
+                .collect();
+            let best = exact.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert!((d2[i] - exact[labels[i]]).abs() < 1e-9);
+            assert!(exact[labels[i]] <= best * (1.0 + 1e-5) + 1e-6, "row {i}");
+        }
     }
 }

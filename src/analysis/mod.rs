@@ -2,8 +2,6 @@
 //! prediction against the PCA baseline, reconstruction, transfer.
 //! Pure functions on ndarray views and CSR matrices; the UI and CLI call them on the worker.
 
-pub mod bench;
-pub mod bench_prep;
 pub mod cv;
 pub mod embed;
 pub mod graph;

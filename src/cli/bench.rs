@@ -3,10 +3,12 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
+use crate::bench::gemm::{GemmRate, TRAINING_SHAPES};
+use crate::bench::train::{EMBED_BATCH, Throughput, measure, measure_embedding};
 use crate::config::Config;
 use crate::data::synthetic::log_normalised_cells;
+use crate::model::matmul::{Kernels, SIMD_ENV, cpu_features, cpu_model};
 use crate::train::Method;
-use crate::train::bench::{Throughput, measure, measure_embedding};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -15,7 +17,8 @@ pub struct BenchArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
-    /// Dataset for `bench prep` (default: synth_200000.h5ad in $CELLSCOPE_BENCH_DIR).
+    /// Dataset for `bench prep` (default: synth_200000.h5ad in $CELLSCOPE_BENCH_DIR), or a
+    /// float32 .npy matrix for `bench kmeans` (default: synthetic clusters).
     #[arg(long)]
     pub file: Option<PathBuf>,
 }
@@ -33,6 +36,8 @@ pub enum BenchKind {
     Scale,
     /// Read, HVG + normalize + log1p, PCA-50 and k-means on a real file (scanpy's usual start).
     Prep,
+    /// k-means, k = 10, on 200,000 x 50 points (or a float32 .npy given with --file).
+    Kmeans,
 }
 
 pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
@@ -40,20 +45,38 @@ pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
         BenchKind::Train => bench_train(args.json, config),
         BenchKind::Ui => ui(args.json, config),
         BenchKind::Analysis => {
-            println!("{}", crate::analysis::bench::run(config, args.json)?);
+            println!("{}", crate::bench::analysis::run(config, args.json)?);
             Ok(())
         }
         BenchKind::Scale => {
-            println!("{}", crate::train::scale::run(args.json, config)?);
+            println!("{}", crate::bench::scale::run(args.json, config)?);
             Ok(())
         }
         BenchKind::Prep => prep(args.file, args.json, config),
+        BenchKind::Kmeans => {
+            let t = crate::bench::kmeans::measure(args.file.as_deref(), 3)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                println!(
+                    "k-means k = {} on {} x {}: {:.3} s (best of 3; {} iterations, inertia {:.6e}), {} threads",
+                    t.k,
+                    t.points,
+                    t.dims,
+                    t.seconds,
+                    t.n_iter,
+                    t.inertia,
+                    rayon::current_num_threads()
+                );
+            }
+            Ok(())
+        }
     }
 }
 
-/// `bench prep`: the preprocessing pipeline on a file (see `analysis::bench_prep`).
+/// `bench prep`: the preprocessing pipeline on a file (see `bench::prep`).
 fn prep(file: Option<PathBuf>, json: bool, config: &Config) -> anyhow::Result<()> {
-    let file = file.unwrap_or_else(|| crate::train::scale::bench_dir().join("synth_200000.h5ad"));
+    let file = file.unwrap_or_else(|| crate::bench::scale::bench_dir().join("synth_200000.h5ad"));
     anyhow::ensure!(
         file.is_file(),
         "{}: no such file; write it with `python3 scripts/synth_h5ad.py --n-cells 200000 \
@@ -61,12 +84,12 @@ fn prep(file: Option<PathBuf>, json: bool, config: &Config) -> anyhow::Result<()
         file.display(),
         file.display()
     );
-    let steps = crate::analysis::bench_prep::measure_prep(&file, config)?;
+    let steps = crate::bench::prep::measure_prep(&file, config)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&steps)?);
     } else {
         let title = format!("preprocessing pipeline on {}", file.display());
-        print!("{}", crate::analysis::bench::format_steps(&title, &steps));
+        print!("{}", crate::bench::analysis::format_steps(&title, &steps));
     }
     Ok(())
 }
@@ -86,6 +109,38 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         .num_threads(threads)
         .build()?;
     let (x, _) = log_normalised_cells(BENCH_CELLS, BENCH_GENES, 8, 0);
+    let selected = Kernels::selected();
+    let rates: Vec<GemmRate> = [Kernels::Auto, Kernels::Avx2]
+        .into_iter()
+        .map(|k| pool.install(|| crate::bench::gemm::measure(k, 5)))
+        .collect();
+    let ceiling = rates
+        .iter()
+        .find(|r| r.kernels == format!("{selected:?}").to_lowercase())
+        .map_or(f64::NAN, |r| r.gflops_per_sec);
+    if !json {
+        println!(
+            "CPU: {} ({}); {SIMD_ENV}={} -> {} kernels, {threads} threads",
+            cpu_model(),
+            cpu_features(),
+            format!("{selected:?}").to_lowercase(),
+            selected.instruction_set()
+        );
+        for r in &rates {
+            let shapes: Vec<String> = TRAINING_SHAPES
+                .iter()
+                .zip(&r.per_shape)
+                .map(|((m, k, n), g)| format!("{m}x{k}x{n} {g:.0}"))
+                .collect();
+            println!(
+                "gemm    {:>6.1} GFLOP/s with {} kernels ({}): {}",
+                r.gflops_per_sec,
+                r.kernels,
+                r.instruction_set,
+                shapes.join(", ")
+            );
+        }
+    }
     let mut results: Vec<Throughput> = Vec::new();
     for method in [
         Method::Masked,
@@ -97,17 +152,17 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         let r = pool.install(|| measure(&config, method, &x, 5, 40))?;
         if !json {
             println!(
-                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params, {} threads",
+                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s ({:>3.0}% of gemm)  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params",
                 r.method,
                 r.cells_per_sec,
                 r.gflops_per_sec,
+                100.0 * r.gflops_per_sec / ceiling,
                 r.ms_per_step,
                 r.ms_batch,
                 r.ms_forward,
                 r.ms_backward,
                 r.ms_optimizer,
                 r.n_params,
-                r.threads
             );
         }
         results.push(r);
@@ -118,18 +173,21 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "cells": BENCH_CELLS, "genes": BENCH_GENES, "results": results,
-                "embed_cells_per_sec": embed,
+                "embed_cells_per_sec": embed, "cpu": cpu_model(), "cpu_features": cpu_features(),
+                "kernels": selected.instruction_set(), "gemm": rates,
             }))?
         );
     } else {
-        println!("embed   {embed:>9.0} cells/s  (encoder, eval mode, batches of 1024)");
+        println!(
+            "embed   {embed:>9.0} cells/s  (encoder, eval mode, batches of {EMBED_BATCH}, sparse input)"
+        );
     }
     Ok(())
 }
 
 /// `bench ui`: frame time and key-to-screen latency (see `tui::bench`).
 fn ui(json: bool, config: &Config) -> anyhow::Result<()> {
-    let r = crate::tui::bench::measure(config)?;
+    let r = crate::bench::ui::measure(config)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());

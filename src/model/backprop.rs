@@ -2,97 +2,17 @@
 //! buffers, calling gemm directly: the hot path of the masked methods, checked against autograd.
 
 use candle_core::{Layout, Storage, StorageRef};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::model::kernels::{column_sums, cpu_slice, row_sum};
+use std::ops::Range;
+
+use crate::data::CsrMatrix;
+use crate::model::kernels::cpu_slice;
+use crate::model::matmul::{Operand, matmul};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
+use crate::model::vector::{axpy, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
-
-/// A row-major matrix operand: values with row and column strides.
-struct Operand<'a> {
-    values: &'a [f32],
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Operand<'a> {
-    /// A plain row-major (rows x cols) matrix.
-    fn rows(values: &'a [f32], cols: usize) -> Self {
-        Self {
-            values,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// The transpose of a row-major matrix with `cols` columns.
-    fn transposed(values: &'a [f32], cols: usize) -> Self {
-        Self {
-            values,
-            row_stride: 1,
-            col_stride: cols,
-        }
-    }
-
-    fn last_index(&self, rows: usize, cols: usize) -> usize {
-        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride
-    }
-}
-
-/// `dst (m x n, row-major) = lhs (m x k) * rhs (k x n)`, plus `dst` when `accumulate`.
-fn matmul(
-    dst: &mut [f32],
-    (m, n, k): (usize, usize, usize),
-    lhs: &Operand,
-    rhs: &Operand,
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!(dst.len() >= m * n, "gemm destination too small");
-    assert!(
-        lhs.last_index(m, k) < lhs.values.len(),
-        "gemm lhs too small"
-    );
-    assert!(
-        rhs.last_index(k, n) < rhs.values.len(),
-        "gemm rhs too small"
-    );
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above keep every index gemm touches inside the three slices, and
-    // `dst` does not alias the inputs (it is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.values.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
-            rhs.values.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
 
 /// Input density below which the first layer multiplies sparse rows instead of calling gemm
 /// (masked single-cell input is mostly zeros).
@@ -100,6 +20,9 @@ const SPARSE_INPUT_DENSITY: f64 = 0.2;
 
 /// Columns of the first layer's input handled by one task of the sparse weight gradient.
 const SPARSE_GRAD_BAND: usize = 32;
+
+/// Rows per parallel chunk of the fused loss and gradient (fixed, so the loss repeats exactly).
+const LOSS_ROWS: usize = 16;
 
 /// Edge of the square tiles of the blocked transpose.
 const TILE: usize = 32;
@@ -126,6 +49,44 @@ fn gather_nonzeros(
     out[..rows].iter().map(Vec::len).sum()
 }
 
+/// Columns per parallel task of [`column_sums_into`].
+const SUM_BAND: usize = 64;
+
+/// `out` = the column sums of a row-major matrix: bands of columns in parallel, each summed
+/// over the rows in order (reproducible, no scratch buffers).
+fn column_sums_into(values: &[f32], cols: usize, out: &mut Vec<f32>) {
+    out.resize(cols, 0.0);
+    out.par_chunks_mut(SUM_BAND).enumerate().for_each(|(b, o)| {
+        with_avx2(|| {
+            o.fill(0.0);
+            for row in values.chunks_exact(cols) {
+                o.iter_mut()
+                    .zip(&row[b * SUM_BAND..])
+                    .for_each(|(o, &v)| *o += v);
+            }
+        })
+    });
+}
+
+/// Copies the non-zeros of rows `rows` of a CSR matrix into `out`, one list per row.
+fn gather_csr_rows(x: &CsrMatrix, rows: Range<usize>, out: &mut Vec<Vec<(u32, f32)>>) {
+    out.resize_with(rows.len(), Vec::new);
+    out.par_iter_mut().zip(rows).for_each(|(nz, i)| {
+        let (idx, val) = x.row(i);
+        nz.clear();
+        nz.extend(idx.iter().copied().zip(val.iter().copied()));
+    });
+}
+
+/// The input batch of a forward pass.
+#[derive(Clone, Copy)]
+pub enum BatchInput<'a> {
+    /// A dense row-major batch (rows x genes).
+    Dense(&'a [f32]),
+    /// Consecutive rows of a CSR matrix, from the given first row (read without densifying).
+    Csr(&'a CsrMatrix, usize),
+}
+
 /// `dst (cols x rows) = src (rows x cols)^T`, tiled and parallel over bands of `dst` rows.
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
     dst.resize(rows * cols, 0.0);
@@ -150,11 +111,12 @@ fn sparse_rows_times(nz: &[Vec<(u32, f32)>], wt: &[f32], out: usize, z: &mut [f3
     z.par_chunks_mut(out)
         .zip(nz.par_iter())
         .for_each(|(zr, row)| {
-            zr.fill(0.0);
-            for &(j, v) in row {
-                let w = &wt[j as usize * out..(j as usize + 1) * out];
-                zr.iter_mut().zip(w).for_each(|(z, &w)| *z += v * w);
-            }
+            with_avx2(|| {
+                zr.fill(0.0);
+                for &(j, v) in row {
+                    axpy(zr, v, &wt[j as usize * out..(j as usize + 1) * out]);
+                }
+            })
         });
 }
 
@@ -170,19 +132,24 @@ fn sparse_weight_grad(
     gwt.par_chunks_mut(SPARSE_GRAD_BAND * out)
         .enumerate()
         .for_each(|(band, g)| {
-            g.fill(0.0);
-            let (j0, j1) = (
-                (band * SPARSE_GRAD_BAND) as u32,
-                ((band + 1) * SPARSE_GRAD_BAND) as u32,
-            );
-            for (r, row) in nz.iter().enumerate() {
-                let d = &delta[r * out..(r + 1) * out];
-                let start = row.partition_point(|&(j, _)| j < j0);
-                for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
-                    let gj = &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out];
-                    gj.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+            with_avx2(|| {
+                g.fill(0.0);
+                let (j0, j1) = (
+                    (band * SPARSE_GRAD_BAND) as u32,
+                    ((band + 1) * SPARSE_GRAD_BAND) as u32,
+                );
+                for (r, row) in nz.iter().enumerate() {
+                    let d = &delta[r * out..(r + 1) * out];
+                    let start = row.partition_point(|&(j, _)| j < j0);
+                    for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
+                        axpy(
+                            &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out],
+                            v,
+                            d,
+                        );
+                    }
                 }
-            }
+            })
         });
 }
 
@@ -201,6 +168,8 @@ pub struct Workspace {
     nonzeros: Vec<Vec<(u32, f32)>>,
     first_t: Vec<f32>,
     first_grad_t: Vec<f32>,
+    /// Partial sums of the loss, one per chunk of rows.
+    loss_parts: Vec<f64>,
     /// Gradients, one buffer per parameter (weight then bias of each layer).
     pub grads: Vec<Vec<f32>>,
     /// Seconds spent in forward (with the loss) and backward passes so far.
@@ -271,7 +240,7 @@ impl<'a> StackValues<'a> {
 /// needs in `ws`; dropout only when `train`. The output is `ws.output()`.
 fn stack_forward(
     layers: &[(&Dense, u64)],
-    input: &[f32],
+    input: BatchInput,
     rows: usize,
     train: bool,
     ws: &mut Workspace,
@@ -284,11 +253,21 @@ fn stack_forward(
     ws.masks.resize_with(n, Vec::new);
     ws.grads.resize_with(2 * n, Vec::new);
     let n_genes = layers[0].0.weight.dims2()?.1;
-    ws.sparse = gather_nonzeros(input, n_genes, rows, &mut ws.nonzeros) as f64
-        <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
+    let dense = match input {
+        BatchInput::Dense(values) => {
+            ws.sparse = gather_nonzeros(values, n_genes, rows, &mut ws.nonzeros) as f64
+                <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
+            values
+        }
+        BatchInput::Csr(x, first) => {
+            gather_csr_rows(x, first..first + rows, &mut ws.nonzeros);
+            ws.sparse = true;
+            &[]
+        }
+    };
     for (i, (layer, seed)) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
-        let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
+        let x: &[f32] = if i == 0 { dense } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
         if i == 0 && ws.sparse {
@@ -320,15 +299,17 @@ fn stack_forward(
             .zip(h.par_chunks_mut(out))
             .enumerate()
             .for_each(|(r, (z, h))| {
-                for j in 0..out {
-                    z[j] += bias[j];
-                    h[j] = act.apply(z[j]);
-                }
-                if !mask.is_empty() {
-                    h.iter_mut()
-                        .zip(&mask[r * out..(r + 1) * out])
-                        .for_each(|(h, m)| *h *= m);
-                }
+                with_avx2(|| {
+                    for j in 0..out {
+                        z[j] += bias[j];
+                        h[j] = act.apply(z[j]);
+                    }
+                    if !mask.is_empty() {
+                        h.iter_mut()
+                            .zip(&mask[r * out..(r + 1) * out])
+                            .for_each(|(h, m)| *h *= m);
+                    }
+                })
             });
         ws.z[i] = z;
     }
@@ -370,7 +351,7 @@ fn stack_backward(
                 false,
             );
         }
-        ws.grads[2 * i + 1] = column_sums(&ws.delta, out);
+        column_sums_into(&ws.delta, out, &mut ws.grads[2 * i + 1]);
         if i == 0 {
             break;
         }
@@ -390,20 +371,22 @@ fn stack_backward(
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
             let span = r * inp..(r + 1) * inp;
             let (zr, hr) = (&z[span.clone()], &h[span.clone()]);
-            if mask.is_empty() {
-                for j in 0..inp {
-                    g[j] *= act.derivative_at(zr[j], hr[j]);
+            with_avx2(|| {
+                if mask.is_empty() {
+                    for j in 0..inp {
+                        g[j] *= act.derivative_at(zr[j], hr[j]);
+                    }
+                } else {
+                    let mr = &mask[span];
+                    for j in 0..inp {
+                        g[j] = if mr[j] == 0.0 {
+                            0.0
+                        } else {
+                            g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
+                        };
+                    }
                 }
-            } else {
-                let mr = &mask[span];
-                for j in 0..inp {
-                    g[j] = if mr[j] == 0.0 {
-                        0.0
-                    } else {
-                        g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
-                    };
-                }
-            }
+            })
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);
     }
@@ -427,7 +410,27 @@ pub fn encoder_forward<'w>(
     ws: &'w mut Workspace,
 ) -> Result<&'w [f32], ModelError> {
     let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
-    stack_forward(&layers, input, rows, dropout_seed.is_some(), ws)?;
+    stack_forward(
+        &layers,
+        BatchInput::Dense(input),
+        rows,
+        dropout_seed.is_some(),
+        ws,
+    )?;
+    Ok(ws.output())
+}
+
+/// Eval-mode encoder pass over rows `rows` of a CSR matrix, read sparse (no densified copy);
+/// returns the latent batch (rows x latent).
+pub fn encoder_embed_csr<'w>(
+    encoder: &Encoder,
+    x: &CsrMatrix,
+    rows: Range<usize>,
+    ws: &'w mut Workspace,
+) -> Result<&'w [f32], ModelError> {
+    let layers = encoder_layers(encoder, 0);
+    let n = rows.len();
+    stack_forward(&layers, BatchInput::Csr(x, rows.start), n, false, ws)?;
     Ok(ws.output())
 }
 
@@ -462,32 +465,35 @@ pub fn autoencoder_pass(
 ) -> Result<f32, ModelError> {
     let layers = autoencoder_layers(model, dropout_seed);
     let start = std::time::Instant::now();
-    stack_forward(&layers, input, rows, true, ws)?;
-    // Loss and its gradient with respect to the prediction.
+    stack_forward(&layers, BatchInput::Dense(input), rows, true, ws)?;
     let cols = model
         .decoder
         .layers
         .last()
         .map_or(1, |l| l.weight.dims()[0]);
     let pred = ws.h.last().map_or(&[][..], Vec::as_slice);
+    // Loss and its gradient in one pass, in fixed row chunks so the sum repeats exactly.
     let scale = 2.0 / denom.max(1.0);
-    let loss = row_sum(rows, |r| {
-        let span = r * cols..(r + 1) * cols;
-        pred[span.clone()]
-            .iter()
-            .zip(&target[span.clone()])
-            .zip(&weight[span])
-            .map(|((&p, &t), &w)| f64::from(w * (p - t) * (p - t)))
-            .sum()
-    }) / f64::from(denom.max(1.0));
     let mut delta = std::mem::take(&mut ws.delta);
     delta.resize(rows * cols, 0.0);
-    delta.par_chunks_mut(cols).enumerate().for_each(|(r, d)| {
-        for (j, d) in d.iter_mut().enumerate() {
-            let i = r * cols + j;
-            *d = scale * weight[i] * (pred[i] - target[i]);
-        }
-    });
+    delta
+        .par_chunks_mut(LOSS_ROWS * cols)
+        .enumerate()
+        .map(|(c, d)| {
+            let at = c * LOSS_ROWS * cols;
+            let (p, t, w) = (&pred[at..], &target[at..], &weight[at..]);
+            with_avx2(|| {
+                let mut sum = 0f64;
+                for (i, d) in d.iter_mut().enumerate() {
+                    let e = p[i] - t[i];
+                    *d = scale * w[i] * e;
+                    sum += f64::from(w[i] * e * e);
+                }
+                sum
+            })
+        })
+        .collect_into_vec(&mut ws.loss_parts);
+    let loss = ws.loss_parts.iter().sum::<f64>() / f64::from(denom.max(1.0));
     ws.delta = delta;
     let mid = std::time::Instant::now();
     ws.forward_secs += (mid - start).as_secs_f64();

@@ -6,7 +6,7 @@ use ndarray::Array2;
 
 use crate::config::ModelConfig;
 use crate::data::CsrMatrix;
-use crate::model::backprop::{Workspace, encoder_forward};
+use crate::model::backprop::{Workspace, encoder_embed_csr};
 use crate::model::kernels::{BiasAct, BiasActDropout};
 use crate::model::params::{Init, ParamStore};
 use crate::model::random::{dropout_mask, mix};
@@ -172,20 +172,12 @@ impl Encoder {
         }
         let batch_size = batch_size.max(1);
         let mut out = Array2::<f32>::zeros((x.n_rows, self.latent));
-        let mut buf = vec![0f32; batch_size.min(x.n_rows.max(1)) * x.n_cols];
         let mut workspace = Workspace::default();
-        let rows: Vec<usize> = (0..x.n_rows).collect();
-        for (b, chunk) in rows.chunks(batch_size).enumerate() {
-            let dense = &mut buf[..chunk.len() * x.n_cols];
-            x.densify_rows(chunk, dense);
-            let z = encoder_forward(self, dense, chunk.len(), None, &mut workspace)?;
-            let start = b * batch_size;
-            for (k, row) in z.chunks_exact(self.latent).enumerate() {
-                out.row_mut(start + k)
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(o, &v)| *o = v);
-            }
+        for start in (0..x.n_rows).step_by(batch_size) {
+            let rows = start..(start + batch_size).min(x.n_rows);
+            let z = encoder_embed_csr(self, x, rows, &mut workspace)?;
+            let dst = out.as_slice_mut().expect("a fresh array is contiguous");
+            dst[start * self.latent..start * self.latent + z.len()].copy_from_slice(z);
         }
         Ok(out)
     }
@@ -316,5 +308,37 @@ mod tests {
         .unwrap();
         assert!(loss.abs() < 1e-10, "loss {loss}");
         assert!(ws.output().iter().all(|&v| (v - 3.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn embedding_sparse_rows_in_batches_equals_the_candle_forward_pass() {
+        let cfg = ModelConfig {
+            hidden: vec![16, 8],
+            latent: 4,
+            dropout: 0.3,
+            ..ModelConfig::default()
+        };
+        let (rows, genes) = (23, 40);
+        let mut store = ParamStore::new();
+        let encoder =
+            Encoder::new(&cfg, genes, &mut store, &mut Init::new(5, Device::Cpu)).unwrap();
+        let dense: Vec<f32> = (0..rows * genes)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i % 13) as f32 / 4.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let x = CsrMatrix::from_dense(rows, genes, &dense);
+        let t = Tensor::from_slice(&dense, (rows, genes), &Device::Cpu).unwrap();
+        let expect = to_vec(&encoder.forward(&t, None).unwrap()).unwrap();
+        // Batches of 5 leave a short last batch; dropout must stay off.
+        let got = encoder.embed(&x, 5).unwrap();
+        for (a, b) in got.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert_eq!(got.len(), expect.len());
     }
 }

@@ -8,10 +8,12 @@ pub mod contrastive;
 pub mod device;
 pub mod kernels;
 pub mod masking;
+pub mod matmul;
 pub mod mlp;
 pub mod optim;
 pub mod params;
 pub mod random;
+pub mod vector;
 
 pub use mlp::{Autoencoder, Classifier, Encoder, Mlp};
 pub use optim::AdamW;

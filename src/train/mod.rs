@@ -1,7 +1,6 @@
 //! Training: the background worker, its events, run directories and checkpoints.
 //! Every caller (terminal UI, headless CLI, benchmarks) drives the same worker.
 
-pub mod bench;
 pub mod budget;
 pub mod catalog;
 pub mod checkpoint;
@@ -13,7 +12,6 @@ pub mod latent;
 pub mod method;
 pub mod run_summary;
 pub mod rundir;
-pub mod scale;
 pub mod schedule;
 pub mod split;
 pub mod stream;

@@ -61,4 +61,3 @@ pub fn run(dataset: PathBuf, config: Config) -> anyhow::Result<()> {
     tracing::info!("ui end");
     result.map(drop)
 }
-pub mod bench;

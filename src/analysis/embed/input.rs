@@ -19,7 +19,7 @@ use crate::train::stream::{for_each_block, validation};
 use crate::train::{LoadedRun, Method, TrainData, load_run};
 
 /// Rows embedded per forward pass.
-const EMBED_BATCH: usize = 1024;
+const EMBED_BATCH: usize = 4096;
 /// Cells the PCA baseline of data larger than memory is fitted on.
 const PCA_FIT_CELLS: usize = 50_000;
 

@@ -9,14 +9,14 @@ use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 use std::time::Instant;
 
-use super::embed::{cluster, views_2d};
-use super::graph::umap_connectivities;
-use super::kmeans::{KMeansParams, kmeans};
-use super::knn::{knn_predict, knn_self, select_rows, subsample_indices};
-use super::layout::{TsneParams, tsne};
-use super::leiden::{LeidenParams, leiden};
-use super::metrics::{accuracy, adjusted_rand_score, macro_f1, silhouette_score};
-use super::pca::{pca_dense, pca_sparse};
+use crate::analysis::embed::{cluster, views_2d};
+use crate::analysis::graph::umap_connectivities;
+use crate::analysis::kmeans::{KMeansParams, kmeans};
+use crate::analysis::knn::{knn_predict, knn_self, select_rows, subsample_indices};
+use crate::analysis::layout::{TsneParams, tsne};
+use crate::analysis::leiden::{LeidenParams, leiden};
+use crate::analysis::metrics::{accuracy, adjusted_rand_score, macro_f1, silhouette_score};
+use crate::analysis::pca::{pca_dense, pca_sparse};
 use crate::config::{AnalysisConfig, Config};
 use crate::data::CsrMatrix;
 
@@ -209,7 +209,7 @@ pub fn measure(config: &AnalysisConfig) -> anyhow::Result<AnalysisBench> {
 /// t-SNE) and cluster (k-means and Leiden on the kNN graph), each timed, then the total.
 pub fn measure_pipeline(config: &Config) -> anyhow::Result<Vec<Step>> {
     let genes = sparse_genes(N_CELLS, N_GENES, N_TYPES, 0.1, 2);
-    let encoder = crate::train::bench::random_encoder(config, genes.n_cols)?;
+    let encoder = crate::bench::train::random_encoder(config, genes.n_cols)?;
     let mut steps = Vec::new();
     let z = timed_try(
         &mut steps,

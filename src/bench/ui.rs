@@ -147,7 +147,7 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
 
 /// 50,000 cells in 12 Gaussian blobs as both 2-D views, grouped by type and into 20 clusters.
 fn scatter_analysis() -> anyhow::Result<RunAnalysis> {
-    let (xy, truth) = crate::analysis::bench::clustered_embedding(SCATTER_POINTS, 2, 12, 0);
+    let (xy, truth) = crate::bench::analysis::clustered_embedding(SCATTER_POINTS, 2, 12, 0);
     let points: Vec<[f32; 2]> = xy.rows().into_iter().map(|r| [r[0], r[1]]).collect();
     let group = |name: &str, k: usize, of: &dyn Fn(usize) -> usize| {
         Grouping::new(

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use super::bench::{Step, timed_try};
-use super::kmeans::{KMeansParams, kmeans};
-use super::pca::pca_sparse;
+use crate::analysis::kmeans::{KMeansParams, kmeans};
+use crate::analysis::pca::pca_sparse;
+use crate::bench::analysis::{Step, timed_try};
 use crate::config::Config;
 
 /// Principal components and clusters of the pipeline (scanpy's defaults for `pca`, a usual k).

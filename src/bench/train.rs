@@ -115,13 +115,16 @@ pub fn random_encoder(config: &Config, n_genes: usize) -> anyhow::Result<crate::
     )?)
 }
 
-/// Cells per second of [`crate::model::Encoder::embed`] (eval mode, batches of 1,024) for the
-/// configured encoder on `x`.
+/// Rows per batch when embedding.
+pub const EMBED_BATCH: usize = 4096;
+
+/// Cells per second of [`crate::model::Encoder::embed`] (eval mode, batches of
+/// [`EMBED_BATCH`]) for the configured encoder on `x`.
 pub fn measure_embedding(config: &Config, x: &CsrMatrix) -> anyhow::Result<f64> {
     let encoder = random_encoder(config, x.n_cols)?;
-    encoder.embed(x, 1024)?;
+    encoder.embed(x, EMBED_BATCH)?;
     let start = Instant::now();
-    let emb = encoder.embed(x, 1024)?;
+    let emb = encoder.embed(x, EMBED_BATCH)?;
     anyhow::ensure!(emb.iter().all(|v| v.is_finite()), "embedding is not finite");
     Ok(x.n_rows as f64 / start.elapsed().as_secs_f64())
 }
