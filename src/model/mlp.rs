@@ -19,6 +19,8 @@ pub struct Dense {
     pub bias: Tensor,
     act: Activation,
     dropout: f32,
+    /// Fused CPU kernels (the fast path) or plain candle ops (the device path).
+    fused: bool,
 }
 
 impl Dense {
@@ -40,20 +42,32 @@ impl Dense {
             bias: store.add(format!("{name}.bias"), &[fan_out], b, &device)?,
             act,
             dropout,
+            fused: init.fused(),
         })
     }
 
-    /// Forward pass; `dropout_seed` is `Some` in training mode.
+    /// Forward pass; `dropout_seed` is `Some` in training mode. The dropout mask is drawn on
+    /// the host from the seed, so both paths drop the same units.
     pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
         let pre = x.matmul(&self.weight.t()?)?;
-        Ok(match dropout_seed.filter(|_| self.dropout > 0.0) {
+        let mask = match dropout_seed.filter(|_| self.dropout > 0.0) {
             Some(seed) => {
                 let (rows, cols) = pre.dims2()?;
                 let mask = dropout_mask(rows, cols, self.dropout, seed);
-                let mask = Tensor::from_vec(mask, (rows, cols), pre.device())?;
-                pre.apply_op3(&self.bias, &mask, BiasActDropout(self.act))?
+                Some(Tensor::from_vec(mask, (rows, cols), pre.device())?)
             }
-            None => pre.apply_op2(&self.bias, BiasAct(self.act))?,
+            None => None,
+        };
+        Ok(match (mask, self.fused) {
+            (Some(mask), true) => pre.apply_op3(&self.bias, &mask, BiasActDropout(self.act))?,
+            (None, true) => pre.apply_op2(&self.bias, BiasAct(self.act))?,
+            (mask, false) => {
+                let out = self.act.on_tensor(&pre.broadcast_add(&self.bias)?)?;
+                match mask {
+                    Some(mask) => (out * mask)?,
+                    None => out,
+                }
+            }
         })
     }
 
@@ -200,10 +214,14 @@ pub struct Autoencoder {
 }
 
 impl Autoencoder {
-    /// Builds and initialises the autoencoder with a fixed seed.
+    /// Builds and initialises the autoencoder with a fixed seed on the CPU fast path.
     pub fn new(cfg: &ModelConfig, n_genes: usize, seed: u64) -> Result<Self, ModelError> {
+        Self::build(cfg, n_genes, Init::new(seed, Device::Cpu))
+    }
+
+    /// Builds the autoencoder with the weights, device and kernels of `init`.
+    pub fn build(cfg: &ModelConfig, n_genes: usize, mut init: Init) -> Result<Self, ModelError> {
         let mut params = ParamStore::new();
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
         let (act, dropout) = activation_and_dropout(cfg)?;
         let mut dims = vec![cfg.latent];
@@ -245,8 +263,17 @@ impl Classifier {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::build(cfg, n_genes, n_classes, Init::new(seed, Device::Cpu))
+    }
+
+    /// The classifier with the weights, device and kernels of `init`.
+    pub fn build(
+        cfg: &ModelConfig,
+        n_genes: usize,
+        n_classes: usize,
+        mut init: Init,
+    ) -> Result<Self, ModelError> {
         let mut params = ParamStore::new();
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
         let head = Dense::new(
             &mut params,

@@ -15,7 +15,8 @@ use crate::data::{Column, CsrMatrix};
 use crate::model::random::mix;
 use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
-use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
+use crate::train::method::{MIN_PROGRAMME_GENES, Method};
+use crate::train::path::{PathChoice, Trainer, device_name};
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
 use crate::train::schedule::LrSchedule;
 use crate::train::split::split_cells;
@@ -241,7 +242,8 @@ fn train(
         .uses_gene_sets()
         .then(|| gene_sets(&config, &data.genes))
         .transpose()?;
-    let mut learner = Learner::new(&config, method, data.genes.len(), sets.as_ref())?;
+    let choice = PathChoice::resolve(&config.model)?;
+    let mut learner = Trainer::new(&config, method, data.genes.len(), sets.as_ref(), &choice)?;
     let mut state = TrainState::default();
     match &resume {
         Some(dir) => {
@@ -276,16 +278,8 @@ fn train(
             reporter.run = Some(RunDir::init(&path, &config, &data.genes, &data.path)?);
         }
     }
-    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
-    if let Some(why) = fallback {
-        tracing::warn!("{why}");
-        reporter.emit(TrainEvent::Log(why));
-    } else if !device.is_cpu() {
-        let note =
-            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
-        tracing::warn!("{note}");
-        reporter.emit(TrainEvent::Log(note.into()));
-    }
+    tracing::info!("{}", choice.reason);
+    reporter.emit(TrainEvent::Log(choice.reason.clone()));
     if let Some(s) = &sets {
         reporter.emit(TrainEvent::Log(s.summary()));
     }
@@ -318,7 +312,7 @@ fn train(
     reporter.emit(TrainEvent::Log(budget.describe(tc)));
     let last_path = run_dir.join(LAST_CHECKPOINT);
     // `last` carries the optimiser state for resuming; `best` only the model.
-    let save = |learner: &Learner, path: &Path, state: &TrainState| -> anyhow::Result<()> {
+    let save = |learner: &Trainer, path: &Path, state: &TrainState| -> anyhow::Result<()> {
         let with_optimizer = path == last_path;
         Ok(write_checkpoint(
             path,
@@ -484,6 +478,9 @@ fn train(
         "train_secs": state.elapsed_secs,
         "cells_per_sec": (session_epochs * steps_per_epoch * batch) as f64 / session_secs.max(1e-9),
         "gene_sets": sets.as_ref().map(MatchedSets::summary),
+        "device": device_name(&choice.device),
+        "path": choice.path.name(),
+        "path_reason": choice.reason,
     }))?;
     reporter.emit(TrainEvent::Finished {
         run_dir,
