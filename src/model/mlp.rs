@@ -7,7 +7,7 @@ use ndarray::Array2;
 use crate::config::ModelConfig;
 use crate::data::CsrMatrix;
 use crate::model::backprop::{Workspace, encoder_forward};
-use crate::model::kernels::{BiasAct, BiasActDropout};
+use crate::model::kernels::{BiasAct, BiasActDropout, to_vec};
 use crate::model::params::{Init, ParamStore};
 use crate::model::random::{dropout_mask, mix};
 use crate::model::{Activation, ModelError};
@@ -84,6 +84,11 @@ impl Dense {
     /// The dropout rate applied in training.
     pub fn dropout(&self) -> f32 {
         self.dropout
+    }
+
+    /// Whether the layer runs the fused CPU kernels (else plain candle ops, any device).
+    pub fn fused(&self) -> bool {
+        self.fused
     }
 }
 
@@ -176,7 +181,8 @@ impl Encoder {
         self.mlp.forward(x, dropout_seed)
     }
 
-    /// Embeds every cell of `x` (in eval mode, no dropout) in batches of `batch_size` rows.
+    /// Embeds every cell of `x` (in eval mode, no dropout) in batches of `batch_size` rows: with
+    /// the hand-written pass on the fast path, in candle ops where the weights live otherwise.
     pub fn embed(&self, x: &CsrMatrix, batch_size: usize) -> Result<Array2<f32>, ModelError> {
         if x.n_cols != self.n_genes {
             return Err(ModelError::Genes {
@@ -192,7 +198,16 @@ impl Encoder {
         for (b, chunk) in rows.chunks(batch_size).enumerate() {
             let dense = &mut buf[..chunk.len() * x.n_cols];
             x.densify_rows(chunk, dense);
-            let z = encoder_forward(self, dense, chunk.len(), None, &mut workspace)?;
+            let device_z;
+            let z = match self.mlp.layers.first().is_none_or(Dense::fused) {
+                true => encoder_forward(self, dense, chunk.len(), None, &mut workspace)?,
+                false => {
+                    let device = self.mlp.layers[0].weight.device();
+                    let t = Tensor::from_slice(&*dense, (chunk.len(), x.n_cols), device)?;
+                    device_z = to_vec(&self.forward(&t, None)?)?;
+                    &device_z
+                }
+            };
             let start = b * batch_size;
             for (k, row) in z.chunks_exact(self.latent).enumerate() {
                 out.row_mut(start + k)
@@ -290,6 +305,11 @@ impl Classifier {
         })
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.head.weight.device()
+    }
+
     /// Class logits for a dense batch; `dropout_seed` is `Some` in training mode.
     pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
         let z = self.encoder.forward(x, dropout_seed)?;
@@ -301,7 +321,6 @@ impl Classifier {
 mod tests {
     use super::*;
     use crate::model::backprop::autoencoder_pass;
-    use crate::model::kernels::to_vec;
 
     #[test]
     fn decoder_output_is_linear_and_exceeds_one() {

@@ -5,7 +5,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::model::ModelError;
+use crate::model::{AdamW, ModelError};
 
 /// AdamW state for a fixed list of parameters, on their device.
 #[derive(Debug, Clone)]
@@ -71,6 +71,37 @@ impl TensorAdamW {
     }
 }
 
+/// The optimiser of a model: the fused CPU AdamW on the fast path, the tensor one on the device
+/// path (same update).
+pub enum ModelAdamW {
+    Fused(AdamW),
+    Tensor(TensorAdamW),
+}
+
+impl ModelAdamW {
+    /// Fresh state for `params`; `fused` as the model's layers.
+    pub fn new(params: &[Var], weight_decay: f64, fused: bool) -> Result<Self, ModelError> {
+        Ok(match fused {
+            true => Self::Fused(AdamW::new(params, weight_decay)),
+            false => Self::Tensor(TensorAdamW::new(params, weight_decay)?),
+        })
+    }
+
+    /// One clipped step (see [`TensorAdamW::step`]).
+    pub fn step(
+        &mut self,
+        params: &[Var],
+        grads: &GradStore,
+        lr: f64,
+        max_norm: f64,
+    ) -> Result<(), ModelError> {
+        match self {
+            Self::Fused(o) => o.step(params, grads, lr, max_norm).map(drop),
+            Self::Tensor(o) => o.step(params, grads, lr, max_norm),
+        }
+    }
+}
+
 /// The factor `max_norm / (norm + 1e-6)` when the global norm exceeds `max_norm`, else 1, as a
 /// scalar tensor; `None` when clipping is off or nothing has a gradient.
 fn clip_scale(grads: &[Option<&Tensor>], max_norm: f64) -> Result<Option<Tensor>, ModelError> {
@@ -103,7 +134,6 @@ pub fn ema_towards(target: &[Var], online: &[Var], tau: f64) -> Result<(), Model
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AdamW;
     use candle_core::Device;
 
     /// Loss sum(c * p^2) + 3 q0 at step t: steep enough that clipping applies.

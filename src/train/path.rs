@@ -8,7 +8,7 @@ use crate::config::{Config, ModelConfig};
 use crate::data::CsrMatrix;
 use crate::data::genesets::MatchedSets;
 use crate::model::device::select_device;
-use crate::model::params::NamedTensor;
+use crate::model::params::{Init, NamedTensor};
 use crate::model::{ModelError, ParamStore};
 use crate::train::checkpoint::TensorMap;
 use crate::train::device_learner::DeviceLearner;
@@ -83,6 +83,17 @@ impl PathChoice {
             reason,
         })
     }
+}
+
+/// The initialiser of a model that follows `model.device` and `model.path` (for embedding,
+/// reconstruction and fine-tuning): fused CPU kernels on the fast path, plain candle ops on the
+/// device otherwise.
+pub fn model_init(model: &ModelConfig, seed: u64) -> anyhow::Result<Init> {
+    let choice = PathChoice::resolve(model)?;
+    Ok(match choice.path {
+        TrainPath::Fast => Init::new(seed, Device::Cpu),
+        TrainPath::Device => Init::plain(seed, choice.device),
+    })
 }
 
 /// A learner on the chosen path.
