@@ -381,7 +381,11 @@ pub fn for_each_reconstruction(
     for chunk in cells.chunks(EMBED_BATCH) {
         let dense = &mut buf[..chunk.len() * g];
         x.densify_rows(chunk, dense);
-        let t = Tensor::from_slice(dense, (chunk.len(), g), ae.encoder.mlp.layers[0].weight.device())?;
+        let t = Tensor::from_slice(
+            dense,
+            (chunk.len(), g),
+            ae.encoder.mlp.layers[0].weight.device(),
+        )?;
         let yhat = crate::model::kernels::to_vec(&ae.forward(&t, None)?)?;
         let y = ArrayView2::from_shape((chunk.len(), g), &*dense)?;
         let yhat = ArrayView2::from_shape((chunk.len(), g), &yhat)?;

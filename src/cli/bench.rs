@@ -138,10 +138,14 @@ fn bench_embed(json: bool, config: &Config) -> anyhow::Result<()> {
     let device = crate::train::path::device_name(&choice.device);
     if json {
         let path = choice.path.name();
-        let figures = serde_json::json!({"embed_cells_per_sec": rate, "device": device, "path": path});
+        let figures =
+            serde_json::json!({"embed_cells_per_sec": rate, "device": device, "path": path});
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
-        println!("embed {rate:.0} cells/s on {device} ({} path)", choice.path.name());
+        println!(
+            "embed {rate:.0} cells/s on {device} ({} path)",
+            choice.path.name()
+        );
     }
     Ok(())
 }

@@ -139,7 +139,10 @@ mod tests {
     /// Loss sum(c * p^2) + 3 q0 at step t: steep enough that clipping applies.
     fn loss(p: &Var, q: &Var, t: usize) -> Tensor {
         let c = 0.3 * t as f64;
-        ((p.as_tensor().sqr().unwrap() * c).unwrap().sum_all().unwrap()
+        ((p.as_tensor().sqr().unwrap() * c)
+            .unwrap()
+            .sum_all()
+            .unwrap()
             + (q.as_tensor().get(0).unwrap() * 3.0).unwrap())
         .unwrap()
     }
@@ -187,7 +190,7 @@ mod tests {
         let dev = Device::Cpu;
         let t = Var::from_vec(vec![1f32, 2.0], 2, &dev).unwrap();
         let o = Var::from_vec(vec![3f32, -2.0], 2, &dev).unwrap();
-        ema_towards(&[t.clone()], &[o], 0.75).unwrap();
+        ema_towards(std::slice::from_ref(&t), &[o], 0.75).unwrap();
         assert_eq!(t.as_tensor().to_vec1::<f32>().unwrap(), [1.5, 1.0]);
     }
 }

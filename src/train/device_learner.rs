@@ -19,7 +19,9 @@ use crate::model::random::mix;
 use crate::model::tensor_adamw::{TensorAdamW, ema_towards};
 use crate::model::{Encoder, ModelError, ParamStore};
 use crate::train::checkpoint::TensorMap;
-use crate::train::method::{DROPOUT_SALT, EvalScore, Method, PhaseTimes};
+use crate::train::method::{
+    BatchScore, DROPOUT_SALT, EvalScore, Method, PhaseTimes, evaluate_batches,
+};
 use crate::train::net::Net;
 
 /// A model on a device, its tensor optimiser and the host buffers batches are drawn into.
@@ -220,31 +222,17 @@ impl DeviceLearner {
         gene_mean: &[f32],
     ) -> Result<EvalScore, ModelError> {
         let mean = self.upload(gene_mean, 1, gene_mean.len())?;
-        let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
-        for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
-            if !self.method.is_masked() && chunk.len() < 2 {
-                continue;
-            }
-            let (loss, masked) = self.batch_loss(x, chunk, mix(seed, b as u64), false)?;
+        evaluate_batches(self.method, rows, batch_size, seed, |chunk, seed| {
+            let (loss, masked) = self.batch_loss(x, chunk, seed, false)?;
             let loss = f64::from(loss.to_scalar::<f32>()?);
-            match masked {
+            Ok(match masked {
                 Some((target, w)) => {
-                    let n = self.batch.n_scored;
-                    total += loss * n;
-                    weight += n;
                     let off = target.broadcast_sub(&mean)?;
-                    base += f64::from((off.sqr()? * w)?.sum_all()?.to_scalar::<f32>()?);
+                    let base = (off.sqr()? * w)?.sum_all()?.to_scalar::<f32>()?;
+                    BatchScore::masked(loss, self.batch.n_scored, f64::from(base))
                 }
-                None => {
-                    total += loss * chunk.len() as f64;
-                    weight += chunk.len() as f64;
-                }
-            }
-        }
-        let weight = weight.max(1.0);
-        Ok(EvalScore {
-            loss: total / weight,
-            baseline: self.method.is_masked().then_some(base / weight),
+                None => BatchScore::per_cell(loss, chunk.len()),
+            })
         })
     }
 
@@ -362,10 +350,17 @@ mod tests {
                 assert!(a.is_finite() && b.is_finite(), "{method:?} step {step}");
                 worst = worst.max(relative(f64::from(b), f64::from(a)));
             }
-            assert!(worst < LOSS_RTOL, "{method:?}: loss curves differ by {worst:e}");
+            assert!(
+                worst < LOSS_RTOL,
+                "{method:?}: loss curves differ by {worst:e}"
+            );
             let a = fast.evaluate(&x, &val, 16, 9, &mean).unwrap();
             let b = device.evaluate(&x, &val, 16, 9, &mean).unwrap();
-            let tol = if method.is_masked() { LOSS_RTOL } else { EVAL_RTOL_CONTRASTIVE };
+            let tol = if method.is_masked() {
+                LOSS_RTOL
+            } else {
+                EVAL_RTOL_CONTRASTIVE
+            };
             assert!(relative(b.loss, a.loss) < tol, "{method:?}: {a:?} vs {b:?}");
             match (a.baseline, b.baseline) {
                 (Some(p), Some(q)) => assert!(relative(q, p) < 1e-5, "{method:?}: {p} vs {q}"),
@@ -379,8 +374,7 @@ mod tests {
         let (x, _) = log_normalised_cells(64, 40, 3, 3);
         let rows: Vec<usize> = (0..64).collect();
         for method in [Method::Masked, Method::Barlow] {
-            let mut device =
-                DeviceLearner::new(&config(), method, 40, None, Device::Cpu).unwrap();
+            let mut device = DeviceLearner::new(&config(), method, 40, None, Device::Cpu).unwrap();
             let losses: Vec<f32> = (0..30)
                 .map(|s| device.train_step(&x, &rows, s % 4, 1e-2, 1.0).unwrap())
                 .collect();
@@ -410,7 +404,12 @@ mod tests {
                 .collect();
             let mut fast = Learner::new(&config, method, 40, Some(&sets)).unwrap();
             fast.import(&saved, 3).unwrap();
-            let names: Vec<String> = fast.export(true).unwrap().into_iter().map(|t| t.0).collect();
+            let names: Vec<String> = fast
+                .export(true)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.0)
+                .collect();
             let mut keys: Vec<&String> = saved.keys().collect();
             keys.sort();
             let mut sorted = names.iter().collect::<Vec<_>>();
@@ -418,11 +417,17 @@ mod tests {
             assert_eq!(keys, sorted, "{method:?}: the same tensor names");
             let a = fast.evaluate(&x, &rows, 16, 1, &mean).unwrap();
             let b = device.evaluate(&x, &rows, 16, 1, &mean).unwrap();
-            assert!(relative(a.loss, b.loss) < LOSS_RTOL, "{method:?}: {a:?} vs {b:?}");
+            assert!(
+                relative(a.loss, b.loss) < LOSS_RTOL,
+                "{method:?}: {a:?} vs {b:?}"
+            );
             let next_fast = fast.train_step(&x, &rows, 3, 1e-2, 1.0).unwrap();
             let next_device = device.train_step(&x, &rows, 3, 1e-2, 1.0).unwrap();
             let gap = relative(f64::from(next_fast), f64::from(next_device));
-            assert!(gap < LOSS_RTOL, "{method:?}: resumed step differs by {gap:e}");
+            assert!(
+                gap < LOSS_RTOL,
+                "{method:?}: resumed step differs by {gap:e}"
+            );
             let back: TensorMap = fast
                 .export(true)
                 .unwrap()
@@ -434,7 +439,10 @@ mod tests {
             again.import(&back, 4).unwrap();
             let c = again.evaluate(&x, &rows, 16, 1, &mean).unwrap();
             let d = fast.evaluate(&x, &rows, 16, 1, &mean).unwrap();
-            assert!(relative(c.loss, d.loss) < LOSS_RTOL, "{method:?}: {c:?} vs {d:?}");
+            assert!(
+                relative(c.loss, d.loss) < LOSS_RTOL,
+                "{method:?}: {c:?} vs {d:?}"
+            );
         }
     }
 }

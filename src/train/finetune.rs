@@ -376,13 +376,21 @@ mod tests {
         let mut reports = Vec::new();
         for model in [&fast, &device] {
             let split = (&rows[..48], &rows[48..]);
-            reports.push(finetune(model, &x, &labels, split, &[1.0; 3], &opts, &mut |_, _| {}).unwrap());
+            reports.push(
+                finetune(model, &x, &labels, split, &[1.0; 3], &opts, &mut |_, _| {}).unwrap(),
+            );
         }
         let (a, b) = (reports[0].best_val_loss, reports[1].best_val_loss);
         assert!((a - b).abs() < 1e-3 * a.abs().max(1e-6), "{a} vs {b}");
         assert_eq!(reports[0].best_epoch, reports[1].best_epoch);
-        assert_eq!(predict(&fast, &x, &rows, 16).unwrap(), predict(&device, &x, &rows, 16).unwrap());
-        let (za, zb) = (fast.encoder.embed(&x, 16).unwrap(), device.encoder.embed(&x, 16).unwrap());
+        assert_eq!(
+            predict(&fast, &x, &rows, 16).unwrap(),
+            predict(&device, &x, &rows, 16).unwrap()
+        );
+        let (za, zb) = (
+            fast.encoder.embed(&x, 16).unwrap(),
+            device.encoder.embed(&x, 16).unwrap(),
+        );
         let gap = (&za - &zb).iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(gap < 1e-3, "embeddings differ by {gap}");
     }

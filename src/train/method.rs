@@ -349,40 +349,26 @@ impl Learner {
         seed: u64,
         gene_mean: &[f32],
     ) -> Result<EvalScore, ModelError> {
-        let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
-        for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
-            if !self.method.is_masked() && chunk.len() < 2 {
-                continue;
+        let method = self.method;
+        evaluate_batches(method, rows, batch_size, seed, |chunk, seed| {
+            let loss = f64::from(self.batch_loss(x, chunk, seed, false)?.to_scalar::<f32>()?);
+            if !method.is_masked() {
+                return Ok(BatchScore::per_cell(loss, chunk.len()));
             }
-            let loss = f64::from(
-                self.batch_loss(x, chunk, mix(seed, b as u64), false)?
-                    .to_scalar::<f32>()?,
-            );
-            if self.method.is_masked() {
-                let mb = &self.batch;
-                total += loss * mb.n_scored;
-                weight += mb.n_scored;
-                base += mb
-                    .target
-                    .chunks_exact(x.n_cols)
-                    .zip(mb.weight.chunks_exact(x.n_cols))
-                    .map(|(t, w)| {
-                        t.iter()
-                            .zip(w)
-                            .zip(gene_mean)
-                            .map(|((&t, &w), &m)| f64::from(w * (t - m) * (t - m)))
-                            .sum::<f64>()
-                    })
-                    .sum::<f64>();
-            } else {
-                total += loss * chunk.len() as f64;
-                weight += chunk.len() as f64;
-            }
-        }
-        let weight = weight.max(1.0);
-        Ok(EvalScore {
-            loss: total / weight,
-            baseline: self.method.is_masked().then_some(base / weight),
+            let mb = &self.batch;
+            let base = mb
+                .target
+                .chunks_exact(x.n_cols)
+                .zip(mb.weight.chunks_exact(x.n_cols))
+                .map(|(t, w)| {
+                    t.iter()
+                        .zip(w)
+                        .zip(gene_mean)
+                        .map(|((&t, &w), &m)| f64::from(w * (t - m) * (t - m)))
+                        .sum::<f64>()
+                })
+                .sum::<f64>();
+            Ok(BatchScore::masked(loss, mb.n_scored, base))
         })
     }
 
@@ -437,6 +423,61 @@ impl Learner {
         self.opt.step = steps;
         Ok(())
     }
+}
+
+/// One validation batch: its loss, its weight in the mean (scored entries or cells) and, for
+/// masked methods, the summed squared error of the gene-mean baseline on the same entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchScore {
+    loss: f64,
+    weight: f64,
+    baseline: f64,
+}
+
+impl BatchScore {
+    /// A contrastive batch, weighted by its cells.
+    pub(crate) fn per_cell(loss: f64, cells: usize) -> Self {
+        Self {
+            loss,
+            weight: cells as f64,
+            baseline: 0.0,
+        }
+    }
+
+    /// A masked batch, weighted by its `n_scored` entries.
+    pub(crate) fn masked(loss: f64, n_scored: f64, baseline: f64) -> Self {
+        Self {
+            loss,
+            weight: n_scored,
+            baseline,
+        }
+    }
+}
+
+/// Scores `rows` in batches of `batch_size` (batch `b` with seed `mix(seed, b)`; contrastive
+/// methods skip batches of one cell) and averages them: the validation pass of both paths.
+pub(crate) fn evaluate_batches(
+    method: Method,
+    rows: &[usize],
+    batch_size: usize,
+    seed: u64,
+    mut score: impl FnMut(&[usize], u64) -> Result<BatchScore, ModelError>,
+) -> Result<EvalScore, ModelError> {
+    let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
+    for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
+        if !method.is_masked() && chunk.len() < 2 {
+            continue;
+        }
+        let s = score(chunk, mix(seed, b as u64))?;
+        total += s.loss * s.weight;
+        weight += s.weight;
+        base += s.baseline;
+    }
+    let weight = weight.max(1.0);
+    Ok(EvalScore {
+        loss: total / weight,
+        baseline: method.is_masked().then_some(base / weight),
+    })
 }
 
 /// Per-gene means of the given rows of `x` (the reconstruction baseline).

@@ -58,9 +58,9 @@ impl PathChoice {
         let (path, device) = match (model.path.as_str(), device.is_cpu()) {
             ("auto", true) | ("fast", _) => (TrainPath::Fast, Device::Cpu),
             ("auto", false) | ("device", _) => (TrainPath::Device, device),
-            (other, _) => anyhow::bail!(
-                "model.path must be \"auto\", \"fast\" or \"device\", got {other:?}"
-            ),
+            (other, _) => {
+                anyhow::bail!("model.path must be \"auto\", \"fast\" or \"device\", got {other:?}")
+            }
         };
         let what = match path {
             TrainPath::Fast => "fast path: hand-written CPU kernels",
@@ -98,8 +98,8 @@ pub fn model_init(model: &ModelConfig, seed: u64) -> anyhow::Result<Init> {
 
 /// A learner on the chosen path.
 pub enum Trainer {
-    Fast(Learner),
-    Device(DeviceLearner),
+    Fast(Box<Learner>),
+    Device(Box<DeviceLearner>),
 }
 
 /// Runs the same expression on whichever learner a [`Trainer`] holds.
@@ -122,14 +122,14 @@ impl Trainer {
         choice: &PathChoice,
     ) -> anyhow::Result<Self> {
         Ok(match choice.path {
-            TrainPath::Fast => Self::Fast(Learner::new(config, method, n_genes, sets)?),
-            TrainPath::Device => Self::Device(DeviceLearner::new(
+            TrainPath::Fast => Self::Fast(Box::new(Learner::new(config, method, n_genes, sets)?)),
+            TrainPath::Device => Self::Device(Box::new(DeviceLearner::new(
                 config,
                 method,
                 n_genes,
                 sets,
                 choice.device.clone(),
-            )?),
+            )?)),
         })
     }
 
@@ -189,9 +189,16 @@ mod tests {
     fn auto_takes_the_fast_path_on_the_cpu_and_device_can_be_forced() {
         let c = choose("cpu", "auto").unwrap();
         assert_eq!(c.path, TrainPath::Fast);
-        assert!(c.reason.contains("training on cpu (fast path"), "{}", c.reason);
+        assert!(
+            c.reason.contains("training on cpu (fast path"),
+            "{}",
+            c.reason
+        );
         let c = choose("cpu", "device").unwrap();
-        assert_eq!((c.path, device_name(&c.device)), (TrainPath::Device, "cpu".into()));
+        assert_eq!(
+            (c.path, device_name(&c.device)),
+            (TrainPath::Device, "cpu".into())
+        );
         assert!(c.reason.contains("device path"), "{}", c.reason);
         let c = choose("cuda", "fast").unwrap();
         assert_eq!((c.path, c.device.is_cpu()), (TrainPath::Fast, true));
