@@ -6,7 +6,7 @@
 #   scripts/gpu_check.sh run         # on the GPU machine, from the repository root with gpu-bundle/
 #   scripts/gpu_check.sh dry-run     # here, with the CPU build: the same steps, device path on the CPU
 #
-# `bundle` copies the stripped binary and the non-system shared libraries it needs (libhdf5 and
+# `bundle` packs (into gpu-bundle.tar.xz, to carry) the stripped binary and the non-system shared libraries it needs (libhdf5 and
 # friends; not the CUDA libraries, which the GPU machine's python3 provides as NVIDIA's wheels)
 # into gpu-bundle/. `run` writes a synthetic 200,000-cell file, trains masked and Barlow Twins for
 # one epoch (a fixed number of steps) on the GPU and on the CPU from the same seed, and prints
@@ -36,8 +36,9 @@ bundle() {
     grep -vE '/(libc|libm|libdl|libpthread|librt|libgcc_s|libstdc\+\+|ld-linux)[.-]' |
     grep -vE 'lib(cuda|cublas|cublasLt|curand|nvrtc|cudart)\.' |
     while read -r lib; do cp -L "$lib" "$BUNDLE/lib/"; done
-  du -sh "$BUNDLE"
-  ls "$BUNDLE/lib"
+  # The device tool carries at most 64 MiB: ship it compressed (the kernels' PTX packs well).
+  tar -C "$ROOT" -cJf "$ROOT/gpu-bundle.tar.xz" gpu-bundle && rm -rf "$BUNDLE"
+  du -h "$ROOT/gpu-bundle.tar.xz"
 }
 
 # Writes $WORK/synth.h5ad: with anndata when present, else (or with PLAIN_H5PY=1) a minimal CSR
@@ -144,6 +145,7 @@ case "$MODE" in
   bundle) bundle ;;
   run)
     BIN="$BUNDLE/cellscope"
+    [ -x "$BIN" ] || [ ! -f "$ROOT/gpu-bundle.tar.xz" ] || tar -C "$ROOT" -xJf "$ROOT/gpu-bundle.tar.xz"
     [ -x "$BIN" ] || { echo "error: no $BIN: run 'scripts/gpu_check.sh bundle' first" >&2; exit 1; }
     CU_LIB="$(python3 -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')"
     export LD_LIBRARY_PATH="$BUNDLE/lib:$CU_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
