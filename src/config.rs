@@ -68,6 +68,9 @@ pub struct ModelConfig {
     pub activation: String,
     pub dropout: f64,
     pub device: String,
+    /// Training path: "auto" (the device path on a GPU, the fast path on the CPU), "fast"
+    /// (hand-written CPU kernels) or "device" (candle tensors on `device`, also on the CPU).
+    pub path: String,
 }
 
 impl Default for ModelConfig {
@@ -78,6 +81,7 @@ impl Default for ModelConfig {
             activation: "selu".into(),
             dropout: 0.1,
             device: "cpu".into(),
+            path: "auto".into(),
         }
     }
 }

@@ -216,6 +216,11 @@ fn choices(c: &Config) -> Vec<(&'static str, &str, Result<(), String>)> {
             names(&c.model.device, &["cpu", "cuda"]),
         ),
         (
+            "model.path",
+            &c.model.path,
+            names(&c.model.path, &["auto", "fast", "device"]),
+        ),
+        (
             "train.method",
             &c.train.method,
             crate::train::Method::parse(&c.train.method)

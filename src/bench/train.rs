@@ -103,10 +103,10 @@ pub fn measure(
 }
 
 /// An encoder of the configured architecture with seeded random weights (for timing: trained
-/// weights cost the same).
+/// weights cost the same), on the path and device `model.device` and `model.path` choose.
 pub fn random_encoder(config: &Config, n_genes: usize) -> anyhow::Result<crate::model::Encoder> {
     let mut store = crate::model::ParamStore::new();
-    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    let mut init = crate::train::path::model_init(&config.model, 0)?;
     Ok(crate::model::Encoder::new(
         &config.model,
         n_genes,

@@ -28,6 +28,8 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// Training cells/s and GFLOP/s per method on synthetic data.
     Train,
+    /// Embedding cells/s of the configured encoder where `model.device`/`model.path` put it.
+    Embed,
     /// Frame time and key-to-screen latency of the UI.
     Ui,
     /// Embed, lay out and cluster 50,000 cells.
@@ -43,6 +45,7 @@ pub enum BenchKind {
 pub fn run(args: BenchArgs, config: &Config) -> anyhow::Result<()> {
     match args.what {
         BenchKind::Train => bench_train(args.json, config),
+        BenchKind::Embed => bench_embed(args.json, config),
         BenchKind::Ui => ui(args.json, config),
         BenchKind::Analysis => {
             println!("{}", crate::bench::analysis::run(config, args.json)?);
@@ -180,6 +183,26 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
     } else {
         println!(
             "embed   {embed:>9.0} cells/s  (encoder, eval mode, batches of {EMBED_BATCH}, sparse input)"
+        );
+    }
+    Ok(())
+}
+
+/// `bench embed`: [`measure_embedding`] on synthetic cells, with the path and device used.
+fn bench_embed(json: bool, config: &Config) -> anyhow::Result<()> {
+    let choice = crate::train::path::PathChoice::resolve(&config.model)?;
+    let (x, _) = log_normalised_cells(4 * BENCH_CELLS, BENCH_GENES, 8, 0);
+    let rate = measure_embedding(config, &x)?;
+    let device = crate::train::path::device_name(&choice.device);
+    if json {
+        let path = choice.path.name();
+        let figures =
+            serde_json::json!({"embed_cells_per_sec": rate, "device": device, "path": path});
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "embed {rate:.0} cells/s on {device} ({} path)",
+            choice.path.name()
         );
     }
     Ok(())

@@ -37,21 +37,21 @@ impl BatchNorm1d {
         buffers: &mut ParamStore,
         name: &str,
         width: usize,
+        dev: &Device,
     ) -> Result<Self, ModelError> {
-        let dev = Device::Cpu;
-        let gamma = params.add(format!("{name}.weight"), &[width], vec![1.0; width], &dev)?;
-        let beta = params.add(format!("{name}.bias"), &[width], vec![0.0; width], &dev)?;
+        let gamma = params.add(format!("{name}.weight"), &[width], vec![1.0; width], dev)?;
+        let beta = params.add(format!("{name}.bias"), &[width], vec![0.0; width], dev)?;
         buffers.add(
             format!("{name}.running_mean"),
             &[width],
             vec![0.0; width],
-            &dev,
+            dev,
         )?;
         buffers.add(
             format!("{name}.running_var"),
             &[width],
             vec![1.0; width],
-            &dev,
+            dev,
         )?;
         let n = buffers.vars().len();
         Ok(Self {
@@ -104,7 +104,7 @@ impl Projector {
         prefix: &str,
         dims: &[usize],
     ) -> Result<Self, ModelError> {
-        let dev = Device::Cpu;
+        let dev = init.device().clone();
         let mut linear = |params: &mut ParamStore, i: usize| {
             let (a, b) = (dims[i], dims[i + 1]);
             let w = init.uniform(a * b, 1.0 / (a as f32).sqrt());
@@ -113,7 +113,8 @@ impl Projector {
         let mut hidden = Vec::new();
         for i in 0..dims.len() - 2 {
             let w = linear(params, i)?;
-            let bn = BatchNorm1d::new(params, buffers, &format!("{prefix}.{i}.bn"), dims[i + 1])?;
+            let name = format!("{prefix}.{i}.bn");
+            let bn = BatchNorm1d::new(params, buffers, &name, dims[i + 1], &dev)?;
             hidden.push((w, bn));
         }
         let last = linear(params, dims.len() - 2)?;
@@ -203,13 +204,23 @@ impl Byol {
         n_genes: usize,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::build(model, c, n_genes, Init::new(seed, Device::Cpu))
+    }
+
+    /// As [`Byol::new`], with the weights, device and kernels of `init`.
+    pub fn build(
+        model: &ModelConfig,
+        c: &ContrastiveConfig,
+        n_genes: usize,
+        mut init: Init,
+    ) -> Result<Self, ModelError> {
+        let mut target_init = init.clone();
         let (mut params, mut buffers, mut target) =
             (ParamStore::new(), ParamStore::new(), ParamStore::new());
         let mut target_buffers = ParamStore::new();
         let dims = head_dims("byol_projector", model.latent, &c.byol_projector)?;
         let out = dims[dims.len() - 1];
         let pred_dims = head_dims("byol_projector", out, &c.byol_projector)?;
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(model, n_genes, &mut params, &mut init)?;
         let projector = Projector::new(&mut params, &mut buffers, &mut init, "projector", &dims)?;
         let n_shared = params.vars().len();
@@ -220,12 +231,11 @@ impl Byol {
             "predictor",
             &pred_dims,
         )?;
-        let mut init = Init::new(seed, Device::Cpu);
-        let target_encoder = Encoder::new(model, n_genes, &mut target, &mut init)?;
+        let target_encoder = Encoder::new(model, n_genes, &mut target, &mut target_init)?;
         let target_projector = Projector::new(
             &mut target,
             &mut target_buffers,
-            &mut init,
+            &mut target_init,
             "projector",
             &dims,
         )?;
@@ -289,7 +299,13 @@ impl Byol {
 
     /// target = tau * target + (1 - tau) * online, for the encoder and projector.
     pub fn update_target(&self) -> Result<(), ModelError> {
-        ema_update(
+        let (target, online, tau) = self.ema_pairs();
+        ema_update(target, online, tau)
+    }
+
+    /// The target parameters, the online parameters they follow, and the EMA rate.
+    pub fn ema_pairs(&self) -> (&[Var], &[Var], f64) {
+        (
             self.target.vars(),
             &self.state.params.vars()[..self.n_shared],
             self.tau,
@@ -314,8 +330,17 @@ impl BarlowTwins {
         n_genes: usize,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::build(model, c, n_genes, Init::new(seed, Device::Cpu))
+    }
+
+    /// As [`BarlowTwins::new`], with the weights, device and kernels of `init`.
+    pub fn build(
+        model: &ModelConfig,
+        c: &ContrastiveConfig,
+        n_genes: usize,
+        mut init: Init,
+    ) -> Result<Self, ModelError> {
         let (mut params, mut buffers) = (ParamStore::new(), ParamStore::new());
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(model, n_genes, &mut params, &mut init)?;
         let dims = head_dims("barlow_projector", model.latent, &c.barlow_projector)?;
         let projector = Projector::new(&mut params, &mut buffers, &mut init, "projector", &dims)?;

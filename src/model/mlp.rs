@@ -7,7 +7,7 @@ use ndarray::Array2;
 use crate::config::ModelConfig;
 use crate::data::CsrMatrix;
 use crate::model::backprop::{Workspace, encoder_embed_csr};
-use crate::model::kernels::{BiasAct, BiasActDropout};
+use crate::model::kernels::{BiasAct, BiasActDropout, to_vec};
 use crate::model::params::{Init, ParamStore};
 use crate::model::random::{dropout_mask, mix};
 use crate::model::{Activation, ModelError};
@@ -19,6 +19,8 @@ pub struct Dense {
     pub bias: Tensor,
     act: Activation,
     dropout: f32,
+    /// Fused CPU kernels (the fast path) or plain candle ops (the device path).
+    fused: bool,
 }
 
 impl Dense {
@@ -40,20 +42,32 @@ impl Dense {
             bias: store.add(format!("{name}.bias"), &[fan_out], b, &device)?,
             act,
             dropout,
+            fused: init.fused(),
         })
     }
 
-    /// Forward pass; `dropout_seed` is `Some` in training mode.
+    /// Forward pass; `dropout_seed` is `Some` in training mode. The dropout mask is drawn on
+    /// the host from the seed, so both paths drop the same units.
     pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
         let pre = x.matmul(&self.weight.t()?)?;
-        Ok(match dropout_seed.filter(|_| self.dropout > 0.0) {
+        let mask = match dropout_seed.filter(|_| self.dropout > 0.0) {
             Some(seed) => {
                 let (rows, cols) = pre.dims2()?;
                 let mask = dropout_mask(rows, cols, self.dropout, seed);
-                let mask = Tensor::from_vec(mask, (rows, cols), pre.device())?;
-                pre.apply_op3(&self.bias, &mask, BiasActDropout(self.act))?
+                Some(Tensor::from_vec(mask, (rows, cols), pre.device())?)
             }
-            None => pre.apply_op2(&self.bias, BiasAct(self.act))?,
+            None => None,
+        };
+        Ok(match (mask, self.fused) {
+            (Some(mask), true) => pre.apply_op3(&self.bias, &mask, BiasActDropout(self.act))?,
+            (None, true) => pre.apply_op2(&self.bias, BiasAct(self.act))?,
+            (mask, false) => {
+                let out = self.act.on_tensor(&pre.broadcast_add(&self.bias)?)?;
+                match mask {
+                    Some(mask) => (out * mask)?,
+                    None => out,
+                }
+            }
         })
     }
 
@@ -70,6 +84,11 @@ impl Dense {
     /// The dropout rate applied in training.
     pub fn dropout(&self) -> f32 {
         self.dropout
+    }
+
+    /// Whether the layer runs the fused CPU kernels (else plain candle ops, any device).
+    pub fn fused(&self) -> bool {
+        self.fused
     }
 }
 
@@ -162,7 +181,8 @@ impl Encoder {
         self.mlp.forward(x, dropout_seed)
     }
 
-    /// Embeds every cell of `x` (in eval mode, no dropout) in batches of `batch_size` rows.
+    /// Embeds every cell of `x` (in eval mode, no dropout) in batches of `batch_size` rows: with
+    /// the hand-written pass on the fast path, in candle ops where the weights live otherwise.
     pub fn embed(&self, x: &CsrMatrix, batch_size: usize) -> Result<Array2<f32>, ModelError> {
         if x.n_cols != self.n_genes {
             return Err(ModelError::Genes {
@@ -173,9 +193,22 @@ impl Encoder {
         let batch_size = batch_size.max(1);
         let mut out = Array2::<f32>::zeros((x.n_rows, self.latent));
         let mut workspace = Workspace::default();
+        let fused = self.mlp.layers.first().is_none_or(Dense::fused);
+        let mut dense = Vec::new();
         for start in (0..x.n_rows).step_by(batch_size) {
             let rows = start..(start + batch_size).min(x.n_rows);
-            let z = encoder_embed_csr(self, x, rows, &mut workspace)?;
+            let device_z;
+            let z = if fused {
+                encoder_embed_csr(self, x, rows, &mut workspace)?
+            } else {
+                let chunk: Vec<usize> = rows.collect();
+                dense.resize(chunk.len() * x.n_cols, 0.0);
+                x.densify_rows(&chunk, &mut dense);
+                let device = self.mlp.layers[0].weight.device();
+                let t = Tensor::from_slice(&dense, (chunk.len(), x.n_cols), device)?;
+                device_z = to_vec(&self.forward(&t, None)?)?;
+                &device_z
+            };
             let dst = out.as_slice_mut().expect("a fresh array is contiguous");
             dst[start * self.latent..start * self.latent + z.len()].copy_from_slice(z);
         }
@@ -192,10 +225,14 @@ pub struct Autoencoder {
 }
 
 impl Autoencoder {
-    /// Builds and initialises the autoencoder with a fixed seed.
+    /// Builds and initialises the autoencoder with a fixed seed on the CPU fast path.
     pub fn new(cfg: &ModelConfig, n_genes: usize, seed: u64) -> Result<Self, ModelError> {
+        Self::build(cfg, n_genes, Init::new(seed, Device::Cpu))
+    }
+
+    /// Builds the autoencoder with the weights, device and kernels of `init`.
+    pub fn build(cfg: &ModelConfig, n_genes: usize, mut init: Init) -> Result<Self, ModelError> {
         let mut params = ParamStore::new();
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
         let (act, dropout) = activation_and_dropout(cfg)?;
         let mut dims = vec![cfg.latent];
@@ -237,8 +274,17 @@ impl Classifier {
         n_classes: usize,
         seed: u64,
     ) -> Result<Self, ModelError> {
+        Self::build(cfg, n_genes, n_classes, Init::new(seed, Device::Cpu))
+    }
+
+    /// The classifier with the weights, device and kernels of `init`.
+    pub fn build(
+        cfg: &ModelConfig,
+        n_genes: usize,
+        n_classes: usize,
+        mut init: Init,
+    ) -> Result<Self, ModelError> {
         let mut params = ParamStore::new();
-        let mut init = Init::new(seed, Device::Cpu);
         let encoder = Encoder::new(cfg, n_genes, &mut params, &mut init)?;
         let head = Dense::new(
             &mut params,
@@ -255,6 +301,11 @@ impl Classifier {
         })
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.head.weight.device()
+    }
+
     /// Class logits for a dense batch; `dropout_seed` is `Some` in training mode.
     pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor, ModelError> {
         let z = self.encoder.forward(x, dropout_seed)?;
@@ -266,7 +317,6 @@ impl Classifier {
 mod tests {
     use super::*;
     use crate::model::backprop::autoencoder_pass;
-    use crate::model::kernels::to_vec;
 
     #[test]
     fn decoder_output_is_linear_and_exceeds_one() {

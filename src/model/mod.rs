@@ -13,6 +13,7 @@ pub mod mlp;
 pub mod optim;
 pub mod params;
 pub mod random;
+pub mod tensor_adamw;
 pub mod vector;
 
 pub use mlp::{Autoencoder, Classifier, Encoder, Mlp};
@@ -84,6 +85,16 @@ impl Activation {
             }
             Self::Relu => z.max(0.0),
             Self::Gelu => 0.5 * z * (1.0 + (GELU_C * (z + 0.044_715 * z * z * z)).tanh()),
+        }
+    }
+
+    /// The activation of every element of `z` in plain candle ops (any device, with autograd).
+    pub fn on_tensor(self, z: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        match self {
+            Self::Identity => Ok(z.clone()),
+            Self::Selu => z.elu(f64::from(SELU_ALPHA))? * f64::from(SELU_SCALE),
+            Self::Relu => z.relu(),
+            Self::Gelu => z.gelu(),
         }
     }
 

@@ -17,24 +17,42 @@ pub struct ParamStore {
     vars: Vec<Var>,
 }
 
-/// A seeded source of initial weights.
+/// A seeded source of initial weights, and where the model built from it runs.
+#[derive(Clone)]
 pub struct Init {
     rng: StdRng,
     device: Device,
+    fused: bool,
 }
 
 impl Init {
-    /// Initialiser drawing from a fixed seed on `device`.
+    /// Initialiser drawing from a fixed seed on `device`; layers use the fused CPU kernels when
+    /// `device` is the CPU.
     pub fn new(seed: u64, device: Device) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
+            fused: device.is_cpu(),
             device,
+        }
+    }
+
+    /// The same initial weights on `device` with layers made of plain candle ops only (the
+    /// device path: they run on any backend, the CPU included).
+    pub fn plain(seed: u64, device: Device) -> Self {
+        Self {
+            fused: false,
+            ..Self::new(seed, device)
         }
     }
 
     /// The device parameters are created on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Whether layers use the fused CPU kernels (else plain candle ops).
+    pub fn fused(&self) -> bool {
+        self.fused
     }
 
     /// Uniform(-bound, bound) values of the given length.

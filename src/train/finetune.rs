@@ -8,7 +8,8 @@ use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
 
 use crate::data::CsrMatrix;
 use crate::model::random::mix;
-use crate::model::{AdamW, Classifier, ModelError};
+use crate::model::tensor_adamw::ModelAdamW;
+use crate::model::{Classifier, ModelError};
 
 /// Settings of one fine-tuning run.
 #[derive(Debug, Clone)]
@@ -80,14 +81,11 @@ pub fn weighted_cross_entropy(
     Ok((nll / f64::from(total.max(f32::MIN_POSITIVE)))?)
 }
 
-fn batch_tensor(x: &CsrMatrix, rows: &[usize]) -> Result<Tensor, ModelError> {
+/// `rows` of `x` as a dense batch on `device`.
+fn batch_tensor(x: &CsrMatrix, rows: &[usize], device: &Device) -> Result<Tensor, ModelError> {
     let mut dense = vec![0f32; rows.len() * x.n_cols];
     x.densify_rows(rows, &mut dense);
-    Ok(Tensor::from_vec(
-        dense,
-        (rows.len(), x.n_cols),
-        &Device::Cpu,
-    )?)
+    Ok(Tensor::from_vec(dense, (rows.len(), x.n_cols), device)?)
 }
 
 fn validation_loss(
@@ -100,7 +98,7 @@ fn validation_loss(
 ) -> Result<f64, ModelError> {
     let (mut sum, mut total) = (0f64, 0f64);
     for chunk in rows.chunks(batch_size) {
-        let logits = model.forward(&batch_tensor(x, chunk)?, None)?;
+        let logits = model.forward(&batch_tensor(x, chunk, model.device())?, None)?;
         let y: Vec<usize> = chunk.iter().map(|&r| labels[r]).collect();
         let w: f64 = y.iter().map(|&c| f64::from(weights[c])).sum();
         let loss = weighted_cross_entropy(&logits, &y, weights)?.to_scalar::<f32>()?;
@@ -134,7 +132,8 @@ pub fn finetune(
     };
     let mut head_only = opts.tuning.head_only(1);
     let mut trainable = params(head_only);
-    let mut opt = AdamW::new(&trainable, opts.weight_decay);
+    let fused = model.head.fused();
+    let mut opt = ModelAdamW::new(&trainable, opts.weight_decay, fused)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut order = train.to_vec();
     let batch_size = opts.batch_size.max(1);
@@ -146,14 +145,14 @@ pub fn finetune(
         if head_only && !opts.tuning.head_only(epoch) {
             head_only = false;
             trainable = params(false);
-            opt = AdamW::new(&trainable, opts.weight_decay);
+            opt = ModelAdamW::new(&trainable, opts.weight_decay, fused)?;
             since = epoch - 1;
         }
         order.shuffle(&mut rng);
         for (step, chunk) in order.chunks(batch_size).enumerate() {
             let y: Vec<usize> = chunk.iter().map(|&r| labels[r]).collect();
             let dropout = (!head_only).then(|| mix(opts.seed, (epoch * 100_003 + step) as u64));
-            let logits = model.forward(&batch_tensor(x, chunk)?, dropout)?;
+            let logits = model.forward(&batch_tensor(x, chunk, model.device())?, dropout)?;
             let loss = weighted_cross_entropy(&logits, &y, weights)?;
             let grads = loss.backward()?;
             opt.step(&trainable, &grads, opts.lr, opts.grad_clip)?;
@@ -205,7 +204,7 @@ pub fn predict(
 ) -> Result<Vec<usize>, ModelError> {
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(batch_size.max(1)) {
-        let logits = model.forward(&batch_tensor(x, chunk)?, None)?;
+        let logits = model.forward(&batch_tensor(x, chunk, model.device())?, None)?;
         out.extend(
             logits
                 .argmax(1)?
@@ -360,5 +359,39 @@ mod tests {
                 assert_ne!(b.2, a.2, "{} did not train", b.0);
             }
         }
+    }
+
+    #[test]
+    fn the_device_path_fine_tunes_and_embeds_as_the_fast_path() {
+        use crate::model::params::Init;
+        let (x, labels) = separable();
+        let rows: Vec<usize> = (0..60).collect();
+        let fast = Classifier::new(&small_model(), 6, 3, 0).unwrap();
+        let device = Classifier::build(&small_model(), 6, 3, Init::plain(0, Device::Cpu)).unwrap();
+        assert!(fast.head.fused() && !device.head.fused());
+        let opts = FinetuneOptions {
+            epochs: 5,
+            ..options(Tuning::Full)
+        };
+        let mut reports = Vec::new();
+        for model in [&fast, &device] {
+            let split = (&rows[..48], &rows[48..]);
+            reports.push(
+                finetune(model, &x, &labels, split, &[1.0; 3], &opts, &mut |_, _| {}).unwrap(),
+            );
+        }
+        let (a, b) = (reports[0].best_val_loss, reports[1].best_val_loss);
+        assert!((a - b).abs() < 1e-3 * a.abs().max(1e-6), "{a} vs {b}");
+        assert_eq!(reports[0].best_epoch, reports[1].best_epoch);
+        assert_eq!(
+            predict(&fast, &x, &rows, 16).unwrap(),
+            predict(&device, &x, &rows, 16).unwrap()
+        );
+        let (za, zb) = (
+            fast.encoder.embed(&x, 16).unwrap(),
+            device.encoder.embed(&x, 16).unwrap(),
+        );
+        let gap = (&za - &zb).iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(gap < 1e-3, "embeddings differ by {gap}");
     }
 }

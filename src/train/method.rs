@@ -9,14 +9,16 @@ use crate::data::CsrMatrix;
 use crate::data::genesets::MatchedSets;
 use crate::model::augment::Augmenter;
 use crate::model::backprop::{Workspace, autoencoder_pass, encoder_backward, encoder_forward};
-use crate::model::contrastive::{BarlowTwins, Byol};
 use crate::model::kernels::masked_mse;
 use crate::model::kernels::to_vec;
-use crate::model::masking::{MaskedBatch, Pretext};
-use crate::model::params::NamedTensor;
+use crate::model::masking::MaskedBatch;
+#[cfg(test)]
+use crate::model::masking::Pretext;
+use crate::model::params::{Init, NamedTensor};
 use crate::model::random::mix;
-use crate::model::{AdamW, Autoencoder, Encoder, ModelError, ParamStore};
+use crate::model::{AdamW, Encoder, ModelError, ParamStore};
 use crate::train::checkpoint::TensorMap;
+use crate::train::net::Net;
 
 /// The self-supervised methods `cellscope train --method` offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,16 +74,10 @@ impl Method {
 pub type Gradients = Vec<Option<Vec<f32>>>;
 
 /// Salt of the per-step dropout seed.
-const DROPOUT_SALT: u64 = 0xD0;
+pub(crate) const DROPOUT_SALT: u64 = 0xD0;
 
 /// Smallest programme (genes present in the data) used for masking.
 pub const MIN_PROGRAMME_GENES: usize = 3;
-
-enum Net {
-    Autoencoder(Autoencoder, Pretext),
-    Byol(Byol),
-    Barlow(BarlowTwins),
-}
 
 /// A validation score: the loss and, for masked methods, the gene-mean baseline on the same masks.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,49 +123,8 @@ impl Learner {
         n_genes: usize,
         sets: Option<&MatchedSets>,
     ) -> anyhow::Result<Self> {
-        let seed = config.train.seed;
-        let sets = || -> anyhow::Result<Vec<Vec<u32>>> {
-            let s = sets
-                .ok_or_else(|| anyhow::anyhow!("method {} needs gene programmes", method.name()))?;
-            anyhow::ensure!(
-                s.n_matched() > 0,
-                "none of the {} gene programmes has {MIN_PROGRAMME_GENES}+ genes in this dataset",
-                s.n_total
-            );
-            Ok(s.genes.clone())
-        };
-        let net = match method {
-            Method::Masked | Method::Gp | Method::GpTf => {
-                let pretext = match method {
-                    Method::Masked => {
-                        let rate = config.masking.rate as f32;
-                        anyhow::ensure!(
-                            (0.0..1.0).contains(&rate) && rate > 0.0,
-                            "masking rate must be in (0, 1), got {rate}"
-                        );
-                        Pretext::Random { rate }
-                    }
-                    Method::Gp => Pretext::Programmes {
-                        sets: sets()?,
-                        fraction: config.masking.programme_fraction as f32,
-                    },
-                    _ => Pretext::Isolated { sets: sets()? },
-                };
-                Net::Autoencoder(Autoencoder::new(&config.model, n_genes, seed)?, pretext)
-            }
-            Method::Byol => Net::Byol(Byol::new(
-                &config.model,
-                &config.contrastive,
-                n_genes,
-                seed,
-            )?),
-            Method::Barlow => Net::Barlow(BarlowTwins::new(
-                &config.model,
-                &config.contrastive,
-                n_genes,
-                seed,
-            )?),
-        };
+        let init = Init::new(config.train.seed, Device::Cpu);
+        let net = Net::build(config, method, n_genes, sets, init)?;
         let mut learner = Self {
             times: PhaseTimes::default(),
             workspace: Workspace::default(),
@@ -197,29 +152,17 @@ impl Learner {
 
     /// The trainable parameters.
     pub fn params(&self) -> &ParamStore {
-        match &self.net {
-            Net::Autoencoder(m, _) => &m.params,
-            Net::Byol(m) => &m.state.params,
-            Net::Barlow(m) => &m.state.params,
-        }
+        self.net.params()
     }
 
     /// The encoder whose embedding is the result of pretraining.
     pub fn encoder(&self) -> &Encoder {
-        match &self.net {
-            Net::Autoencoder(m, _) => &m.encoder,
-            Net::Byol(m) => &m.encoder,
-            Net::Barlow(m) => &m.encoder,
-        }
+        self.net.encoder()
     }
 
     /// Floating-point operations of one training step per cell (matmuls only).
     pub fn flops_per_cell(&self) -> f64 {
-        (match &self.net {
-            Net::Autoencoder(m, _) => m.train_flops_per_cell(),
-            Net::Byol(m) => m.train_flops_per_cell(),
-            Net::Barlow(m) => m.train_flops_per_cell(),
-        }) as f64
+        self.net.flops_per_cell()
     }
 
     /// The loss of one batch; `dropout` is `Some(seed)` in training mode.
@@ -406,64 +349,33 @@ impl Learner {
         seed: u64,
         gene_mean: &[f32],
     ) -> Result<EvalScore, ModelError> {
-        let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
-        for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
-            if !self.method.is_masked() && chunk.len() < 2 {
-                continue;
+        let method = self.method;
+        evaluate_batches(method, rows, batch_size, seed, |chunk, seed| {
+            let loss = f64::from(self.batch_loss(x, chunk, seed, false)?.to_scalar::<f32>()?);
+            if !method.is_masked() {
+                return Ok(BatchScore::per_cell(loss, chunk.len()));
             }
-            let loss = f64::from(
-                self.batch_loss(x, chunk, mix(seed, b as u64), false)?
-                    .to_scalar::<f32>()?,
-            );
-            if self.method.is_masked() {
-                let mb = &self.batch;
-                total += loss * mb.n_scored;
-                weight += mb.n_scored;
-                base += mb
-                    .target
-                    .chunks_exact(x.n_cols)
-                    .zip(mb.weight.chunks_exact(x.n_cols))
-                    .map(|(t, w)| {
-                        t.iter()
-                            .zip(w)
-                            .zip(gene_mean)
-                            .map(|((&t, &w), &m)| f64::from(w * (t - m) * (t - m)))
-                            .sum::<f64>()
-                    })
-                    .sum::<f64>();
-            } else {
-                total += loss * chunk.len() as f64;
-                weight += chunk.len() as f64;
-            }
-        }
-        let weight = weight.max(1.0);
-        Ok(EvalScore {
-            loss: total / weight,
-            baseline: self.method.is_masked().then_some(base / weight),
+            let mb = &self.batch;
+            let base = mb
+                .target
+                .chunks_exact(x.n_cols)
+                .zip(mb.weight.chunks_exact(x.n_cols))
+                .map(|(t, w)| {
+                    t.iter()
+                        .zip(w)
+                        .zip(gene_mean)
+                        .map(|((&t, &w), &m)| f64::from(w * (t - m) * (t - m)))
+                        .sum::<f64>()
+                })
+                .sum::<f64>();
+            Ok(BatchScore::masked(loss, mb.n_scored, base))
         })
-    }
-
-    fn stores(&self) -> Vec<(&'static str, &ParamStore)> {
-        match &self.net {
-            Net::Autoencoder(m, _) => vec![("", &m.params)],
-            Net::Byol(m) => vec![
-                ("", &m.state.params),
-                ("buffer.", &m.state.buffers),
-                ("target.", &m.target),
-            ],
-            Net::Barlow(m) => vec![("", &m.state.params), ("buffer.", &m.state.buffers)],
-        }
     }
 
     /// Every tensor of the model (and of the optimiser when `with_optimizer`), named for a
     /// checkpoint.
     pub fn export(&self, with_optimizer: bool) -> Result<Vec<NamedTensor>, ModelError> {
-        let mut out = Vec::new();
-        for (prefix, store) in self.stores() {
-            for (name, shape, values) in store.export()? {
-                out.push((format!("{prefix}{name}"), shape, values));
-            }
-        }
+        let mut out = self.net.export()?;
         if !with_optimizer {
             return Ok(out);
         }
@@ -490,9 +402,7 @@ impl Learner {
 
     /// Restores model and optimiser from checkpoint tensors; `steps` is the optimiser step count.
     pub fn import(&mut self, tensors: &TensorMap, steps: u64) -> Result<(), ModelError> {
-        for (prefix, store) in self.stores() {
-            store.import(tensors, prefix)?;
-        }
+        self.net.import(tensors)?;
         let names: Vec<String> = self.params().names().to_vec();
         for (i, name) in names.iter().enumerate() {
             for (kind, buf) in [("m", &mut self.opt.m[i]), ("v", &mut self.opt.v[i])] {
@@ -513,6 +423,61 @@ impl Learner {
         self.opt.step = steps;
         Ok(())
     }
+}
+
+/// One validation batch: its loss, its weight in the mean (scored entries or cells) and, for
+/// masked methods, the summed squared error of the gene-mean baseline on the same entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchScore {
+    loss: f64,
+    weight: f64,
+    baseline: f64,
+}
+
+impl BatchScore {
+    /// A contrastive batch, weighted by its cells.
+    pub(crate) fn per_cell(loss: f64, cells: usize) -> Self {
+        Self {
+            loss,
+            weight: cells as f64,
+            baseline: 0.0,
+        }
+    }
+
+    /// A masked batch, weighted by its `n_scored` entries.
+    pub(crate) fn masked(loss: f64, n_scored: f64, baseline: f64) -> Self {
+        Self {
+            loss,
+            weight: n_scored,
+            baseline,
+        }
+    }
+}
+
+/// Scores `rows` in batches of `batch_size` (batch `b` with seed `mix(seed, b)`; contrastive
+/// methods skip batches of one cell) and averages them: the validation pass of both paths.
+pub(crate) fn evaluate_batches(
+    method: Method,
+    rows: &[usize],
+    batch_size: usize,
+    seed: u64,
+    mut score: impl FnMut(&[usize], u64) -> Result<BatchScore, ModelError>,
+) -> Result<EvalScore, ModelError> {
+    let (mut total, mut weight, mut base) = (0.0f64, 0.0f64, 0.0f64);
+    for (b, chunk) in rows.chunks(batch_size.max(1)).enumerate() {
+        if !method.is_masked() && chunk.len() < 2 {
+            continue;
+        }
+        let s = score(chunk, mix(seed, b as u64))?;
+        total += s.loss * s.weight;
+        weight += s.weight;
+        base += s.baseline;
+    }
+    let weight = weight.max(1.0);
+    Ok(EvalScore {
+        loss: total / weight,
+        baseline: method.is_masked().then_some(base / weight),
+    })
 }
 
 /// Per-gene means of the given rows of `x` (the reconstruction baseline).

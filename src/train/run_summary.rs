@@ -43,6 +43,10 @@ pub struct RunSummary {
     pub cells_per_sec: f64,
     /// How many gene programmes matched (gp / gp-tf).
     pub gene_sets: Option<String>,
+    /// The device that trained, the path (`fast` or `device`) and why they were chosen.
+    pub device: Option<String>,
+    pub path: Option<String>,
+    pub path_reason: Option<String>,
     /// The PyTorch checkpoint the weights were imported from (`cellscope import`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::model::params::ParamStore;
-use crate::model::{Classifier, Encoder, ModelError};
+use crate::model::{Classifier, Encoder};
 use crate::train::checkpoint::{TensorMap, read_checkpoint, write_atomic};
 use crate::train::run_summary::RunSummary;
 use crate::train::writer_lock::WriterLock;
@@ -260,7 +260,7 @@ pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
         .filter(|(k, _)| k.starts_with("encoder."))
         .collect();
     let mut store = ParamStore::new();
-    let mut init = crate::model::params::Init::new(0, candle_core::Device::Cpu);
+    let mut init = crate::train::path::model_init(&config.model, 0)?;
     let encoder = Encoder::new(&config.model, genes.len(), &mut store, &mut init)?;
     store.import(&encoder_weights, "")?;
     Ok(LoadedRun {
@@ -275,9 +275,11 @@ pub fn load_run(run_dir: &Path) -> anyhow::Result<LoadedRun> {
 
 impl LoadedRun {
     /// A classifier (encoder + Linear(latent, n_classes)) whose encoder starts from this run's
-    /// weights; the head is initialised from `seed`.
-    pub fn classifier(&self, n_classes: usize, seed: u64) -> Result<Classifier, ModelError> {
-        let c = Classifier::new(&self.config.model, self.genes.len(), n_classes, seed)?;
+    /// weights; the head is initialised from `seed`. It lives where `model.device` and
+    /// `model.path` put training.
+    pub fn classifier(&self, n_classes: usize, seed: u64) -> anyhow::Result<Classifier> {
+        let init = crate::train::path::model_init(&self.config.model, seed)?;
+        let c = Classifier::build(&self.config.model, self.genes.len(), n_classes, init)?;
         c.params.import_subset(&self.encoder_weights, "encoder.")?;
         Ok(c)
     }

@@ -15,7 +15,8 @@ use crate::train::budget::Budget;
 use crate::train::checkpoint::{TrainState, read_checkpoint, write_checkpoint};
 use crate::train::data::TrainData;
 use crate::train::latent::{SharedObserver, Snapshots};
-use crate::train::method::{Learner, MIN_PROGRAMME_GENES, Method};
+use crate::train::method::{MIN_PROGRAMME_GENES, Method};
+use crate::train::path::{PathChoice, Trainer, device_name};
 use crate::train::run_summary::RunSummary;
 use crate::train::rundir::{BEST_CHECKPOINT, GENES_FILE, LAST_CHECKPOINT, RunDir};
 use crate::train::schedule::LrSchedule;
@@ -192,7 +193,9 @@ struct Session<'a> {
     data: &'a TrainData,
     method: Method,
     sets: Option<MatchedSets>,
-    learner: Learner,
+    learner: Trainer,
+    /// The device and training path, and why.
+    choice: PathChoice,
     state: TrainState,
     split: Split,
     val: Validation<'a>,
@@ -289,7 +292,8 @@ impl<'a> Session<'a> {
             .uses_gene_sets()
             .then(|| gene_sets(config, &data.genes))
             .transpose()?;
-        let mut learner = Learner::new(config, method, data.genes.len(), sets.as_ref())?;
+        let choice = PathChoice::resolve(&config.model)?;
+        let mut learner = Trainer::new(config, method, data.genes.len(), sets.as_ref(), &choice)?;
         let state = match resume {
             Some(dir) => resume_run(dir, config, data, &mut learner, reporter)?,
             None => {
@@ -301,7 +305,8 @@ impl<'a> Session<'a> {
                 TrainState::default()
             }
         };
-        announce_device(config, reporter)?;
+        tracing::info!("{}", choice.reason);
+        reporter.emit(TrainEvent::Log(choice.reason.clone()));
         if let Some(s) = &sets {
             reporter.emit(TrainEvent::Log(s.summary()));
         }
@@ -338,6 +343,7 @@ impl<'a> Session<'a> {
             method,
             sets,
             learner,
+            choice,
             state,
             split,
             val,
@@ -547,6 +553,9 @@ impl<'a> Session<'a> {
             gene_sets: self.sets.as_ref().map(MatchedSets::summary),
             imported_from: None,
             import: None,
+            device: Some(device_name(&self.choice.device)),
+            path: Some(self.choice.path.name().into()),
+            path_reason: Some(self.choice.reason.clone()),
         }
     }
 }
@@ -557,7 +566,7 @@ fn resume_run(
     dir: &Path,
     config: &Config,
     data: &TrainData,
-    learner: &mut Learner,
+    learner: &mut Trainer,
     reporter: &mut Reporter,
 ) -> anyhow::Result<TrainState> {
     let run = RunDir::open(dir)?;
@@ -583,21 +592,6 @@ fn resume_run(
         state.global_step
     )));
     Ok(state)
-}
-
-/// Says which device training runs on when it is not the plain CPU.
-fn announce_device(config: &Config, reporter: &mut Reporter) -> anyhow::Result<()> {
-    let (device, fallback) = crate::model::device::select_device(&config.model.device)?;
-    if let Some(why) = fallback {
-        tracing::warn!("{why}");
-        reporter.emit(TrainEvent::Log(why));
-    } else if !device.is_cpu() {
-        let note =
-            "CUDA device found, but the training kernels are CPU-only: training runs on the CPU";
-        tracing::warn!("{note}");
-        reporter.emit(TrainEvent::Log(note.into()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use ndarray::{Array2, ArrayView2};
 
 use super::cache::{EMBEDDING_CACHE, read_cache, write_cache};
@@ -177,7 +177,8 @@ pub fn load_autoencoder(run: &LoadedRun) -> anyhow::Result<Option<Autoencoder>> 
     if !tensors.keys().any(|k| k.starts_with("decoder.")) {
         return Ok(None);
     }
-    let ae = Autoencoder::new(&run.config.model, run.genes.len(), 0)?;
+    let init = crate::train::path::model_init(&run.config.model, 0)?;
+    let ae = Autoencoder::build(&run.config.model, run.genes.len(), init)?;
     ae.params.import(&tensors, "")?;
     Ok(Some(ae))
 }
@@ -211,7 +212,11 @@ pub fn for_each_reconstruction(
     for chunk in cells.chunks(EMBED_BATCH) {
         let dense = &mut buf[..chunk.len() * g];
         x.densify_rows(chunk, dense);
-        let t = Tensor::from_slice(dense, (chunk.len(), g), &Device::Cpu)?;
+        let t = Tensor::from_slice(
+            dense,
+            (chunk.len(), g),
+            ae.encoder.mlp.layers[0].weight.device(),
+        )?;
         let yhat = crate::model::kernels::to_vec(&ae.forward(&t, None)?)?;
         let y = ArrayView2::from_shape((chunk.len(), g), &*dense)?;
         let yhat = ArrayView2::from_shape((chunk.len(), g), &yhat)?;
