@@ -197,17 +197,8 @@ pub struct Byol {
 }
 
 impl Byol {
-    /// Builds online and target networks; the target starts as a copy of the online one.
-    pub fn new(
-        model: &ModelConfig,
-        c: &ContrastiveConfig,
-        n_genes: usize,
-        seed: u64,
-    ) -> Result<Self, ModelError> {
-        Self::build(model, c, n_genes, Init::new(seed, Device::Cpu))
-    }
-
-    /// As [`Byol::new`], with the weights, device and kernels of `init`.
+    /// Builds online and target networks (the target a copy of the online one) with the
+    /// weights, device and kernels of `init`.
     pub fn build(
         model: &ModelConfig,
         c: &ContrastiveConfig,
@@ -323,17 +314,7 @@ pub struct BarlowTwins {
 }
 
 impl BarlowTwins {
-    /// Builds the encoder and projector with a fixed seed.
-    pub fn new(
-        model: &ModelConfig,
-        c: &ContrastiveConfig,
-        n_genes: usize,
-        seed: u64,
-    ) -> Result<Self, ModelError> {
-        Self::build(model, c, n_genes, Init::new(seed, Device::Cpu))
-    }
-
-    /// As [`BarlowTwins::new`], with the weights, device and kernels of `init`.
+    /// Builds the encoder and projector with the weights, device and kernels of `init`.
     pub fn build(
         model: &ModelConfig,
         c: &ContrastiveConfig,
@@ -426,7 +407,7 @@ mod tests {
     fn default_heads_have_the_shapes_of_method_md() {
         let (model, c) = (ModelConfig::default(), ContrastiveConfig::default());
         assert_eq!(model.latent, 64);
-        let byol = Byol::new(&model, &c, 10, 0).unwrap();
+        let byol = Byol::build(&model, &c, 10, Init::new(0, Device::Cpu)).unwrap();
         assert_eq!(
             head_shapes(&byol.state.params),
             shapes(&[
@@ -440,7 +421,7 @@ mod tests {
             head_shapes(&byol.target),
             head_shapes(&byol.state.params)[..2]
         );
-        let barlow = BarlowTwins::new(&model, &c, 10, 0).unwrap();
+        let barlow = BarlowTwins::build(&model, &c, 10, Init::new(0, Device::Cpu)).unwrap();
         assert_eq!(
             head_shapes(&barlow.state.params),
             shapes(&[
@@ -474,9 +455,11 @@ mod tests {
             barlow_projector: vec![8, 0],
             ..ContrastiveConfig::default()
         };
-        let e = Byol::new(&model, &empty, 10, 0).unwrap_err().to_string();
+        let e = Byol::build(&model, &empty, 10, Init::new(0, Device::Cpu))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("contrastive.byol_projector"), "{e}");
-        let e = BarlowTwins::new(&model, &empty, 10, 0)
+        let e = BarlowTwins::build(&model, &empty, 10, Init::new(0, Device::Cpu))
             .unwrap_err()
             .to_string();
         assert!(
@@ -497,7 +480,7 @@ mod tests {
             byol_projector: vec![8, 6],
             ..ContrastiveConfig::default()
         };
-        let byol = Byol::new(&model, &c, 10, 3).unwrap();
+        let byol = Byol::build(&model, &c, 10, Init::new(3, Device::Cpu)).unwrap();
         let before: Vec<Vec<f32>> = byol
             .target
             .vars()
