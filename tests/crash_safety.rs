@@ -16,7 +16,7 @@ use cellscope::train::checkpoint::read_checkpoint;
 use cellscope::train::detached::MetricsFollower;
 use cellscope::train::rundir::{BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE};
 
-const EPOCHS: usize = 32;
+const EPOCHS: usize = 48;
 const KILLS: usize = 10;
 /// Longest one session may take before the test gives up on it.
 const SESSION_LIMIT: Duration = Duration::from_secs(60);
@@ -197,7 +197,8 @@ fn sigkill_at_ten_random_moments_with_a_resume_after_each_ends_complete() {
         dir.path(),
         "tiny.toml",
         &format!(
-            "[train]\nbatch_size = 16\nepochs = {EPOCHS}\nval_fraction = 0.8\npatience = 0\nthreads = 1\n"
+            "[train]\nbatch_size = 16\nepochs = {EPOCHS}\nval_fraction = 0.8\npatience = 0\nthreads = 1\n\
+             snapshot_every = 0\n"
         ),
     );
     let out = dir.path().join("runs");

@@ -210,12 +210,17 @@ fn knn_cv_macro_f1(z: ArrayView2<f32>, labels: &[Option<usize>], folds: &Folds, 
     scores.iter().sum::<f64>() / scores.len() as f64
 }
 
-/// Appends a snapshot to the run's timeline.
+/// Appends a snapshot to the run's timeline (after a line torn by a kill, on a line of its own).
 pub fn append(run_dir: &Path, snapshot: &Snapshot) -> std::io::Result<()> {
+    let path = run_dir.join(TIMELINE_FILE);
+    let torn = std::fs::read(&path).is_ok_and(|b| b.last().is_some_and(|&c| c != b'\n'));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(run_dir.join(TIMELINE_FILE))?;
+        .open(&path)?;
+    if torn {
+        writeln!(f)?;
+    }
     writeln!(f, "{}", serde_json::to_string(snapshot)?)
 }
 
@@ -294,7 +299,8 @@ mod tests {
             .unwrap()
             .write_all(b"{\"epoch\": 9, \"x\"")
             .unwrap();
-        assert_eq!(read(dir.path()), vec![s.clone(), s]);
+        append(dir.path(), &s).unwrap();
+        assert_eq!(read(dir.path()), vec![s.clone(), s.clone(), s]);
         assert!(t.snapshot(5, z.view()).is_err(), "wrong number of rows");
     }
 }
