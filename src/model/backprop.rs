@@ -11,7 +11,7 @@ use crate::model::kernels::cpu_slice;
 use crate::model::matmul::{Operand, matmul};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
-use crate::model::vector::{axpy, with_avx2};
+use crate::model::vector::{SPARSE_BLOCK, axpy, sparse_block_row, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// Input density below which the first layer multiplies sparse rows instead of calling gemm
@@ -57,14 +57,17 @@ const SUM_BAND: usize = 64;
 fn column_sums_into(values: &[f32], cols: usize, out: &mut Vec<f32>) {
     out.resize(cols, 0.0);
     out.par_chunks_mut(SUM_BAND).enumerate().for_each(|(b, o)| {
-        with_avx2(|| {
-            o.fill(0.0);
-            for row in values.chunks_exact(cols) {
-                o.iter_mut()
-                    .zip(&row[b * SUM_BAND..])
-                    .for_each(|(o, &v)| *o += v);
-            }
-        })
+        with_avx2(
+            #[inline(always)]
+            || {
+                o.fill(0.0);
+                for row in values.chunks_exact(cols) {
+                    o.iter_mut()
+                        .zip(&row[b * SUM_BAND..])
+                        .for_each(|(o, &v)| *o += v);
+                }
+            },
+        )
     });
 }
 
@@ -106,17 +109,50 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
         });
 }
 
-/// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wt = W^T` (in x out).
-fn sparse_rows_times(nz: &[Vec<(u32, f32)>], wt: &[f32], out: usize, z: &mut [f32]) {
-    z.par_chunks_mut(out)
-        .zip(nz.par_iter())
-        .for_each(|(zr, row)| {
-            with_avx2(|| {
-                zr.fill(0.0);
-                for &(j, v) in row {
-                    axpy(zr, v, &wt[j as usize * out..(j as usize + 1) * out]);
+/// Rows per parallel task of the sparse first-layer product.
+const SPARSE_ROWS: usize = 64;
+
+/// `W (out x inp)` rearranged into blocks of [`SPARSE_BLOCK`] output columns, each block
+/// `inp x SPARSE_BLOCK` row-major (the last block padded with zeros).
+fn block_weights(w: &[f32], out: usize, inp: usize, dst: &mut Vec<f32>) {
+    dst.resize(out.div_ceil(SPARSE_BLOCK) * inp * SPARSE_BLOCK, 0.0);
+    dst.par_chunks_mut(inp * SPARSE_BLOCK)
+        .enumerate()
+        .for_each(|(b, d)| {
+            d.fill(0.0);
+            for k in 0..SPARSE_BLOCK.min(out - b * SPARSE_BLOCK) {
+                let row = &w[(b * SPARSE_BLOCK + k) * inp..][..inp];
+                for (j, &v) in row.iter().enumerate() {
+                    d[j * SPARSE_BLOCK + k] = v;
                 }
-            })
+            }
+        });
+}
+
+/// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wb`, W in blocks
+/// ([`block_weights`]).
+fn sparse_rows_times(
+    nz: &[Vec<(u32, f32)>],
+    wb: &[f32],
+    (out, inp): (usize, usize),
+    z: &mut [f32],
+) {
+    z.par_chunks_mut(SPARSE_ROWS * out)
+        .zip(nz.par_chunks(SPARSE_ROWS))
+        .for_each(|(zs, rows)| {
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for (b, block) in wb.chunks_exact(inp * SPARSE_BLOCK).enumerate() {
+                        let (c0, width) =
+                            (b * SPARSE_BLOCK, SPARSE_BLOCK.min(out - b * SPARSE_BLOCK));
+                        for (zr, row) in zs.chunks_exact_mut(out).zip(rows) {
+                            let acc = sparse_block_row(row, block);
+                            zr[c0..c0 + width].copy_from_slice(&acc[..width]);
+                        }
+                    }
+                },
+            )
         });
 }
 
@@ -132,24 +168,27 @@ fn sparse_weight_grad(
     gwt.par_chunks_mut(SPARSE_GRAD_BAND * out)
         .enumerate()
         .for_each(|(band, g)| {
-            with_avx2(|| {
-                g.fill(0.0);
-                let (j0, j1) = (
-                    (band * SPARSE_GRAD_BAND) as u32,
-                    ((band + 1) * SPARSE_GRAD_BAND) as u32,
-                );
-                for (r, row) in nz.iter().enumerate() {
-                    let d = &delta[r * out..(r + 1) * out];
-                    let start = row.partition_point(|&(j, _)| j < j0);
-                    for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
-                        axpy(
-                            &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out],
-                            v,
-                            d,
-                        );
+            with_avx2(
+                #[inline(always)]
+                || {
+                    g.fill(0.0);
+                    let (j0, j1) = (
+                        (band * SPARSE_GRAD_BAND) as u32,
+                        ((band + 1) * SPARSE_GRAD_BAND) as u32,
+                    );
+                    for (r, row) in nz.iter().enumerate() {
+                        let d = &delta[r * out..(r + 1) * out];
+                        let start = row.partition_point(|&(j, _)| j < j0);
+                        for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
+                            axpy(
+                                &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out],
+                                v,
+                                d,
+                            );
+                        }
                     }
-                }
-            })
+                },
+            )
         });
 }
 
@@ -164,9 +203,10 @@ pub struct Workspace {
     back: Vec<f32>,
     /// Whether the first layer ran on sparse input rows in the last forward pass.
     sparse: bool,
-    /// Non-zeros of the input rows, and transposed first-layer weight / gradient (sparse path).
+    /// Non-zeros of the input rows, the first-layer weights in blocks and its transposed gradient
+    /// (sparse path).
     nonzeros: Vec<Vec<(u32, f32)>>,
-    first_t: Vec<f32>,
+    first_blocks: Vec<f32>,
     first_grad_t: Vec<f32>,
     /// Partial sums of the loss, one per chunk of rows.
     loss_parts: Vec<f64>,
@@ -271,8 +311,8 @@ fn stack_forward(
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
         if i == 0 && ws.sparse {
-            transpose(w[0], out, inp, &mut ws.first_t);
-            sparse_rows_times(&ws.nonzeros[..rows], &ws.first_t, out, &mut z);
+            block_weights(w[0], out, inp, &mut ws.first_blocks);
+            sparse_rows_times(&ws.nonzeros[..rows], &ws.first_blocks, (out, inp), &mut z);
         } else {
             matmul(
                 &mut z,
@@ -299,17 +339,17 @@ fn stack_forward(
             .zip(h.par_chunks_mut(out))
             .enumerate()
             .for_each(|(r, (z, h))| {
-                with_avx2(|| {
-                    for j in 0..out {
-                        z[j] += bias[j];
-                        h[j] = act.apply(z[j]);
-                    }
-                    if !mask.is_empty() {
-                        h.iter_mut()
-                            .zip(&mask[r * out..(r + 1) * out])
-                            .for_each(|(h, m)| *h *= m);
-                    }
-                })
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        act.bias_apply_row(z, bias, h);
+                        if !mask.is_empty() {
+                            h.iter_mut()
+                                .zip(&mask[r * out..(r + 1) * out])
+                                .for_each(|(h, m)| *h *= m);
+                        }
+                    },
+                )
             });
         ws.z[i] = z;
     }
@@ -371,22 +411,25 @@ fn stack_backward(
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
             let span = r * inp..(r + 1) * inp;
             let (zr, hr) = (&z[span.clone()], &h[span.clone()]);
-            with_avx2(|| {
-                if mask.is_empty() {
-                    for j in 0..inp {
-                        g[j] *= act.derivative_at(zr[j], hr[j]);
+            with_avx2(
+                #[inline(always)]
+                || {
+                    if mask.is_empty() {
+                        for j in 0..inp {
+                            g[j] *= act.derivative_at(zr[j], hr[j]);
+                        }
+                    } else {
+                        let mr = &mask[span];
+                        for j in 0..inp {
+                            g[j] = if mr[j] == 0.0 {
+                                0.0
+                            } else {
+                                g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
+                            };
+                        }
                     }
-                } else {
-                    let mr = &mask[span];
-                    for j in 0..inp {
-                        g[j] = if mr[j] == 0.0 {
-                            0.0
-                        } else {
-                            g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
-                        };
-                    }
-                }
-            })
+                },
+            )
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);
     }
@@ -482,15 +525,18 @@ pub fn autoencoder_pass(
         .map(|(c, d)| {
             let at = c * LOSS_ROWS * cols;
             let (p, t, w) = (&pred[at..], &target[at..], &weight[at..]);
-            with_avx2(|| {
-                let mut sum = 0f64;
-                for (i, d) in d.iter_mut().enumerate() {
-                    let e = p[i] - t[i];
-                    *d = scale * w[i] * e;
-                    sum += f64::from(w[i] * e * e);
-                }
-                sum
-            })
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let mut sum = 0f64;
+                    for (i, d) in d.iter_mut().enumerate() {
+                        let e = p[i] - t[i];
+                        *d = scale * w[i] * e;
+                        sum += f64::from(w[i] * e * e);
+                    }
+                    sum
+                },
+            )
         })
         .collect_into_vec(&mut ws.loss_parts);
     let loss = ws.loss_parts.iter().sum::<f64>() / f64::from(denom.max(1.0));

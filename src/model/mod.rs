@@ -44,6 +44,12 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
 }
 
+/// `tanh(u) = 1 - 2 / (e^{2u} + 1)` on the vectorising exponential.
+#[inline(always)]
+fn tanh(u: f32) -> f32 {
+    1.0 - 2.0 / (vector::exp(2.0 * u) + 1.0)
+}
+
 /// A hidden-layer activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -80,11 +86,33 @@ impl Activation {
                 if z > 0.0 {
                     SELU_SCALE * z
                 } else {
-                    SELU_SCALE * SELU_ALPHA * (z.exp() - 1.0)
+                    SELU_SCALE * SELU_ALPHA * (vector::exp(z) - 1.0)
                 }
             }
             Self::Relu => z.max(0.0),
-            Self::Gelu => 0.5 * z * (1.0 + (GELU_C * (z + 0.044_715 * z * z * z)).tanh()),
+            Self::Gelu => 0.5 * z * (1.0 + tanh(GELU_C * (z + 0.044_715 * z * z * z))),
+        }
+    }
+
+    /// `z += bias` and `h = act(z)` over one row, with the activation chosen once for the row so
+    /// the loop vectorises.
+    #[inline(always)]
+    pub fn bias_apply_row(self, z: &mut [f32], bias: &[f32], h: &mut [f32]) {
+        #[inline(always)]
+        fn each(z: &mut [f32], bias: &[f32], h: &mut [f32], f: impl Fn(f32) -> f32) {
+            for ((z, &b), h) in z.iter_mut().zip(bias).zip(h.iter_mut()) {
+                *z += b;
+                *h = f(*z);
+            }
+        }
+        match self {
+            Self::Identity => each(z, bias, h, |z| z),
+            Self::Selu => each(z, bias, h, |z| {
+                let neg = SELU_SCALE * SELU_ALPHA * (vector::exp(z.min(0.0)) - 1.0);
+                if z > 0.0 { SELU_SCALE * z } else { neg }
+            }),
+            Self::Relu => each(z, bias, h, |z| z.max(0.0)),
+            Self::Gelu => each(z, bias, h, |z| self.apply(z)),
         }
     }
 
@@ -116,12 +144,12 @@ impl Activation {
                 if z > 0.0 {
                     SELU_SCALE
                 } else {
-                    SELU_SCALE * SELU_ALPHA * z.exp()
+                    SELU_SCALE * SELU_ALPHA * vector::exp(z)
                 }
             }
             Self::Relu => f32::from(u8::from(z > 0.0)),
             Self::Gelu => {
-                let t = (GELU_C * (z + 0.044_715 * z * z * z)).tanh();
+                let t = tanh(GELU_C * (z + 0.044_715 * z * z * z));
                 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044_715 * z * z)
             }
         }

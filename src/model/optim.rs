@@ -74,15 +74,18 @@ impl InplaceOp1 for AdamKernel<'_> {
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
             .for_each(|(((p, g), m), v)| {
-                with_avx2(|| {
-                    for i in 0..p.len() {
-                        let gi = g[i] * self.grad_scale;
-                        m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
-                        v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
-                        let update = (m[i] / self.bc1) / ((v[i] / self.bc2).sqrt() + self.eps);
-                        p[i] = p[i] * self.decay - self.lr * update;
-                    }
-                })
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        for i in 0..p.len() {
+                            let gi = g[i] * self.grad_scale;
+                            m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
+                            v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
+                            let update = (m[i] / self.bc1) / ((v[i] / self.bc2).sqrt() + self.eps);
+                            p[i] = p[i] * self.decay - self.lr * update;
+                        }
+                    },
+                )
             });
         Ok(())
     }
