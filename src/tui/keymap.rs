@@ -485,8 +485,8 @@ mod tests {
             for b in bindings(scope).iter().chain(global) {
                 for key in b.keys {
                     // A view's `close` may take `q` from quit, as help does.
-                    let closes = b.action == Action::Quit
-                        && lookup(scope, *key) == Some(Action::Cancel);
+                    let closes =
+                        b.action == Action::Quit && lookup(scope, *key) == Some(Action::Cancel);
                     assert!(
                         seen.insert(*key) || closes,
                         "{scope:?}: {} bound twice",

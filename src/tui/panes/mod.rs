@@ -132,7 +132,7 @@ fn hints(scope: Scope) -> Vec<(String, &'static str)> {
         keymap::bindings(Scope::Global)
             .iter()
             .filter(|b| matches!(b.action, Action::Help | Action::Quit))
-            .filter(move |b| keymap::lookup(scope, b.keys[0]).is_none())
+            .filter(move |b| scope == Scope::Global || keymap::lookup(scope, b.keys[0]).is_none())
             .map(|b| (b.keys[0].label(), b.command))
     });
     own.chain(global.into_iter().flatten()).collect()

@@ -102,3 +102,87 @@ pub fn click(app: &mut App, at: Position, body: Rect) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+    use crate::tui::app::App;
+    use crate::tui::app_tests::{loaded_app, press, press_code};
+    use crate::tui::keymap::Scope;
+    use crate::tui::message::{Effect, Msg};
+    use crate::tui::runs::state::tests::scripted_runs;
+    use crate::tui::runs::sweep_table::Column;
+    use crate::tui::runs::sweeps::tests::scripted_sweep;
+    use crate::tui::tab::Tab;
+
+    /// The Runs tab with the scripted sweep above the scripted runs, the sweep selected.
+    fn app_with_sweep() -> App {
+        let mut app = loaded_app();
+        press(&mut app, '6');
+        app.update(Msg::SweepsScanned(vec![scripted_sweep()]));
+        app.update(Msg::RunsScanned(scripted_runs()));
+        app
+    }
+
+    #[test]
+    fn enter_opens_the_sweeps_table_and_a_rows_run_q_goes_back() {
+        let mut app = app_with_sweep();
+        assert_eq!(app.runs.len(), 4);
+        assert_eq!(app.runs.selected_sweep().unwrap().name, "sweep-demo_immune");
+        assert!(press(&mut app, ' ').is_empty());
+        assert!(app.runs.marked.is_empty() && app.notice.is_some());
+        assert!(press_code(&mut app, KeyCode::Enter).is_empty());
+        assert_eq!(app.scope(), Scope::SweepTable);
+        // Sorted by kNN macro-F1, highest first: masked r0.50 leads; its first seed opens.
+        for _ in 0..4 {
+            press(&mut app, 's');
+        }
+        assert_eq!(app.runs.table.as_ref().unwrap().sort, Some(Column::Knn));
+        let run = std::path::PathBuf::from("runs/sweep-demo_immune/runs/masked-r0.50-s0");
+        assert_eq!(app.current_run(), Some(run.clone()));
+        let effects = press_code(&mut app, KeyCode::Enter);
+        assert!(
+            matches!(&effects[..], [Effect::Analyse { run_dir, .. }] if *run_dir == run),
+            "{effects:?}"
+        );
+        assert_eq!(app.tab, Tab::Embeddings);
+        press(&mut app, '6');
+        // The PCA row (4th by kNN F1) has no run to open.
+        press(&mut app, 'j');
+        press(&mut app, 'j');
+        press_code(&mut app, KeyCode::Down);
+        assert!(press_code(&mut app, KeyCode::Enter).is_empty());
+        assert!(app.notice.as_deref().unwrap().contains("PCA"));
+        // q leaves the table, not the app; then q quits.
+        assert!(press(&mut app, 'q').is_empty());
+        assert!(app.runs.table.is_none() && app.scope() == Scope::Runs);
+        assert_eq!(press(&mut app, 'q'), [Effect::Quit]);
+    }
+
+    #[test]
+    fn a_click_selects_a_table_row_and_a_rescan_keeps_the_view() {
+        let mut app = app_with_sweep();
+        press_code(&mut app, KeyCode::Enter);
+        let body = app.body();
+        let sweep = scripted_sweep();
+        let view = app.runs.table.clone().unwrap();
+        let (rows, _) = super::table_rows(body, &sweep, &view, &app.theme);
+        app.update(Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: rows.x + 3,
+            row: rows.y + 2,
+            modifiers: KeyModifiers::NONE,
+        }));
+        assert_eq!(app.runs.table.as_ref().unwrap().cursor, 2);
+        app.update(Msg::SweepsScanned(vec![scripted_sweep()]));
+        assert_eq!(app.runs.table.as_ref().unwrap().cursor, 2);
+        press_code(&mut app, KeyCode::Esc);
+        assert_eq!(app.runs.selected_sweep().unwrap().name, "sweep-demo_immune");
+        // A sweep gone from the directory closes its table.
+        press_code(&mut app, KeyCode::Enter);
+        app.update(Msg::SweepsScanned(Vec::new()));
+        assert!(app.runs.table.is_none());
+        assert_eq!(app.runs.selected().unwrap().name, "run-c-masked");
+    }
+}

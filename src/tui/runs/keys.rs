@@ -47,18 +47,6 @@ pub const BINDINGS: &[Binding] = &[
 /// An open sweep table (`q` closes it instead of quitting).
 pub const SWEEP_TABLE: &[Binding] = &[
     b(
-        &[Key::char('s')],
-        Action::CycleSort,
-        "sort",
-        "sort by the next column (after the last: the sweep's order)",
-    ),
-    b(
-        &[Key::char('o')],
-        Action::ReverseSort,
-        "reverse",
-        "reverse the sort order",
-    ),
-    b(
         &[Key::code(KeyCode::Enter)],
         Action::Open,
         "open",
@@ -69,6 +57,18 @@ pub const SWEEP_TABLE: &[Binding] = &[
         Action::Cancel,
         "back",
         "back to the list of runs",
+    ),
+    b(
+        &[Key::char('s')],
+        Action::CycleSort,
+        "sort",
+        "sort by the next column (after the last: the sweep's order)",
+    ),
+    b(
+        &[Key::char('o')],
+        Action::ReverseSort,
+        "reverse",
+        "reverse the sort order",
     ),
     b(
         &[Key::char('j'), Key::code(KeyCode::Down)],

@@ -159,9 +159,7 @@ impl RunsState {
         let (sweep, view) = self.open_sweep()?;
         let contents = sweep.contents.as_ref().ok()?;
         match view.rows(&contents.table).get(view.cursor)? {
-            TableRow::Combination(i) => {
-                contents.seed_runs.get(*i)?.first()
-            }
+            TableRow::Combination(i) => contents.seed_runs.get(*i)?.first(),
             TableRow::Pca => None,
         }
     }

@@ -39,8 +39,9 @@ impl Column {
             Column::Mask => "mask",
             Column::Seeds => "seeds",
             Column::Knn => "kNN F1",
-            Column::KnnVsPca | Column::LogisticVsPca => "vs PCA",
+            Column::KnnVsPca => "kNN vs PCA",
             Column::Logistic => "logit F1",
+            Column::LogisticVsPca => "logit vs PCA",
             Column::Ari => "ARI",
             Column::Ev => "recon EV",
         }
@@ -128,15 +129,15 @@ pub fn order(table: &SweepTable, sort: Option<Column>, descending: bool) -> Vec<
         .chain([TableRow::Pca])
         .collect();
     if let Some(column) = sort {
-        rows.sort_by(|&a, &b| {
-            match (sort_key(table, a, column), sort_key(table, b, column)) {
+        rows.sort_by(
+            |&a, &b| match (sort_key(table, a, column), sort_key(table, b, column)) {
                 (Some(x), Some(y)) => {
                     let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
                     if descending { o.reverse() } else { o }
                 }
                 (x, y) => x.is_none().cmp(&y.is_none()),
-            }
-        });
+            },
+        );
     }
     rows
 }

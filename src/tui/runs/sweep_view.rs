@@ -3,7 +3,7 @@
 //! full and a legend.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
@@ -39,7 +39,10 @@ pub fn visible_figures(inner: u16, sort: Option<Column>) -> Vec<Column> {
     let figures = &Column::ALL[FIXED.len()..];
     let mut shown = Vec::new();
     let sorted = sort.filter(|c| figures.contains(c));
-    for &c in sorted.iter().chain(figures.iter().filter(|&&c| Some(c) != sorted)) {
+    for &c in sorted
+        .iter()
+        .chain(figures.iter().filter(|&&c| Some(c) != sorted))
+    {
         if width(c) + 1 <= room {
             room -= width(c) + 1;
             shown.push(c);
@@ -98,6 +101,7 @@ pub fn draw(frame: &mut Frame, sweep: &SweepInfo, view: &SweepView, theme: &Them
         .block(block);
     let mut state = TableState::default().with_selected(Some(view.cursor));
     frame.render_stateful_widget(table, area, &mut state);
+    let footer = footer.inner(Margin::new(1, 0));
     frame.render_widget(Paragraph::new(lines), footer);
 }
 
@@ -138,7 +142,12 @@ fn table_row(
     let c = combination(t, row);
     let best = if c.is_some_and(|c| c.best) { "*" } else { " " };
     let cell = |column: Column| -> Cell<'static> {
-        let vs = |v: &Option<VsPca>| Cell::from(Span::styled(vs_cell(v.as_ref()), verdict_style(v.as_ref(), theme)));
+        let vs = |v: &Option<VsPca>| {
+            Cell::from(Span::styled(
+                vs_cell(v.as_ref()),
+                verdict_style(v.as_ref(), theme),
+            ))
+        };
         match (c, column) {
             (Some(c), Column::Method) => Cell::from(c.method.clone()),
             (None, Column::Method) => Cell::from(format!("PCA-{}", contents.pca_components)),
@@ -205,22 +214,22 @@ fn footer_lines(
         None => {}
     }
     let mut legend = vec![
+        view.sort_text(),
         "* best mean kNN macro-F1".to_string(),
         format!(
             "vs PCA: mean SSL - PCA-{} difference, verdict of `cellscope eval`",
             contents.pca_components
         ),
-        view.sort_text(),
     ];
     let shown = visible_figures(table_inner(width), view.sort);
     let hidden: Vec<&str> = Column::ALL[FIXED.len()..]
         .iter()
         .filter(|c| !shown.contains(c))
-        .map(|c| c.name())
+        .map(|c| c.header())
         .collect();
     if !hidden.is_empty() {
         legend.push(format!(
-            "not shown: {} (s sorts by one to show it)",
+            "hidden at this width: {} (s sorts by one to show it)",
             hidden.join(", ")
         ));
     }
@@ -228,6 +237,8 @@ fn footer_lines(
         .into_iter()
         .map(|l| vec![Span::styled(l, theme.dim())])
         .collect();
+    // The footer is indented like the table's contents.
+    let width = width.saturating_sub(2);
     let mut lines = pack(figures, width);
     lines.extend(pack(legend, width));
     lines
@@ -259,4 +270,56 @@ fn pack(segments: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Line<'static>> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::runs::sweeps::tests::scripted_sweep;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+    use ratatui::symbols::Marker;
+
+    /// The foreground of the first cell of `word` on screen, for a table drawn with `theme`.
+    fn colour_of(word: &str, theme: Theme) -> Option<Color> {
+        let mut terminal = Terminal::new(TestBackend::new(120, 20)).unwrap();
+        let view = SweepView::new("sweep-demo_immune");
+        terminal
+            .draw(|f| draw(f, &scripted_sweep(), &view, &theme, f.area()))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let area = buffer.area;
+        (area.top()..area.bottom()).find_map(|y| {
+            let line: String = (0..area.width).map(|x| buffer[(x, y)].symbol()).collect();
+            let x = line.find(word)?;
+            Some(buffer[(line[..x].chars().count() as u16, y)].fg)
+        })
+    }
+
+    #[test]
+    fn verdicts_are_green_or_red_and_in_words_without_colour() {
+        let colour = Theme::new(true, Marker::Braille);
+        assert_eq!(colour_of("better", colour), Some(Color::Green));
+        assert_eq!(colour_of("worse", colour), Some(Color::Red));
+        assert_eq!(colour_of("no clear difference", colour), Some(Color::Reset));
+        let plain = Theme::new(false, Marker::Braille);
+        for word in ["better", "worse", "no clear difference"] {
+            assert_eq!(colour_of(word, plain), Some(Color::Reset), "{word}");
+        }
+    }
+
+    #[test]
+    fn the_sorted_figure_column_is_always_shown() {
+        assert_eq!(
+            visible_figures(78, None),
+            [Column::Knn, Column::KnnVsPca, Column::Logistic]
+        );
+        assert_eq!(
+            visible_figures(78, Some(Column::Ev)),
+            [Column::Knn, Column::KnnVsPca, Column::Ev]
+        );
+        assert_eq!(visible_figures(200, None), Column::ALL[3..]);
+        assert!(visible_figures(10, Some(Column::Ari)).is_empty());
+    }
 }

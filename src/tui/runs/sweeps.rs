@@ -31,7 +31,13 @@ pub struct SweepContents {
 impl SweepInfo {
     /// The row marked best (highest mean kNN macro-F1), if any run has finished.
     pub fn best(&self) -> Option<&Combination> {
-        self.contents.as_ref().ok()?.table.rows.iter().find(|c| c.best)
+        self.contents
+            .as_ref()
+            .ok()?
+            .table
+            .rows
+            .iter()
+            .find(|c| c.best)
     }
 
     /// Runs finished over runs asked for ("5/8"), or "?" for an unreadable sweep.
@@ -253,7 +259,10 @@ pub(crate) mod tests {
         let sweeps = scan_sweeps(out.path());
         assert_eq!(sweeps.len(), 1);
         let s = &sweeps[0];
-        assert_eq!((s.name.as_str(), s.runs_text()), ("sweep-demo", "3/6".into()));
+        assert_eq!(
+            (s.name.as_str(), s.runs_text()),
+            ("sweep-demo", "3/6".into())
+        );
         assert!(!s.complete());
         let best = s.best().unwrap();
         assert_eq!(combination_label(best), "masked r0.50");

@@ -30,11 +30,7 @@ fn layout(body: Rect) -> [Rect; 2] {
 /// The rows of the run table (inside its border, below the header) and the index of the first
 /// row shown there, as the table scrolls to keep the selection visible.
 pub fn run_rows(body: Rect, s: &RunsState) -> (Rect, usize) {
-    let table = if s.is_empty() {
-        body
-    } else {
-        layout(body)[0]
-    };
+    let table = if s.is_empty() { body } else { layout(body)[0] };
     body_rows(table, s.cursor)
 }
 
@@ -215,7 +211,10 @@ fn draw_sweep_details(frame: &mut Frame, sweep: &SweepInfo, theme: &Theme, area:
             );
             vec![
                 field("data", t.data.display().to_string()),
-                field("runs", format!("{} of {} finished", t.runs_done, t.runs_asked)),
+                field(
+                    "runs",
+                    format!("{} of {} finished", t.runs_done, t.runs_asked),
+                ),
                 field(
                     "rows",
                     format!("{} combinations and PCA-{}", t.rows.len(), c.pca_components),
