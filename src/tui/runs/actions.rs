@@ -10,6 +10,7 @@ use crate::tui::keymap::Action;
 use crate::tui::message::Effect;
 use crate::tui::tab::Tab;
 
+use super::sweep_table::SweepView;
 use super::sweep_view::table_rows;
 use super::view::run_rows;
 
@@ -46,8 +47,8 @@ fn act_in_table(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Down => app.runs.move_cursor(1),
         Action::Up => app.runs.move_cursor(-1),
-        Action::CycleSort => app.runs.table.iter_mut().for_each(|v| v.cycle_sort()),
-        Action::ReverseSort => app.runs.table.iter_mut().for_each(|v| v.reverse()),
+        Action::CycleSort => app.runs.resort(SweepView::cycle_sort),
+        Action::ReverseSort => app.runs.resort(SweepView::reverse),
         Action::Cancel => app.runs.table = None,
         Action::Open => match app.runs.table_run().cloned() {
             Some(dir) => return app.open_run(dir),
@@ -134,13 +135,22 @@ mod tests {
         assert!(app.runs.marked.is_empty() && app.notice.is_some());
         assert!(press_code(&mut app, KeyCode::Enter).is_empty());
         assert_eq!(app.scope(), Scope::SweepTable);
-        // Sorted by kNN macro-F1, highest first: masked r0.50 leads; its first seed opens.
+        // Sorted by kNN macro-F1, highest first, the selected first row (masked r0.25) is still
+        // selected, second now; masked r0.50 leads and its first seed opens.
         for _ in 0..4 {
             press(&mut app, 's');
         }
-        assert_eq!(app.runs.table.as_ref().unwrap().sort, Some(Column::Knn));
-        let run = std::path::PathBuf::from("runs/sweep-demo_immune/runs/masked-r0.50-s0");
+        let view = app.runs.table.as_ref().unwrap();
+        assert_eq!((view.sort, view.cursor), (Some(Column::Knn), 1));
+        let sweep_runs = std::path::Path::new("runs/sweep-demo_immune/runs");
+        assert_eq!(app.current_run(), Some(sweep_runs.join("masked-r0.25-s0")));
+        press(&mut app, 'k');
+        let run = sweep_runs.join("masked-r0.50-s0");
         assert_eq!(app.current_run(), Some(run.clone()));
+        // Reversing keeps it selected too (now last).
+        press(&mut app, 'o');
+        assert_eq!(app.runs.table.as_ref().unwrap().cursor, 4);
+        press(&mut app, 'o');
         let effects = press_code(&mut app, KeyCode::Enter);
         assert!(
             matches!(&effects[..], [Effect::Analyse { run_dir, .. }] if *run_dir == run),

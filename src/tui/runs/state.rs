@@ -147,6 +147,24 @@ impl RunsState {
         Ok(())
     }
 
+    /// Changes the open table's sort with `change`, keeping the selected row selected.
+    pub fn resort(&mut self, change: impl FnOnce(&mut SweepView)) {
+        let Some(view) = self.table.as_mut() else {
+            return;
+        };
+        let sweep = self.sweeps.iter().find(|s| s.name == view.sweep);
+        let Some(table) = sweep
+            .and_then(|s| s.contents.as_ref().ok())
+            .map(|c| &c.table)
+        else {
+            return;
+        };
+        let selected = view.rows(table).get(view.cursor).copied();
+        change(view);
+        let rows = view.rows(table);
+        view.cursor = rows.iter().position(|&r| Some(r) == selected).unwrap_or(0);
+    }
+
     /// The open sweep table and its sweep.
     pub fn open_sweep(&self) -> Option<(&SweepInfo, &SweepView)> {
         let view = self.table.as_ref()?;

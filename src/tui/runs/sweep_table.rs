@@ -165,7 +165,7 @@ impl SweepView {
     }
 
     /// Sorts by the next column (after the last: the sweep's own order), in its natural
-    /// direction; the selected row stays at the same position.
+    /// direction.
     pub fn cycle_sort(&mut self) {
         self.sort = match self.sort {
             None => Some(Column::ALL[0]),

@@ -43,7 +43,7 @@ pub fn visible_figures(inner: u16, sort: Option<Column>) -> Vec<Column> {
         .iter()
         .chain(figures.iter().filter(|&&c| Some(c) != sorted))
     {
-        if width(c) + 1 <= room {
+        if width(c) < room {
             room -= width(c) + 1;
             shown.push(c);
         }

@@ -7,6 +7,7 @@ use crate::sweep::table::{Combination, SweepTable, collect};
 use crate::sweep::task::ROW_FILE;
 use crate::sweep::{SPEC_FILE, Sweep, Task};
 use crate::train::Method;
+use crate::train::catalog::subdirectories;
 
 /// One sweep directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,13 +113,9 @@ fn contents(sweep: &Sweep) -> anyhow::Result<SweepContents> {
 
 /// Every sweep directory directly under `out_dir`, by name; empty if none.
 pub fn scan_sweeps(out_dir: &Path) -> Vec<SweepInfo> {
-    let Ok(entries) = std::fs::read_dir(out_dir) else {
-        return Vec::new();
-    };
-    let mut sweeps: Vec<SweepInfo> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| read_sweep(&e.path()))
+    let mut sweeps: Vec<SweepInfo> = subdirectories(out_dir)
+        .iter()
+        .filter_map(|d| read_sweep(d))
         .collect();
     sweeps.sort_by(|a, b| a.name.cmp(&b.name));
     sweeps
