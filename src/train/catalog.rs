@@ -103,9 +103,8 @@ fn arm_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
 /// The catalogue entry of one run directory (`None` if it is not one: a sweep directory, which
 /// also holds a config.toml, is not).
 pub fn read_run(dir: &Path) -> Option<RunInfo> {
-    if !dir.join(METRICS_FILE).exists() && !dir.join(CONFIG_FILE).exists()
-        || dir.join(crate::sweep::SPEC_FILE).exists()
-    {
+    let run_files = dir.join(METRICS_FILE).exists() || dir.join(CONFIG_FILE).exists();
+    if !run_files || dir.join(crate::sweep::SPEC_FILE).exists() {
         return None;
     }
     let name = dir.file_name()?.to_string_lossy().into_owned();
