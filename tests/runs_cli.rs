@@ -77,10 +77,19 @@ fn two_runs() -> tempfile::TempDir {
 #[test]
 fn runs_lists_status_epochs_best_loss_and_figures() {
     let out = two_runs();
+    // A sweep directory (it has a config.toml too) is named below the table, not listed as a run.
+    let sweep = out.path().join("sweep-demo");
+    std::fs::create_dir(&sweep).unwrap();
+    std::fs::write(sweep.join("sweep.toml"), "").unwrap();
+    std::fs::write(sweep.join("config.toml"), "").unwrap();
     let dir = out.path().to_str().unwrap();
     let text = ok(&cellscope(&["runs", dir]));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[3].starts_with("sweep sweep-demo: `cellscope sweep --collect "),
+        "{text}"
+    );
     assert!(
         lines[0].starts_with("run ") && lines[0].contains("best val"),
         "{text}"

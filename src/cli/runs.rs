@@ -1,6 +1,6 @@
 //! `cellscope runs [DIR] [--json]`: the Runs pane's table without the UI (status, method,
-//! epochs, best validation loss, eval and transfer figures); `runs --compare A B`: the settings
-//! two runs differ in and their figures side by side.
+//! epochs, best validation loss, eval and transfer figures; sweep directories named below it);
+//! `runs --compare A B`: the settings two runs differ in and their figures side by side.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::train::catalog::{RunInfo, read_run, scan_runs};
+use crate::train::catalog::{RunInfo, read_run, scan_runs, subdirectories};
 use crate::train::rundir::CONFIG_FILE;
 
 #[derive(Debug, Args)]
@@ -56,7 +56,25 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
     } else {
         print!("{}", render_table(&runs));
     }
+    if !args.json {
+        print!("{}", sweep_lines(&dir));
+    }
     Ok(())
+}
+
+/// One line per sweep directory under `dir` (left out of the table) saying how to see it.
+fn sweep_lines(dir: &Path) -> String {
+    subdirectories(dir)
+        .iter()
+        .filter(|d| d.join(crate::sweep::SPEC_FILE).is_file())
+        .map(|d| {
+            format!(
+                "sweep {}: `cellscope sweep --collect {}` prints its table\n",
+                d.file_name().unwrap_or_default().to_string_lossy(),
+                d.display()
+            )
+        })
+        .collect()
 }
 
 /// A run given as a directory, or as the name of one under `dir`.

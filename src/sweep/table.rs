@@ -147,7 +147,7 @@ pub fn collect(sweep: &Sweep) -> anyhow::Result<SweepTable> {
 }
 
 /// "+0.013 better", or "n/a".
-fn vs_cell(v: Option<&VsPca>) -> String {
+pub fn vs_cell(v: Option<&VsPca>) -> String {
     v.filter(|v| v.diff.mean.is_finite())
         .map_or("n/a".into(), |v| {
             format!("{:+.3} {}", v.diff.mean, v.verdict.word())

@@ -100,9 +100,11 @@ fn arm_fields(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
     }
 }
 
-/// The catalogue entry of one run directory (`None` if it is not one).
+/// The catalogue entry of one run directory (`None` if it is not one: a sweep directory, which
+/// also holds a config.toml, is not).
 pub fn read_run(dir: &Path) -> Option<RunInfo> {
-    if !dir.join(METRICS_FILE).exists() && !dir.join(CONFIG_FILE).exists() {
+    let run_files = dir.join(METRICS_FILE).exists() || dir.join(CONFIG_FILE).exists();
+    if !run_files || dir.join(crate::sweep::SPEC_FILE).exists() {
         return None;
     }
     let name = dir.file_name()?.to_string_lossy().into_owned();
@@ -177,15 +179,23 @@ pub fn read_run(dir: &Path) -> Option<RunInfo> {
     })
 }
 
-/// Every run directory directly under `out_dir`, newest (by name) first; empty if none.
-pub fn scan_runs(out_dir: &Path) -> Vec<RunInfo> {
-    let Ok(entries) = std::fs::read_dir(out_dir) else {
+/// The directories directly under `dir`; empty if it cannot be read.
+pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut runs: Vec<RunInfo> = entries
+    entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| read_run(&e.path()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Every run directory directly under `out_dir`, newest (by name) first; empty if none.
+pub fn scan_runs(out_dir: &Path) -> Vec<RunInfo> {
+    let mut runs: Vec<RunInfo> = subdirectories(out_dir)
+        .iter()
+        .filter_map(|d| read_run(d))
         .collect();
     runs.sort_by(|a, b| b.name.cmp(&a.name));
     runs

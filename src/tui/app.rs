@@ -103,8 +103,16 @@ impl App {
             Modal::Help { .. } => Scope::Help,
             Modal::QuitPrompt => Scope::QuitPrompt,
             Modal::Input { .. } => Scope::TextInput,
-            Modal::None => Scope::of_tab(self.tab).unwrap_or(Scope::Global),
+            Modal::None => self.pane_scope().unwrap_or(Scope::Global),
         }
+    }
+
+    /// The keymap scope of the focused pane (an open sweep table has its own).
+    pub fn pane_scope(&self) -> Option<Scope> {
+        if self.tab == Tab::Runs && self.runs.table.is_some() {
+            return Some(Scope::SweepTable);
+        }
+        Scope::of_tab(self.tab)
     }
 
     /// Applies one message; returns the effects for the event loop. Scroll positions follow
@@ -157,6 +165,10 @@ impl App {
             }
             Msg::RunsScanned(runs) => {
                 self.runs.set_runs(runs);
+                Vec::new()
+            }
+            Msg::SweepsScanned(sweeps) => {
+                self.runs.set_sweeps(sweeps);
                 Vec::new()
             }
             Msg::Analysis(event) => {
@@ -292,11 +304,11 @@ impl App {
         }
     }
 
-    /// The run later panes work on: the Runs pane's selection, else the run the Train pane
-    /// follows or started in this session.
+    /// The run later panes work on: the Runs pane's selection (a run, or a sweep table's row),
+    /// else the run the Train pane follows or started in this session.
     pub fn current_run(&self) -> Option<PathBuf> {
-        let selected = self.runs.selected().map(|r| r.dir.clone());
-        selected
+        self.runs
+            .selected_dir()
             .or_else(|| self.train.attached.clone())
             .or_else(|| {
                 let name = self.train.run_name.as_ref()?;

@@ -103,7 +103,7 @@ pub fn finish(app: &mut App, accept: bool) -> Vec<Effect> {
             if let Some(path) = buffer.trim().strip_prefix("open ") {
                 return app.open_run(PathBuf::from(path.trim()));
             }
-            return match keymap::by_command(Scope::of_tab(app.tab), &buffer) {
+            return match keymap::by_command(app.pane_scope(), &buffer) {
                 Some(binding) => app.act(binding.action),
                 None => {
                     app.notice = Some(format!(

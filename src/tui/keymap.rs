@@ -139,6 +139,8 @@ pub enum Scope {
     Data,
     Train,
     Runs,
+    /// A sweep's table, opened from the Runs pane.
+    SweepTable,
     Embeddings,
     Genes,
     Transfer,
@@ -149,13 +151,14 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in the order the help screen lists them.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::Global,
         Scope::Data,
         Scope::Train,
         Scope::Embeddings,
         Scope::Genes,
         Scope::Runs,
+        Scope::SweepTable,
         Scope::Transfer,
         Scope::Help,
         Scope::QuitPrompt,
@@ -181,6 +184,7 @@ impl Scope {
             Scope::Data
                 | Scope::Train
                 | Scope::Runs
+                | Scope::SweepTable
                 | Scope::Embeddings
                 | Scope::Genes
                 | Scope::Transfer
@@ -194,6 +198,7 @@ impl Scope {
             Scope::Data => "Data pane",
             Scope::Train => "Train pane",
             Scope::Runs => "Runs pane",
+            Scope::SweepTable => "Sweep table (Enter on a sweep in the Runs pane)",
             Scope::Embeddings => "Embeddings pane",
             Scope::Genes => "Genes pane",
             Scope::Transfer => "Transfer pane",
@@ -415,6 +420,7 @@ pub fn bindings(scope: Scope) -> &'static [Binding] {
         Scope::Data => crate::tui::data::keys::BINDINGS,
         Scope::Train => crate::tui::train::keys::BINDINGS,
         Scope::Runs => crate::tui::runs::keys::BINDINGS,
+        Scope::SweepTable => crate::tui::runs::keys::SWEEP_TABLE,
         Scope::Embeddings => crate::tui::embeddings::keys::BINDINGS,
         Scope::Genes => crate::tui::genes::keys::BINDINGS,
         Scope::Transfer => crate::tui::transfer::keys::BINDINGS,
@@ -478,7 +484,14 @@ mod tests {
             };
             for b in bindings(scope).iter().chain(global) {
                 for key in b.keys {
-                    assert!(seen.insert(*key), "{scope:?}: {} bound twice", key.label());
+                    // A view's `close` may take `q` from quit, as help does.
+                    let closes =
+                        b.action == Action::Quit && lookup(scope, *key) == Some(Action::Cancel);
+                    assert!(
+                        seen.insert(*key) || closes,
+                        "{scope:?}: {} bound twice",
+                        key.label()
+                    );
                 }
             }
         }
@@ -490,6 +503,7 @@ mod tests {
             Scope::Data,
             Scope::Train,
             Scope::Runs,
+            Scope::SweepTable,
             Scope::Embeddings,
             Scope::Genes,
             Scope::Transfer,

@@ -11,6 +11,7 @@ use crate::train::catalog::RunInfo;
 use crate::train::{TrainCommand, TrainEvent};
 use crate::tui::data::state::DataView;
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::runs::sweeps::SweepInfo;
 use crate::tui::transfer::state::TransferMsg;
 
 /// Everything that can happen to the app.
@@ -27,6 +28,8 @@ pub enum Msg {
     Train(TrainEvent),
     /// A scan of the runs directory finished.
     RunsScanned(Vec<RunInfo>),
+    /// The same scan's sweep directories (sent just before its `RunsScanned`).
+    SweepsScanned(Vec<SweepInfo>),
     /// The analysis job behind the Embeddings and Genes panes made progress or ended.
     Analysis(AnalysisEvent),
     /// Background work of the Transfer pane reported.

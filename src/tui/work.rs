@@ -36,10 +36,13 @@ pub trait Work {
     fn start_detached(&mut self, path: PathBuf, config: Config) -> Result<PathBuf, String> {
         crate::tui::train::bridge::start_detached(&path, &config).map_err(|e| format!("{e:#}"))
     }
-    /// Scans the run directories under `out_dir` off the UI thread, sending `RunsScanned`.
+    /// Scans the run and sweep directories under `out_dir` off the UI thread (each sweep's
+    /// table built here), sending `SweepsScanned` then `RunsScanned`.
     fn scan_runs(&mut self, out_dir: PathBuf, to_app: UnboundedSender<Msg>) {
         tokio::task::spawn_blocking(move || {
+            let sweeps = crate::tui::runs::sweeps::scan_sweeps(&out_dir);
             let runs = crate::train::catalog::scan_runs(&out_dir);
+            let _ = to_app.send(Msg::SweepsScanned(sweeps));
             let _ = to_app.send(Msg::RunsScanned(runs));
         });
     }

@@ -107,7 +107,8 @@ fn draw_tabs(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The short hints of a scope: its bindings except movement and detaching (the Run box says
-/// when `d` applies), then help and quit; the status bar shows those that fit.
+/// when `d` applies), then help and quit unless the scope takes their key; the status bar shows
+/// those that fit.
 fn hints(scope: Scope) -> Vec<(String, &'static str)> {
     let quiet = |a: Action| {
         matches!(
@@ -131,6 +132,7 @@ fn hints(scope: Scope) -> Vec<(String, &'static str)> {
         keymap::bindings(Scope::Global)
             .iter()
             .filter(|b| matches!(b.action, Action::Help | Action::Quit))
+            .filter(move |b| scope == Scope::Global || keymap::lookup(scope, b.keys[0]).is_none())
             .map(|b| (b.keys[0].label(), b.command))
     });
     own.chain(global.into_iter().flatten()).collect()

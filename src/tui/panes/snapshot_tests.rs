@@ -13,6 +13,7 @@ use crate::tui::app_tests::{
 use crate::tui::embeddings::job::AnalysisEvent;
 use crate::tui::message::{Effect, Msg};
 use crate::tui::runs::state::tests::scripted_runs;
+use crate::tui::runs::sweeps::tests::scripted_sweep;
 use crate::tui::train::state::tests::scripted_run;
 use crate::tui::transfer::state::TransferMsg;
 use crate::tui::transfer::state::tests::scripted_report;
@@ -168,6 +169,30 @@ fn runs_pane_scanning_and_empty() {
     snapshot("runs_scanning", &mut app);
     app.update(Msg::RunsScanned(Vec::new()));
     snapshot("runs_empty", &mut app);
+}
+
+/// The Runs pane with the scripted sweep listed above the scripted runs, the sweep selected.
+fn sweep_app() -> App {
+    let mut app = runs_app();
+    app.update(Msg::SweepsScanned(vec![scripted_sweep()]));
+    press(&mut app, 'k');
+    app
+}
+
+#[test]
+fn runs_pane_lists_a_sweep_as_one_row_with_its_best_combination() {
+    snapshot("runs_sweep_row", &mut sweep_app());
+}
+
+#[test]
+fn sweep_table_sorted_by_logistic_f1_vs_pca() {
+    let mut app = sweep_app();
+    press_code(&mut app, KeyCode::Enter);
+    for _ in 0..7 {
+        press(&mut app, 's');
+    }
+    press(&mut app, 'j');
+    snapshot("runs_sweep_table", &mut app);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The key table of the Runs pane: keys, palette names and help lines.
+//! The key tables of the Runs pane, its list and an open sweep table: keys, palette names and
+//! help lines.
 
 use crossterm::event::KeyCode;
 
@@ -21,7 +22,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::code(KeyCode::Enter)],
         Action::Open,
         "open",
-        "open the run in Embeddings and Genes (embeds, clusters, scores)",
+        "open the run in Embeddings and Genes, or the sweep's table",
     ),
     b(
         &[Key::char('a')],
@@ -40,5 +41,45 @@ pub const BINDINGS: &[Binding] = &[
         Action::Up,
         "up",
         "previous run",
+    ),
+];
+
+/// An open sweep table (`q` closes it instead of quitting).
+pub const SWEEP_TABLE: &[Binding] = &[
+    b(
+        &[Key::code(KeyCode::Enter)],
+        Action::Open,
+        "open",
+        "open the row's run (first finished seed) in Embeddings and Genes",
+    ),
+    b(
+        &[Key::code(KeyCode::Esc), Key::char('q')],
+        Action::Cancel,
+        "back",
+        "back to the list of runs",
+    ),
+    b(
+        &[Key::char('s')],
+        Action::CycleSort,
+        "sort",
+        "sort by the next column (after the last: the sweep's order)",
+    ),
+    b(
+        &[Key::char('o')],
+        Action::ReverseSort,
+        "reverse",
+        "reverse the sort order",
+    ),
+    b(
+        &[Key::char('j'), Key::code(KeyCode::Down)],
+        Action::Down,
+        "down",
+        "next row",
+    ),
+    b(
+        &[Key::char('k'), Key::code(KeyCode::Up)],
+        Action::Up,
+        "up",
+        "previous row",
     ),
 ];

@@ -1,7 +1,12 @@
-//! The Runs pane's state: the scanned run catalogue, the selected row and up to two runs marked
-//! for comparison (remembered by directory name, so they survive a rescan).
+//! The Runs pane's state: the scanned sweeps and runs (sweeps listed first), the selected row,
+//! up to two runs marked for comparison (remembered by directory name, so they survive a rescan)
+//! and the sweep table when one is open.
+
+use std::path::PathBuf;
 
 use crate::train::catalog::RunInfo;
+use crate::tui::runs::sweep_table::{SweepView, TableRow};
+use crate::tui::runs::sweeps::SweepInfo;
 
 /// Runs marked for comparison at most at once.
 pub const MAX_MARKED: usize = 2;
@@ -14,6 +19,9 @@ const HEADLINE_PREFERENCE: [&str; 5] = [".knn_macro_f1.ssl", ".ari", ".nmi", ".a
 #[derive(Debug, Clone, Default)]
 pub struct RunsState {
     pub runs: Vec<RunInfo>,
+    /// Sweep directories, each one row above the runs.
+    pub sweeps: Vec<SweepInfo>,
+    /// The selected row: sweeps first, then runs.
     pub cursor: usize,
     /// Names of the marked runs, oldest mark first.
     pub marked: Vec<String>,
@@ -21,32 +29,165 @@ pub struct RunsState {
     pub scanning: bool,
     /// True once a scan has arrived.
     pub scanned: bool,
+    /// The sweep table shown instead of the list, if one is open.
+    pub table: Option<SweepView>,
 }
+
+/// A row of the list.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry<'a> {
+    Sweep(&'a SweepInfo),
+    Run(&'a RunInfo),
+}
+
+/// Which row is selected, by name (is it a sweep, its directory name).
+type Selection = Option<(bool, String)>;
 
 impl RunsState {
     /// Replaces the catalogue with a fresh scan, keeping the selection and marks that still exist.
     pub fn set_runs(&mut self, runs: Vec<RunInfo>) {
-        let selected = self.selected().map(|r| r.name.clone());
+        let selected = self.selection();
         self.runs = runs;
         self.marked
             .retain(|name| self.runs.iter().any(|r| r.name == *name));
-        self.cursor = selected
-            .and_then(|name| self.runs.iter().position(|r| r.name == name))
-            .unwrap_or(0)
-            .min(self.runs.len().saturating_sub(1));
+        self.reselect(selected);
         self.scanning = false;
         self.scanned = true;
     }
 
-    /// Moves the selection by `by` rows, clamped to the list.
+    /// Replaces the sweeps with a fresh scan, keeping the selection and the open table if its
+    /// sweep is still there.
+    pub fn set_sweeps(&mut self, sweeps: Vec<SweepInfo>) {
+        let selected = self.selection();
+        self.sweeps = sweeps;
+        self.reselect(selected);
+        let rows = self.open_sweep().map(|(s, _)| s.row_count());
+        match (self.table.as_mut(), rows) {
+            (Some(view), Some(n)) => view.move_cursor(0, n),
+            _ => self.table = None,
+        }
+    }
+
+    fn selection(&self) -> Selection {
+        match self.entry(self.cursor)? {
+            Entry::Sweep(s) => Some((true, s.name.clone())),
+            Entry::Run(r) => Some((false, r.name.clone())),
+        }
+    }
+
+    fn reselect(&mut self, selected: Selection) {
+        let position = selected.and_then(|(sweep, name)| {
+            (0..self.len()).position(|i| match self.entry(i) {
+                Some(Entry::Sweep(s)) => sweep && s.name == name,
+                Some(Entry::Run(r)) => !sweep && r.name == name,
+                None => false,
+            })
+        });
+        self.cursor = position.unwrap_or(0).min(self.len().saturating_sub(1));
+    }
+
+    /// Rows in the list: sweeps and runs.
+    pub fn len(&self) -> usize {
+        self.sweeps.len() + self.runs.len()
+    }
+
+    /// Whether the list has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows of the list, sweeps first.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        let sweeps = self.sweeps.iter().map(Entry::Sweep);
+        sweeps.chain(self.runs.iter().map(Entry::Run))
+    }
+
+    /// Row `i` of the list.
+    pub fn entry(&self, i: usize) -> Option<Entry<'_>> {
+        match i.checked_sub(self.sweeps.len()) {
+            None => self.sweeps.get(i).map(Entry::Sweep),
+            Some(j) => self.runs.get(j).map(Entry::Run),
+        }
+    }
+
+    /// Moves the selection by `by` rows, clamped to the list (or to the open sweep table).
     pub fn move_cursor(&mut self, by: isize) {
-        let last = self.runs.len().saturating_sub(1) as isize;
+        if let Some(n) = self.open_sweep().map(|(s, _)| s.row_count()) {
+            if let Some(v) = self.table.as_mut() {
+                v.move_cursor(by, n);
+            }
+            return;
+        }
+        let last = self.len().saturating_sub(1) as isize;
         self.cursor = (self.cursor as isize + by).clamp(0, last) as usize;
     }
 
-    /// The selected run.
+    /// The selected run (None when a sweep is selected).
     pub fn selected(&self) -> Option<&RunInfo> {
-        self.runs.get(self.cursor)
+        match self.entry(self.cursor)? {
+            Entry::Run(r) => Some(r),
+            Entry::Sweep(_) => None,
+        }
+    }
+
+    /// The selected sweep (None when a run is selected).
+    pub fn selected_sweep(&self) -> Option<&SweepInfo> {
+        self.sweeps.get(self.cursor)
+    }
+
+    /// Opens the selected sweep's table; says why not when the sweep could not be read.
+    pub fn open_table(&mut self) -> Result<(), String> {
+        let Some(sweep) = self.selected_sweep() else {
+            return Ok(());
+        };
+        if let Err(e) = &sweep.contents {
+            return Err(format!("{}: {e}", sweep.name));
+        }
+        self.table = Some(SweepView::new(&sweep.name));
+        Ok(())
+    }
+
+    /// Changes the open table's sort with `change`, keeping the selected row selected.
+    pub fn resort(&mut self, change: impl FnOnce(&mut SweepView)) {
+        let Some(view) = self.table.as_mut() else {
+            return;
+        };
+        let sweep = self.sweeps.iter().find(|s| s.name == view.sweep);
+        let Some(table) = sweep
+            .and_then(|s| s.contents.as_ref().ok())
+            .map(|c| &c.table)
+        else {
+            return;
+        };
+        let selected = view.rows(table).get(view.cursor).copied();
+        change(view);
+        let rows = view.rows(table);
+        view.cursor = rows.iter().position(|&r| Some(r) == selected).unwrap_or(0);
+    }
+
+    /// The open sweep table and its sweep.
+    pub fn open_sweep(&self) -> Option<(&SweepInfo, &SweepView)> {
+        let view = self.table.as_ref()?;
+        let sweep = self.sweeps.iter().find(|s| s.name == view.sweep)?;
+        Some((sweep, view))
+    }
+
+    /// The run of the sweep table's selected row: its first finished seed.
+    pub fn table_run(&self) -> Option<&PathBuf> {
+        let (sweep, view) = self.open_sweep()?;
+        let contents = sweep.contents.as_ref().ok()?;
+        match view.rows(&contents.table).get(view.cursor)? {
+            TableRow::Combination(i) => contents.seed_runs.get(*i)?.first(),
+            TableRow::Pca => None,
+        }
+    }
+
+    /// The run the later panes work on from here: the sweep table's row, else the selected run.
+    pub fn selected_dir(&self) -> Option<PathBuf> {
+        if self.table.is_some() {
+            return self.table_run().cloned();
+        }
+        self.selected().map(|r| r.dir.clone())
     }
 
     /// Marks or unmarks the selected run; a third mark replaces the oldest.

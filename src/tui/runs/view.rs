@@ -1,5 +1,6 @@
-//! The Runs pane: a table of every run directory (method, dataset, status, epochs, best validation
-//! loss, headline metric), with the selected run's details or two marked runs compared.
+//! The Runs pane: a table of every sweep (one row each, its best combination) and run directory
+//! (method, dataset, status, epochs, best validation loss, headline metric), with the selected
+//! row's details or two marked runs compared; an open sweep's table instead when there is one.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,9 +13,12 @@ use ratatui::widgets::{
 use crate::train::catalog::RunInfo;
 use crate::train::detached::RunStatus;
 use crate::tui::app::App;
-use crate::tui::runs::state::{RunsState, headline};
+use crate::tui::runs::state::{Entry, RunsState, headline};
+use crate::tui::runs::sweeps::{SweepInfo, combination_label};
 use crate::tui::theme::Theme;
 
+use crate::analysis::transfer::report::fmt_stat;
+use crate::sweep::table::vs_cell;
 use crate::tui::panes::{truncate, truncate_left};
 
 /// Table on top, details or comparison below.
@@ -24,35 +28,42 @@ fn layout(body: Rect) -> [Rect; 2] {
 }
 
 /// The rows of the run table (inside its border, below the header) and the index of the first
-/// run shown there, as the table scrolls to keep the selection visible.
+/// row shown there, as the table scrolls to keep the selection visible.
 pub fn run_rows(body: Rect, s: &RunsState) -> (Rect, usize) {
-    let table = if s.runs.is_empty() {
-        body
-    } else {
-        layout(body)[0]
-    };
-    let inner = Block::bordered().inner(table);
+    let table = if s.is_empty() { body } else { layout(body)[0] };
+    body_rows(table, s.cursor)
+}
+
+/// The rows of a bordered table with a header drawn in `area` and the index of the first row
+/// shown there, as ratatui scrolls it to keep row `cursor` visible.
+pub fn body_rows(area: Rect, cursor: usize) -> (Rect, usize) {
+    let inner = Block::bordered().inner(area);
     let rows = Rect {
         y: inner.y.saturating_add(1),
         height: inner.height.saturating_sub(1),
         ..inner
     };
-    let first = s.cursor.saturating_sub(usize::from(rows.height.max(1)) - 1);
+    let first = cursor.saturating_sub(usize::from(rows.height.max(1)) - 1);
     (rows, first)
 }
 
 /// Draws the pane.
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let theme = app.theme;
-    if app.runs.runs.is_empty() {
+    if let Some((sweep, view)) = app.runs.open_sweep() {
+        super::sweep_view::draw(frame, sweep, view, &theme, body);
+        return;
+    }
+    if app.runs.is_empty() {
         draw_table(frame, &app.runs, &theme, &app.config.train.out_dir, body);
         return;
     }
     let [table, panel] = layout(body);
     draw_table(frame, &app.runs, &theme, &app.config.train.out_dir, table);
-    match (app.runs.compared(), app.runs.selected()) {
+    match (app.runs.compared(), app.runs.entry(app.runs.cursor)) {
         (Some(pair), _) => draw_compare(frame, pair, &theme, panel),
-        (None, Some(run)) => draw_details(frame, run, &theme, panel),
+        (None, Some(Entry::Run(run))) => draw_details(frame, run, &theme, panel),
+        (None, Some(Entry::Sweep(sweep))) => draw_sweep_details(frame, sweep, &theme, panel),
         (None, None) => {}
     }
 }
@@ -92,7 +103,7 @@ fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, ar
     let block = Block::bordered()
         .title(title)
         .title_bottom(Line::styled(hint, theme.dim()).right_aligned());
-    if s.runs.is_empty() {
+    if s.is_empty() {
         let text = if s.scanned {
             "No runs yet: start one in the Train tab or with `cellscope train`."
         } else {
@@ -108,20 +119,23 @@ fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, ar
         "", "method", "dataset", "status", "epochs", "best val", "metric",
     ])
     .style(theme.accent());
-    let rows = s.runs.iter().map(|run| {
-        let mark = if s.is_marked(&run.name) { "●" } else { " " };
-        Row::new([
-            Cell::from(Span::styled(mark, theme.key())),
-            Cell::from(run.method_text()),
-            Cell::from(run.dataset.clone()),
-            Cell::from(Span::styled(
-                run.status.label(),
-                status_style(run.status, theme),
-            )),
-            Cell::from(run.epochs_text()),
-            Cell::from(run.best_val_text()),
-            Cell::from(headline(run).map_or_else(|| "-".into(), fmt_metric)),
-        ])
+    let rows = s.entries().map(|entry| match entry {
+        Entry::Sweep(sweep) => sweep_row(sweep, theme),
+        Entry::Run(run) => {
+            let mark = if s.is_marked(&run.name) { "●" } else { " " };
+            Row::new([
+                Cell::from(Span::styled(mark, theme.key())),
+                Cell::from(run.method_text()),
+                Cell::from(run.dataset.clone()),
+                Cell::from(Span::styled(
+                    run.status.label(),
+                    status_style(run.status, theme),
+                )),
+                Cell::from(run.epochs_text()),
+                Cell::from(run.best_val_text()),
+                Cell::from(headline(run).map_or_else(|| "-".into(), fmt_metric)),
+            ])
+        }
     });
     let widths = [
         Constraint::Length(1),
@@ -139,6 +153,85 @@ fn draw_table(frame: &mut Frame, s: &RunsState, theme: &Theme, out_dir: &str, ar
         .block(block);
     let mut state = TableState::default().with_selected(Some(s.cursor));
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// A sweep as one row: its name, runs finished of asked (under epochs) and its best combination.
+fn sweep_row(sweep: &SweepInfo, theme: &Theme) -> Row<'static> {
+    let (status, style) = match (&sweep.contents, sweep.complete()) {
+        (Err(_), _) => ("error", theme.error()),
+        (Ok(_), true) => ("done", theme.ok()),
+        (Ok(_), false) => ("partial", theme.warn()),
+    };
+    Row::new([
+        Cell::from(Span::styled("Σ", theme.key())),
+        Cell::from("sweep"),
+        Cell::from(sweep.name.clone()),
+        Cell::from(Span::styled(status, style)),
+        Cell::from(sweep.runs_text()),
+        Cell::from("-"),
+        Cell::from(best_text(sweep)),
+    ])
+}
+
+/// The best combination's mean kNN macro-F1, value first: "0.812 masked r0.50".
+fn best_text(sweep: &SweepInfo) -> String {
+    sweep
+        .best()
+        .and_then(|c| Some((c.knn_macro_f1.as_ref()?.ssl.mean, combination_label(c))))
+        .map_or_else(|| "-".into(), |(f1, label)| format!("{f1:.3} {label}"))
+}
+
+fn draw_sweep_details(frame: &mut Frame, sweep: &SweepInfo, theme: &Theme, area: Rect) {
+    let block = Block::bordered().title(Span::styled(
+        format!(" sweep · {} ", sweep.name),
+        theme.accent(),
+    ));
+    let width = usize::from(block.inner(area).width).saturating_sub(10);
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<10}"), theme.dim()),
+            Span::raw(truncate(&v, width)),
+        ])
+    };
+    let lines = match &sweep.contents {
+        Err(e) => vec![Line::styled(e.clone(), theme.error())],
+        Ok(c) => {
+            let t = &c.table;
+            let best = sweep.best().map_or_else(
+                || "none yet (no finished run)".into(),
+                |b| {
+                    let knn = b.knn_macro_f1.as_ref();
+                    format!(
+                        "{}: kNN macro-F1 {} ({} vs PCA)",
+                        combination_label(b),
+                        fmt_stat(knn.map(|k| k.ssl), "±"),
+                        vs_cell(knn)
+                    )
+                },
+            );
+            vec![
+                field("data", t.data.display().to_string()),
+                field(
+                    "runs",
+                    format!("{} of {} finished", t.runs_done, t.runs_asked),
+                ),
+                field(
+                    "rows",
+                    format!("{} combinations and PCA-{}", t.rows.len(), c.pca_components),
+                ),
+                field("best", best),
+                Line::raw(""),
+                Line::styled(
+                    truncate(
+                        "Enter opens the sweep's table; there Enter opens a row's run.",
+                        width + 10,
+                    ),
+                    theme.dim(),
+                ),
+            ]
+        }
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// The lines describing one run: name, status, epochs, best val and every metric.
