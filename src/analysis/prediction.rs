@@ -3,7 +3,7 @@
 //! trained on the other folds and predict the held-out one; macro-F1 and accuracy are paired
 //! fold by fold into SSL - PCA differences and a verdict.
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -139,6 +139,40 @@ pub fn cross_validate(
     })
 }
 
+/// One fold of the cross-validation: the embedded cells of the other folds (training) and of
+/// this fold (test), with their classes.
+pub struct FoldData {
+    pub x_train: Array2<f32>,
+    pub x_test: Array2<f32>,
+    pub y_train: Vec<usize>,
+    pub truth: Vec<usize>,
+}
+
+impl FoldData {
+    /// Fold `fold` of `folds` over the embedding `z` (every cell in the folds is labelled).
+    pub fn new(z: ArrayView2<f32>, labels: &[Option<usize>], folds: &Folds, fold: usize) -> Self {
+        let (train, test) = (folds.train(fold), folds.test(fold));
+        let classes = |cells: &[usize]| -> Vec<usize> {
+            cells
+                .iter()
+                .map(|&i| labels[i].expect("cells in the folds are labelled"))
+                .collect()
+        };
+        Self {
+            x_train: select_rows(z, &train),
+            x_test: select_rows(z, test),
+            y_train: classes(&train),
+            truth: classes(test),
+        }
+    }
+
+    /// The kNN classes of the test cells (k capped at the training cells).
+    pub fn knn(&self, k: usize) -> Vec<usize> {
+        let k = k.clamp(1, self.y_train.len());
+        knn_predict(self.x_test.view(), self.x_train.view(), &self.y_train, k)
+    }
+}
+
 /// Trains kNN and the probe on every fold but `fold` and scores them on `fold`.
 fn fold_scores(
     z: ArrayView2<f32>,
@@ -147,28 +181,15 @@ fn fold_scores(
     fold: usize,
     knn_k: usize,
 ) -> anyhow::Result<FoldScores> {
-    let (train, test) = (folds.train(fold), folds.test(fold));
-    let classes = |cells: &[usize]| -> Vec<usize> {
-        cells
-            .iter()
-            .map(|&i| labels[i].expect("cells in the folds are labelled"))
-            .collect()
-    };
-    let (y_train, truth) = (classes(&train), classes(test));
-    let (x_train, x_test) = (select_rows(z, &train), select_rows(z, test));
-    let knn = knn_predict(
-        x_test.view(),
-        x_train.view(),
-        &y_train,
-        knn_k.clamp(1, train.len()),
-    );
-    let probe = LogisticProbe::fit(x_train.view(), &y_train)?.predict(x_test.view());
+    let d = FoldData::new(z, labels, folds, fold);
+    let knn = d.knn(knn_k);
+    let probe = LogisticProbe::fit(d.x_train.view(), &d.y_train)?.predict(d.x_test.view());
     let defined = |v: Option<f64>| v.filter(|v| v.is_finite()).unwrap_or(0.0);
     Ok(FoldScores {
-        knn_macro_f1: defined(macro_f1(&truth, &knn)),
-        knn_accuracy: defined(accuracy(&truth, &knn)),
-        logistic_macro_f1: defined(macro_f1(&truth, &probe)),
-        logistic_accuracy: defined(accuracy(&truth, &probe)),
+        knn_macro_f1: defined(macro_f1(&d.truth, &knn)),
+        knn_accuracy: defined(accuracy(&d.truth, &knn)),
+        logistic_macro_f1: defined(macro_f1(&d.truth, &probe)),
+        logistic_accuracy: defined(accuracy(&d.truth, &probe)),
     })
 }
 

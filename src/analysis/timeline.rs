@@ -9,9 +9,10 @@ use std::io::Write;
 use std::path::Path;
 
 use super::cv::Folds;
-use super::knn::{knn_predict, select_rows, subsample_indices};
+use super::knn::subsample_indices;
 use super::metrics::macro_f1;
 use super::pca::pca_dense;
+use super::prediction::FoldData;
 use crate::config::{AnalysisConfig, Config};
 use crate::train::TrainData;
 use crate::train::latent::{LatentObserver, SharedObserver};
@@ -193,18 +194,8 @@ fn turn_onto(xy: &mut Array2<f32>, prev: ArrayView2<f32>) {
 fn knn_cv_macro_f1(z: ArrayView2<f32>, labels: &[Option<usize>], folds: &Folds, k: usize) -> f64 {
     let scores: Vec<f64> = (0..folds.n_folds())
         .map(|f| {
-            let (train, test) = (folds.train(f), folds.test(f));
-            let class = |cells: &[usize]| -> Vec<usize> {
-                cells.iter().filter_map(|&i| labels[i]).collect()
-            };
-            let (x_train, x_test) = (select_rows(z, &train), select_rows(z, test));
-            let predicted = knn_predict(
-                x_test.view(),
-                x_train.view(),
-                &class(&train),
-                k.clamp(1, train.len()),
-            );
-            macro_f1(&class(test), &predicted).unwrap_or(0.0)
+            let d = FoldData::new(z, labels, folds, f);
+            macro_f1(&d.truth, &d.knn(k)).unwrap_or(0.0)
         })
         .collect();
     scores.iter().sum::<f64>() / scores.len() as f64
@@ -238,6 +229,7 @@ pub fn read(run_dir: &Path) -> Vec<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::knn::select_rows;
     use ndarray::Array2;
 
     /// Three separated groups in 8 dimensions, 40 cells each.

@@ -100,6 +100,20 @@ fn bench_app(config: &Config) -> App {
     app
 }
 
+/// The start of the synthetic run the UI benchmarks follow.
+fn started() -> TrainEvent {
+    TrainEvent::Started {
+        run_dir: "runs/bench".into(),
+        method: "masked".into(),
+        epochs: 100,
+        batch_size: 256,
+        steps_per_epoch: 1000,
+        n_train: 256_000,
+        n_val: 10_000,
+        n_params: 3_000_000,
+    }
+}
+
 fn step(global_step: usize) -> TrainEvent {
     let g = global_step as f32;
     TrainEvent::Step {
@@ -117,16 +131,7 @@ fn frame_times(config: &Config) -> anyhow::Result<(f64, f64, f64)> {
     let mut app = bench_app(config);
     app.tab = Tab::Train;
     app.update(Msg::Resize(120, 40));
-    app.update(Msg::Train(TrainEvent::Started {
-        run_dir: "runs/bench".into(),
-        method: "masked".into(),
-        epochs: 100,
-        batch_size: 256,
-        steps_per_epoch: 1000,
-        n_train: 256_000,
-        n_val: 10_000,
-        n_params: 3_000_000,
-    }));
+    app.update(Msg::Train(started()));
     let start = Instant::now();
     for g in 1..=LOSS_POINTS {
         app.update(Msg::Train(step(g)));
@@ -235,16 +240,7 @@ impl Work for ScriptedWork {
     ) -> Result<(), String> {
         let stop = self.stop.clone();
         self.threads.push(std::thread::spawn(move || {
-            let _ = to_app.send(Msg::Train(TrainEvent::Started {
-                run_dir: "runs/bench".into(),
-                method: "masked".into(),
-                epochs: 100,
-                batch_size: 256,
-                steps_per_epoch: 1000,
-                n_train: 256_000,
-                n_val: 10_000,
-                n_params: 3_000_000,
-            }));
+            let _ = to_app.send(Msg::Train(started()));
             let mut g = 0;
             while !stop.load(Ordering::Relaxed) {
                 g += 1;

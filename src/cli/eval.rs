@@ -5,7 +5,7 @@
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::analysis::embed::{EmbeddingScores, EvalInput, EvalReport, evaluate};
+use crate::analysis::embed::{EmbeddingScores, EvalInput, EvalReport, evaluate_and_save};
 use crate::analysis::paired::{Paired, VERDICT_MIN_DIFFERENCE, VERDICT_SE_FACTOR};
 use crate::analysis::prediction::LabelPrediction;
 use crate::config::Config;
@@ -27,15 +27,9 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs, _config: &Config) -> anyhow::Result<()> {
     let input = EvalInput::load(&args.run, args.data.as_deref())?;
-    let report = evaluate(&input, args.label.as_deref(), &mut |_, _| {})?;
-    let json = serde_json::to_string_pretty(&report)?;
-    // Saved beside the run so the Runs pane (and later sessions) can show the figures.
-    crate::train::checkpoint::write_atomic(
-        &args.run.join(crate::train::rundir::EVAL_FILE),
-        json.as_bytes(),
-    )?;
+    let report = evaluate_and_save(&input, args.label.as_deref())?;
     if args.json {
-        println!("{json}");
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
     }

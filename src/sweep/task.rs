@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{Sweep, Task};
-use crate::analysis::embed::{EvalInput, EvalReport, evaluate};
+use crate::analysis::embed::{EvalInput, EvalReport, evaluate_and_save};
 use crate::analysis::paired::Paired;
 use crate::train::checkpoint::write_atomic;
 use crate::train::run_summary::RunSummary;
-use crate::train::rundir::{EVAL_FILE, SUMMARY_FILE};
+use crate::train::rundir::SUMMARY_FILE;
 use crate::train::writer_lock::WriterLock;
 use crate::train::{TrainData, TrainEvent, TrainJob, spawn};
 
@@ -121,7 +121,7 @@ pub fn run_task(
         )?
     };
     let train_secs = started.elapsed().as_secs_f64();
-    let report = evaluate_run(&dir, sweep.spec.label())?;
+    let report = evaluate_and_save(&EvalInput::load(&dir, None)?, sweep.spec.label())?;
     let row = row_of(task, &report, epochs_done, best_val_loss, train_secs);
     write_atomic(
         &dir.join(ROW_FILE),
@@ -163,8 +163,7 @@ fn train(job: TrainJob, name: &str, say: &mut dyn FnMut(String)) -> anyhow::Resu
 
 /// Epochs worth a progress line: about ten per run.
 fn progress_epoch(epoch: usize, epochs: usize) -> bool {
-    let every = epochs.div_ceil(10).max(1);
-    (epoch + 1).is_multiple_of(every)
+    (epoch + 1).is_multiple_of(crate::train::schedule::tenth_of_run(epochs))
 }
 
 /// Epochs done and best validation loss of a run that finished, from its summary.json.
@@ -175,16 +174,6 @@ fn finished_training(dir: &Path) -> anyhow::Result<(usize, f64)> {
 }
 
 /// `cellscope eval` of the run (its eval.json written too), on the run's own data.
-fn evaluate_run(dir: &Path, label: Option<&str>) -> anyhow::Result<EvalReport> {
-    let input = EvalInput::load(dir, None)?;
-    let report = evaluate(&input, label, &mut |_, _| {})?;
-    write_atomic(
-        &dir.join(EVAL_FILE),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    Ok(report)
-}
-
 /// The table's figures from an evaluation.
 fn row_of(
     task: &Task,

@@ -36,7 +36,7 @@ const EMBED_BATCH: usize = 4096;
 /// The epochs between snapshots for `setting` over a run of `epochs` (None: no snapshots).
 pub fn interval(setting: Epochs, epochs: usize) -> Option<usize> {
     match setting {
-        Epochs::Auto => Some(epochs.div_ceil(10).max(1)),
+        Epochs::Auto => Some(crate::train::schedule::tenth_of_run(epochs)),
         Epochs::Fixed(0) => None,
         Epochs::Fixed(n) => Some(n),
     }

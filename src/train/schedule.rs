@@ -4,6 +4,11 @@
 use crate::config::TrainConfig;
 use crate::train::budget::Budget;
 
+/// Epochs between things done about ten times per run (progress lines, latent snapshots).
+pub fn tenth_of_run(epochs: usize) -> usize {
+    epochs.div_ceil(10).max(1)
+}
+
 /// A learning-rate schedule evaluated at any global step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LrSchedule {

@@ -13,7 +13,8 @@ pub use input::{
     load_autoencoder, reconstruct,
 };
 pub use report::{
-    EvalReport, GeneRecon, ReconSummary, decoder_or_note, evaluate, held_out_summary,
+    EvalReport, GeneRecon, ReconSummary, decoder_or_note, evaluate, evaluate_and_save,
+    held_out_summary,
 };
 pub use scoring::{
     Clusters, EmbeddingScores, LabelScores, cluster, label_column, label_scores, score, views_2d,

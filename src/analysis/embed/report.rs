@@ -69,6 +69,16 @@ impl ReconSummary {
     }
 }
 
+/// [`evaluate`] saved beside the run as `eval.json` (the Runs pane and later sessions read it).
+pub fn evaluate_and_save(input: &EvalInput, label: Option<&str>) -> anyhow::Result<EvalReport> {
+    let report = evaluate(input, label, &mut |_, _| {})?;
+    crate::train::checkpoint::write_atomic(
+        &input.run.dir.join(crate::train::rundir::EVAL_FILE),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    Ok(report)
+}
+
 /// Runs the whole evaluation: embedding, PCA baseline, clusters, metrics, reconstruction.
 pub fn evaluate(
     input: &EvalInput,
