@@ -42,10 +42,11 @@ impl Augmenter {
             .zip(clean.par_chunks(cols.max(1)))
             .enumerate()
             .for_each(|(r, (o, c))| {
-                o.copy_from_slice(c);
                 let mut rng = row_rng(seed, r);
                 if rng.random::<f32>() < self.nb_noise_prob {
-                    add_nb_noise(o, self.nb_noise_intensity, &mut rng);
+                    add_nb_noise(c, o, self.nb_noise_intensity, &mut rng);
+                } else {
+                    o.copy_from_slice(c);
                 }
                 if rng.random::<f32>() < self.gauss_noise_prob
                     && let Ok(normal) = Normal::new(0.0f32, self.gauss_noise_std)
@@ -67,29 +68,30 @@ impl Augmenter {
     }
 }
 
-/// Adds log1p(normalised NB counts) * intensity to one cell, clamped at zero.
-fn add_nb_noise(row: &mut [f32], intensity: f32, rng: &mut impl Rng) {
-    let counts: Vec<f64> = row
-        .iter()
-        .map(|_| {
-            let p: f64 = rng.random_range(1e-6..1.0 - 1e-6);
-            let lambda = Gamma::new(NB_TOTAL_COUNT, p / (1.0 - p))
-                .map(|g| g.sample(rng))
-                .unwrap_or(0.0);
-            if lambda > 0.0 && lambda.is_finite() {
-                Poisson::new(lambda).map(|d| d.sample(rng)).unwrap_or(0.0)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let total: f64 = counts.iter().sum();
+/// Writes `clean` plus log1p(normalised NB counts) * intensity into `out` (clamped at zero);
+/// the counts are drawn into `out` first, so no buffer is allocated.
+fn add_nb_noise(clean: &[f32], out: &mut [f32], intensity: f32, rng: &mut impl Rng) {
+    let mut total = 0f64;
+    for o in out.iter_mut() {
+        let p: f64 = rng.random_range(1e-6..1.0 - 1e-6);
+        let lambda = Gamma::new(NB_TOTAL_COUNT, p / (1.0 - p))
+            .map(|g| g.sample(rng))
+            .unwrap_or(0.0);
+        let count = if lambda > 0.0 && lambda.is_finite() {
+            Poisson::new(lambda).map(|d| d.sample(rng)).unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        total += count;
+        *o = count as f32;
+    }
     if total <= 0.0 {
+        out.copy_from_slice(clean);
         return;
     }
-    for (v, c) in row.iter_mut().zip(counts) {
-        let noise = (c / total * 1e4).ln_1p() as f32 * intensity;
-        *v = (*v + noise).max(0.0);
+    for (o, &v) in out.iter_mut().zip(clean) {
+        let noise = (f64::from(*o) / total * 1e4).ln_1p() as f32 * intensity;
+        *o = (v + noise).max(0.0);
     }
 }
 

@@ -208,10 +208,13 @@ impl Learner {
         let c = x.n_cols;
         self.batch.target.resize(rows.len() * c, 0.0);
         x.densify_rows(rows, &mut self.batch.target);
-        for (k, view) in self.views.iter_mut().enumerate() {
-            self.augmenter
-                .view(&self.batch.target, c, mix(seed, k as u64), view);
-        }
+        let (clean, augmenter) = (&self.batch.target, &self.augmenter);
+        let [v0, v1] = &mut self.views;
+        // Both views at once: cells with NB noise cost far more, so one pool balances better.
+        rayon::join(
+            || augmenter.view(clean, c, mix(seed, 0), v0),
+            || augmenter.view(clean, c, mix(seed, 1), v1),
+        );
     }
 
     /// Loss of a contrastive method on one batch on the hand-written pass; the gradients (one
