@@ -39,6 +39,8 @@ fn gather_nonzeros(
         .zip(input.par_chunks(cols))
         .for_each(|(nz, row)| {
             nz.clear();
+            // Room for a full row once, so later batches never grow it.
+            nz.reserve(cols);
             nz.extend(
                 row.iter()
                     .enumerate()
