@@ -341,9 +341,11 @@ impl BarlowTwins {
         self.loss_from_latents([&z[0], &z[1]], seed.is_some())
     }
 
-    /// Floating-point operations of one training step per cell (both views, forward + backward).
+    /// Floating-point operations of one training step per cell: both views, forward + backward,
+    /// and the loss's cross-correlation matrix (d x d from the batch) with its two gradients.
     pub fn train_flops_per_cell(&self) -> usize {
-        2 * 3 * (self.encoder.mlp.flops_per_row() + self.projector.flops_per_row())
+        let d = self.projector.last.dims().first().copied().unwrap_or(0);
+        2 * 3 * (self.encoder.mlp.flops_per_row() + self.projector.flops_per_row()) + 3 * 2 * d * d
     }
 
     /// The Barlow Twins loss from the encoder's latents of both views.
