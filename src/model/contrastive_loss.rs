@@ -79,14 +79,8 @@ pub fn barlow_loss_grad(
 ) -> f64 {
     let rows = z[0].len() / cols.max(1);
     let n = rows.max(1) as f32;
-    for k in 0..2 {
-        standardise(
-            z[k],
-            cols,
-            BN_EPS,
-            &mut ws.stats[k],
-            &mut ws.standardised[k],
-        );
+    for (k, &z) in z.iter().enumerate() {
+        standardise(z, cols, BN_EPS, &mut ws.stats[k], &mut ws.standardised[k]);
     }
     let [s0, s1] = &ws.standardised;
     ws.c.resize(cols * cols, 0.0);

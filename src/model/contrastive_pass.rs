@@ -107,7 +107,7 @@ pub fn byol_pass(
     }
     let mid = Instant::now();
     ws.forward_secs += (mid - start).as_secs_f64();
-    for k in 0..2 {
+    for (k, &view) in views.iter().enumerate() {
         let p = ws.projector[k].output();
         let d = head_backward(
             &model.predictor,
@@ -119,7 +119,7 @@ pub fn byol_pass(
         let z = ws.encoder[k].output();
         let dz = head_backward(&model.projector, z, rows, d, &mut ws.projector[k])?;
         let seed = Some(view_seed(dropout_seed, k));
-        encoder_backward(&model.encoder, views[k], rows, seed, dz, &mut ws.encoder[k])?;
+        encoder_backward(&model.encoder, view, rows, seed, dz, &mut ws.encoder[k])?;
     }
     let [e0, e1] = &ws.encoder;
     let [p0, p1] = &ws.projector;
@@ -146,9 +146,9 @@ pub fn barlow_pass(
     ws: &mut ContrastiveWorkspace,
 ) -> Result<f32, ModelError> {
     let start = Instant::now();
-    for k in 0..2 {
+    for (k, &view) in views.iter().enumerate() {
         let seed = Some(view_seed(dropout_seed, k));
-        let z = encoder_forward(&model.encoder, views[k], rows, seed, &mut ws.encoder[k])?;
+        let z = encoder_forward(&model.encoder, view, rows, seed, &mut ws.encoder[k])?;
         head_forward(&model.projector, z, rows, &mut ws.projector[k])?;
     }
     let cols = width(&model.projector)?;
@@ -157,7 +157,7 @@ pub fn barlow_pass(
     let loss = barlow_loss_grad(p, cols, model.lambda, &mut ws.barlow, [d0, d1]);
     let mid = Instant::now();
     ws.forward_secs += (mid - start).as_secs_f64();
-    for k in 0..2 {
+    for (k, &view) in views.iter().enumerate() {
         let z = ws.encoder[k].output();
         let dz = head_backward(
             &model.projector,
@@ -167,7 +167,7 @@ pub fn barlow_pass(
             &mut ws.projector[k],
         )?;
         let seed = Some(view_seed(dropout_seed, k));
-        encoder_backward(&model.encoder, views[k], rows, seed, dz, &mut ws.encoder[k])?;
+        encoder_backward(&model.encoder, view, rows, seed, dz, &mut ws.encoder[k])?;
     }
     let [e0, e1] = &ws.encoder;
     let [p0, p1] = &ws.projector;
