@@ -2,7 +2,7 @@
 //! negative-binomial noise and Gaussian noise, each applied to a cell with its own probability.
 
 use rand::Rng;
-use rand_distr::{Distribution, Gamma, Normal, Poisson};
+use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
 use crate::config::ContrastiveConfig;
@@ -42,10 +42,11 @@ impl Augmenter {
             .zip(clean.par_chunks(cols.max(1)))
             .enumerate()
             .for_each(|(r, (o, c))| {
-                o.copy_from_slice(c);
                 let mut rng = row_rng(seed, r);
                 if rng.random::<f32>() < self.nb_noise_prob {
-                    add_nb_noise(o, self.nb_noise_intensity, &mut rng);
+                    add_nb_noise(c, o, self.nb_noise_intensity, &mut rng);
+                } else {
+                    o.copy_from_slice(c);
                 }
                 if rng.random::<f32>() < self.gauss_noise_prob
                     && let Ok(normal) = Normal::new(0.0f32, self.gauss_noise_std)
@@ -67,35 +68,79 @@ impl Augmenter {
     }
 }
 
-/// Adds log1p(normalised NB counts) * intensity to one cell, clamped at zero.
-fn add_nb_noise(row: &mut [f32], intensity: f32, rng: &mut impl Rng) {
-    let counts: Vec<f64> = row
-        .iter()
-        .map(|_| {
-            let p: f64 = rng.random_range(1e-6..1.0 - 1e-6);
-            let lambda = Gamma::new(NB_TOTAL_COUNT, p / (1.0 - p))
-                .map(|g| g.sample(rng))
-                .unwrap_or(0.0);
-            if lambda > 0.0 && lambda.is_finite() {
-                Poisson::new(lambda).map(|d| d.sample(rng)).unwrap_or(0.0)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let total: f64 = counts.iter().sum();
+/// One NB(`NB_TOTAL_COUNT`, p) count with p ~ U(0, 1) (PyTorch's
+/// `NegativeBinomial(total_count, probs=rand())`), drawn from its marginal by inversion with one
+/// uniform: integrating p out gives P(X = k) = r / ((k + r)(k + r + 1)) for r = total_count, so
+/// P(X >= k) = r / (k + r) and X = floor(r / U) - r for U ~ U(0, 1].
+fn nb_count(rng: &mut impl Rng) -> f64 {
+    let u = 1.0 - rng.random::<f64>();
+    (NB_TOTAL_COUNT / u).floor() - NB_TOTAL_COUNT
+}
+
+/// Writes `clean` plus log1p(normalised NB counts) * intensity into `out` (clamped at zero);
+/// the counts are drawn into `out` first, so no buffer is allocated.
+fn add_nb_noise(clean: &[f32], out: &mut [f32], intensity: f32, rng: &mut impl Rng) {
+    let mut total = 0f64;
+    for o in out.iter_mut() {
+        let count = nb_count(rng);
+        total += count;
+        *o = count as f32;
+    }
     if total <= 0.0 {
+        out.copy_from_slice(clean);
         return;
     }
-    for (v, c) in row.iter_mut().zip(counts) {
-        let noise = (c / total * 1e4).ln_1p() as f32 * intensity;
-        *v = (*v + noise).max(0.0);
+    for (o, &v) in out.iter_mut().zip(clean) {
+        let noise = (f64::from(*o) / total * 1e4).ln_1p() as f32 * intensity;
+        *o = (v + noise).max(0.0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::random::row_rng;
+    use rand_distr::{Gamma, Poisson};
+
+    #[test]
+    fn nb_counts_follow_the_gamma_poisson_mixture_over_uniform_p() {
+        // The direct mixture: p ~ U(0, 1), lambda ~ Gamma(r, p / (1 - p)), X ~ Poisson(lambda).
+        let mixture = |rng: &mut rand::rngs::SmallRng| -> f64 {
+            let p: f64 = rng.random_range(1e-9..1.0 - 1e-9);
+            let lambda = Gamma::new(NB_TOTAL_COUNT, p / (1.0 - p))
+                .unwrap()
+                .sample(rng);
+            Poisson::new(lambda).map(|d| d.sample(rng)).unwrap_or(0.0)
+        };
+        let n = 100_000;
+        let (mut a, mut b) = (row_rng(1, 0), row_rng(2, 0));
+        let fast: Vec<f64> = (0..n).map(|_| nb_count(&mut a)).collect();
+        let slow: Vec<f64> = (0..n).map(|_| mixture(&mut b)).collect();
+        let share = |d: &[f64], hit: &dyn Fn(f64) -> bool| {
+            d.iter().filter(|&&x| hit(x)).count() as f64 / n as f64
+        };
+        let r = NB_TOTAL_COUNT;
+        for k in 0..8 {
+            let exact = r / ((k as f64 + r) * (k as f64 + r + 1.0));
+            let tol = 5.0 * (2.0 * exact * (1.0 - exact) / n as f64).sqrt();
+            let (f, s) = (
+                share(&fast, &|x| x == k as f64),
+                share(&slow, &|x| x == k as f64),
+            );
+            assert!(
+                (f - exact).abs() < tol && (s - exact).abs() < tol,
+                "P({k}): {f} {s} {exact}"
+            );
+        }
+        // The heavy tail: P(X >= 100) = r / (100 + r).
+        let (f, s) = (share(&fast, &|x| x >= 100.0), share(&slow, &|x| x >= 100.0));
+        let exact = r / (100.0 + r);
+        let tol = 5.0 * (2.0 * exact * (1.0 - exact) / n as f64).sqrt();
+        assert!(
+            (f - exact).abs() < tol && (s - exact).abs() < tol,
+            "tail: {f} {s} {exact}"
+        );
+    }
 
     fn off() -> Augmenter {
         Augmenter {

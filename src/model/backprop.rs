@@ -39,6 +39,8 @@ fn gather_nonzeros(
         .zip(input.par_chunks(cols))
         .for_each(|(nz, row)| {
             nz.clear();
+            // Room for a full row once, so later batches never grow it.
+            nz.reserve(cols);
             nz.extend(
                 row.iter()
                     .enumerate()
@@ -217,7 +219,8 @@ pub struct Workspace {
     pub backward_secs: f64,
 }
 
-fn values<'a>(guard: &'a (StorageRef<'a>, &'a Layout)) -> Result<&'a [f32], ModelError> {
+/// The f32 values behind a read lock on a CPU tensor.
+pub(crate) fn values<'a>(guard: &'a (StorageRef<'a>, &'a Layout)) -> Result<&'a [f32], ModelError> {
     match &*guard.0 {
         Storage::Cpu(cpu) => Ok(cpu_slice(cpu, guard.1)?),
         _ => Err(candle_core::Error::Msg("the training pass runs on the CPU".into()).into()),

@@ -11,8 +11,9 @@ use crate::model::params::{Init, ParamStore};
 use crate::model::random::mix;
 use crate::model::{Encoder, ModelError};
 
-const BN_EPS: f64 = 1e-5;
-const BN_MOMENTUM: f64 = 0.1;
+/// BatchNorm's variance epsilon and running-statistics momentum (PyTorch's defaults).
+pub(crate) const BN_EPS: f64 = 1e-5;
+pub(crate) const BN_MOMENTUM: f64 = 0.1;
 
 /// Normalises each column over the batch (no affine), as BatchNorm1d(affine=False) in training.
 fn standardise(x: &Tensor) -> Result<Tensor, ModelError> {
@@ -25,10 +26,10 @@ fn standardise(x: &Tensor) -> Result<Tensor, ModelError> {
 /// BatchNorm1d with learned scale/shift and running statistics for evaluation.
 #[derive(Debug, Clone)]
 pub struct BatchNorm1d {
-    gamma: Tensor,
-    beta: Tensor,
-    running_mean: Var,
-    running_var: Var,
+    pub(crate) gamma: Tensor,
+    pub(crate) beta: Tensor,
+    pub(crate) running_mean: Var,
+    pub(crate) running_var: Var,
 }
 
 impl BatchNorm1d {
@@ -91,8 +92,8 @@ impl BatchNorm1d {
 /// A projection head: (Linear without bias, BatchNorm, ReLU) per hidden width, then a Linear.
 #[derive(Debug, Clone)]
 pub struct Projector {
-    hidden: Vec<(Tensor, BatchNorm1d)>,
-    last: Tensor,
+    pub(crate) hidden: Vec<(Tensor, BatchNorm1d)>,
+    pub(crate) last: Tensor,
 }
 
 impl Projector {
@@ -184,10 +185,10 @@ fn head_dims(key: &'static str, input: usize, widths: &[usize]) -> Result<Vec<us
 #[derive(Debug, Clone)]
 pub struct Byol {
     pub encoder: Encoder,
-    projector: Projector,
-    predictor: Projector,
+    pub(crate) projector: Projector,
+    pub(crate) predictor: Projector,
     target_encoder: Encoder,
-    target_projector: Projector,
+    pub(crate) target_projector: Projector,
     /// Online parameters (trained) and buffers (BN statistics).
     pub state: ContrastiveState,
     /// Target parameters, updated by EMA only.
@@ -308,9 +309,9 @@ impl Byol {
 #[derive(Debug, Clone)]
 pub struct BarlowTwins {
     pub encoder: Encoder,
-    projector: Projector,
+    pub(crate) projector: Projector,
     pub state: ContrastiveState,
-    lambda: f64,
+    pub(crate) lambda: f64,
 }
 
 impl BarlowTwins {
@@ -340,9 +341,11 @@ impl BarlowTwins {
         self.loss_from_latents([&z[0], &z[1]], seed.is_some())
     }
 
-    /// Floating-point operations of one training step per cell (both views, forward + backward).
+    /// Floating-point operations of one training step per cell: both views, forward + backward,
+    /// and the loss's cross-correlation matrix (d x d from the batch) with its two gradients.
     pub fn train_flops_per_cell(&self) -> usize {
-        2 * 3 * (self.encoder.mlp.flops_per_row() + self.projector.flops_per_row())
+        let d = self.projector.last.dims().first().copied().unwrap_or(0);
+        2 * 3 * (self.encoder.mlp.flops_per_row() + self.projector.flops_per_row()) + 3 * 2 * d * d
     }
 
     /// The Barlow Twins loss from the encoder's latents of both views.

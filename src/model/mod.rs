@@ -4,8 +4,12 @@
 pub mod augment;
 pub mod backprop;
 pub mod batch_norm;
+pub mod batch_stats;
 pub mod contrastive;
+pub mod contrastive_loss;
+pub mod contrastive_pass;
 pub mod device;
+pub mod heads;
 pub mod kernels;
 pub mod masking;
 pub mod matmul;

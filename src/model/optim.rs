@@ -42,7 +42,11 @@ struct AdamKernel<'a> {
     grad_scale: f32,
 }
 
-fn storage_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a mut [f32]> {
+/// The contiguous f32 values of a CPU storage, writable (for in-place ops).
+pub(crate) fn storage_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<&'a mut [f32]> {
     let (a, b) = l
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("parameters must be contiguous".into()))?;

@@ -1,15 +1,19 @@
 //! The pretext task being trained: builds the model for a method, runs one optimiser step on a
 //! batch, scores validation batches, and converts its state to and from checkpoint tensors.
 
-use candle_core::{Device, Tensor, Var};
+#[cfg(test)]
+use candle_core::Var;
+use candle_core::{Device, Tensor};
 use std::time::Instant;
 
 use crate::config::Config;
 use crate::data::CsrMatrix;
 use crate::data::genesets::MatchedSets;
 use crate::model::augment::Augmenter;
-use crate::model::backprop::{Workspace, autoencoder_pass, encoder_backward, encoder_forward};
+use crate::model::backprop::{Workspace, autoencoder_pass};
+use crate::model::contrastive_pass::{ContrastiveWorkspace, barlow_pass, byol_pass};
 use crate::model::kernels::masked_mse;
+#[cfg(test)]
 use crate::model::kernels::to_vec;
 use crate::model::masking::MaskedBatch;
 #[cfg(test)]
@@ -70,9 +74,6 @@ impl Method {
     }
 }
 
-/// Gradients per trainable parameter (`None`: the parameter got none).
-pub type Gradients = Vec<Option<Vec<f32>>>;
-
 /// Salt of the per-step dropout seed.
 pub(crate) const DROPOUT_SALT: u64 = 0xD0;
 
@@ -101,8 +102,8 @@ pub struct PhaseTimes {
 pub struct Learner {
     times: PhaseTimes,
     workspace: Workspace,
-    /// Encoder passes of the two views and of the BYOL target.
-    encoder_ws: [Workspace; 3],
+    /// Buffers of the contrastive methods' pass.
+    contrastive: ContrastiveWorkspace,
     method: Method,
     net: Net,
     opt: AdamW,
@@ -128,7 +129,7 @@ impl Learner {
         let mut learner = Self {
             times: PhaseTimes::default(),
             workspace: Workspace::default(),
-            encoder_ws: Default::default(),
+            contrastive: ContrastiveWorkspace::default(),
             method,
             net,
             opt: AdamW::new(&[], config.train.weight_decay),
@@ -207,77 +208,38 @@ impl Learner {
         let c = x.n_cols;
         self.batch.target.resize(rows.len() * c, 0.0);
         x.densify_rows(rows, &mut self.batch.target);
-        for (k, view) in self.views.iter_mut().enumerate() {
-            self.augmenter
-                .view(&self.batch.target, c, mix(seed, k as u64), view);
-        }
+        let (clean, augmenter) = (&self.batch.target, &self.augmenter);
+        let [v0, v1] = &mut self.views;
+        // Both views at once: cells with NB noise cost far more, so one pool balances better.
+        rayon::join(
+            || augmenter.view(clean, c, mix(seed, 0), v0),
+            || augmenter.view(clean, c, mix(seed, 1), v1),
+        );
     }
 
-    /// Loss and gradients (one per trainable parameter, `None` if unused) of a contrastive
-    /// method on one batch: the encoders run the hand-written pass, the heads run on autograd.
-    pub fn contrastive_grads(
+    /// Loss of a contrastive method on one batch on the hand-written pass; the gradients (one
+    /// buffer per trainable parameter) end in `self.contrastive.grads`.
+    fn contrastive_grads(
         &mut self,
         x: &CsrMatrix,
         rows: &[usize],
         seed: u64,
-    ) -> Result<(f32, Gradients), ModelError> {
+    ) -> Result<f32, ModelError> {
         let start = Instant::now();
         self.make_views(x, rows, seed);
-        let t_views = Instant::now();
-        self.times.batch += (t_views - start).as_secs_f64();
-        let (r, dropout) = (rows.len(), mix(seed, DROPOUT_SALT));
-        let (encoder, target) = match &self.net {
-            Net::Byol(m) => (&m.encoder, Some(m.target_encoder())),
-            Net::Barlow(m) => (&m.encoder, None),
-            Net::Autoencoder(..) => unreachable!("contrastive methods only"),
-        };
-        let latent = encoder.latent;
-        let seeds = [Some(mix(dropout, 1)), Some(mix(dropout, 2))];
-        let mut z = Vec::new();
-        let mut t = Vec::new();
-        for (k, &seed) in seeds.iter().enumerate() {
-            let out = encoder_forward(encoder, &self.views[k], r, seed, &mut self.encoder_ws[k])?;
-            z.push(Var::from_slice(out, (r, latent), &Device::Cpu)?);
-            if let Some(te) = target {
-                let out = encoder_forward(te, &self.views[k], r, None, &mut self.encoder_ws[2])?;
-                t.push(Tensor::from_slice(out, (r, latent), &Device::Cpu)?);
-            }
-        }
+        self.times.batch += start.elapsed().as_secs_f64();
+        let ws = &mut self.contrastive;
+        let (f0, b0) = (ws.forward_secs, ws.backward_secs);
+        let views = [self.views[0].as_slice(), self.views[1].as_slice()];
+        let dropout = mix(seed, DROPOUT_SALT);
         let loss = match &self.net {
-            Net::Byol(m) => m.loss_from_latents([&z[0], &z[1]], [&t[0], &t[1]], true)?,
-            Net::Barlow(m) => m.loss_from_latents([&z[0], &z[1]], true)?,
+            Net::Byol(m) => byol_pass(m, views, rows.len(), dropout, ws)?,
+            Net::Barlow(m) => barlow_pass(m, views, rows.len(), dropout, ws)?,
             Net::Autoencoder(..) => unreachable!("contrastive methods only"),
         };
-        let value = loss.to_scalar::<f32>()?;
-        let t_forward = Instant::now();
-        self.times.forward += (t_forward - t_views).as_secs_f64();
-        let grads = loss.backward()?;
-        for (k, (&seed, zk)) in seeds.iter().zip(&z).enumerate() {
-            let dz = match grads.get(zk) {
-                Some(g) => to_vec(g)?,
-                None => vec![0.0; r * latent],
-            };
-            encoder_backward(
-                encoder,
-                &self.views[k],
-                r,
-                seed,
-                &dz,
-                &mut self.encoder_ws[k],
-            )?;
-        }
-        let n_encoder = self.encoder_ws[0].grads.len();
-        let mut out: Gradients = Vec::new();
-        for (i, var) in self.params().vars().iter().enumerate() {
-            out.push(if i < n_encoder {
-                let (a, b) = (&self.encoder_ws[0].grads[i], &self.encoder_ws[1].grads[i]);
-                Some(a.iter().zip(b).map(|(a, b)| a + b).collect())
-            } else {
-                grads.get(var).map(to_vec).transpose()?
-            });
-        }
-        self.times.backward += t_forward.elapsed().as_secs_f64();
-        Ok((value, out))
+        self.times.forward += ws.forward_secs - f0;
+        self.times.backward += ws.backward_secs - b0;
+        Ok(loss)
     }
 
     /// One optimiser step on `rows` of `x`. A non-finite loss is returned without updating.
@@ -319,12 +281,13 @@ impl Learner {
             self.times.steps += 1;
             return Ok(loss);
         }
-        let (value, grads) = self.contrastive_grads(x, rows, seed)?;
+        let value = self.contrastive_grads(x, rows, seed)?;
         if !value.is_finite() {
             return Ok(value);
         }
         let t_backward = Instant::now();
-        let slices: Vec<Option<&[f32]>> = grads.iter().map(|g| g.as_deref()).collect();
+        let grads = &self.contrastive.grads;
+        let slices: Vec<Option<&[f32]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
         let vars = match &self.net {
             Net::Autoencoder(m, _) => m.params.vars(),
             Net::Byol(m) => m.state.params.vars(),
@@ -569,31 +532,112 @@ mod tests {
         );
     }
 
+    /// The small model with two hidden BatchNorm layers in each head, dropout on.
+    fn head_config() -> Config {
+        let mut config = small_config();
+        config.contrastive.byol_projector = vec![8, 8, 6];
+        config.contrastive.barlow_projector = vec![8, 8, 6];
+        config.contrastive.byol_tau = 0.9;
+        config
+    }
+
+    /// Largest difference between `got` and `want` relative to the largest `want` (at least
+    /// `floor`).
+    fn relative_error(got: &[f32], want: &[f32], floor: f32) -> f32 {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(floor, |m, v| m.max(v.abs()));
+        let diff = got
+            .iter()
+            .zip(want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        diff / scale
+    }
+
+    /// The smallest scale of a gradient comparison. The latent layer's bias feeds a
+    /// BatchNorm (after a Linear without bias) that removes it, so its exact gradient is zero
+    /// and both paths give rounding noise (~2e-7): compared against this floor instead.
+    const GRAD_FLOOR: f32 = 1e-2;
+
+    /// Tensors that follow that zero gradient: AdamW turns its rounding noise into steps of up
+    /// to `lr` whose sign differs between the paths (the latent bias, online and target), and
+    /// the first BatchNorm's running mean sees the bias. Checked to 5e-2 instead of 1e-4.
+    const NOISE_DRIVEN: [&str; 2] = ["encoder.2.bias", "projector.0.bn.running_mean"];
+
     #[test]
-    fn contrastive_hybrid_gradients_match_full_autograd() {
+    fn contrastive_fast_path_loss_and_gradients_match_candle_autograd() {
+        // Same weights, views and dropout masks: loss within 1e-5 relative, every parameter's
+        // gradient within 1e-4 of its largest entry (or of GRAD_FLOOR).
         let (x, _) = log_normalised_cells(40, 30, 3, 2);
-        let config = small_config();
         let rows: Vec<usize> = (0..24).collect();
         for method in [Method::Byol, Method::Barlow] {
-            let mut learner = Learner::new(&config, method, 30, None).unwrap();
-            let (loss, grads) = learner.contrastive_grads(&x, &rows, 5).unwrap();
+            let mut learner = Learner::new(&head_config(), method, 30, None).unwrap();
+            let loss = learner.contrastive_grads(&x, &rows, 5).unwrap();
             let reference = learner.batch_loss(&x, &rows, 5, true).unwrap();
             let expect_loss = reference.to_scalar::<f32>().unwrap();
             assert!(
-                (loss - expect_loss).abs() < 1e-4 * (1.0 + expect_loss.abs()),
-                "{loss} vs {expect_loss}"
+                (loss - expect_loss).abs() < 1e-5 * (1.0 + expect_loss.abs()),
+                "{method:?}: {loss} vs {expect_loss}"
             );
             let expect = reference.backward().unwrap();
             let params = learner.params();
-            for ((name, var), got) in params.names().iter().zip(params.vars()).zip(&grads) {
-                let want = expect.get(var).map(|g| to_vec(g).unwrap());
-                assert_eq!(got.is_some(), want.is_some(), "{method:?} {name}");
-                for (a, b) in got.iter().flatten().zip(want.iter().flatten()) {
-                    assert!(
-                        (a - b).abs() < 1e-3 * (1.0 + b.abs()),
-                        "{method:?} {name}: {a} vs {b}"
-                    );
-                }
+            assert_eq!(learner.contrastive.grads.len(), params.vars().len());
+            for ((name, var), got) in params
+                .names()
+                .iter()
+                .zip(params.vars())
+                .zip(&learner.contrastive.grads)
+            {
+                let want =
+                    to_vec(expect.get(var).expect("every parameter has a gradient")).unwrap();
+                let err = relative_error(got, &want, GRAD_FLOOR);
+                assert!(err < 1e-4, "{method:?} {name}: relative error {err}");
+            }
+        }
+    }
+
+    /// One training step on candle autograd (the model's own loss, BatchNorms and EMA).
+    fn autograd_step(l: &mut Learner, x: &CsrMatrix, rows: &[usize], seed: u64, lr: f64) {
+        let loss = l.batch_loss(x, rows, seed, true).unwrap();
+        let grads = loss.backward().unwrap();
+        let vars = l.net.params().vars().to_vec();
+        l.opt.step(&vars, &grads, lr, 1.0).unwrap();
+        if let Net::Byol(m) = &l.net {
+            m.update_target().unwrap();
+        }
+    }
+
+    #[test]
+    fn contrastive_fast_path_keeps_running_statistics_and_target_equal_to_autograd() {
+        // After three steps every tensor (parameters, BN running statistics, BYOL's target)
+        // equals that of the same steps on autograd within 1e-4 of the tensor's largest entry.
+        let (x, _) = log_normalised_cells(40, 30, 3, 2);
+        let rows: Vec<usize> = (0..24).collect();
+        let lr = 1e-3;
+        for method in [Method::Byol, Method::Barlow] {
+            let mut fast = Learner::new(&head_config(), method, 30, None).unwrap();
+            let mut reference = Learner::new(&head_config(), method, 30, None).unwrap();
+            let initial = fast.net.export().unwrap();
+            for step in 0..3 {
+                fast.train_step(&x, &rows, step, lr, 1.0).unwrap();
+                autograd_step(&mut reference, &x, &rows, step, lr);
+            }
+            let (got, want) = (fast.net.export().unwrap(), reference.net.export().unwrap());
+            for (((name, _, a), (_, _, b)), (_, _, before)) in got.iter().zip(&want).zip(&initial) {
+                let err = relative_error(a, b, 1e-3);
+                let tolerance = if NOISE_DRIVEN.iter().any(|n| name.ends_with(n)) {
+                    5e-2
+                } else {
+                    1e-4
+                };
+                assert!(err < tolerance, "{method:?} {name}: relative error {err}");
+                let moved = relative_error(a, before, 1e-3);
+                assert!(moved > 1e-4, "{method:?} {name} did not move");
+            }
+            let names: Vec<&str> = got.iter().map(|(n, _, _)| n.as_str()).collect();
+            assert!(names.iter().any(|n| n.ends_with("bn.running_var")));
+            if method == Method::Byol {
+                assert!(names.iter().any(|n| n.starts_with("buffer.target.")));
+                assert!(names.iter().any(|n| n.starts_with("target.projector")));
             }
         }
     }
