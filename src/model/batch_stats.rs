@@ -34,36 +34,42 @@ pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xh
         .zip(stats.inv_std.par_chunks_mut(BAND))
         .enumerate()
         .for_each(|(b, ((mean, var), inv_std))| {
-            with_avx2(|| {
-                let at = b * BAND;
-                mean.fill(0.0);
-                for row in y.chunks_exact(cols) {
-                    mean.iter_mut().zip(&row[at..]).for_each(|(m, &v)| *m += v);
-                }
-                mean.iter_mut().for_each(|m| *m /= n);
-                var.fill(0.0);
-                for row in y.chunks_exact(cols) {
-                    var.iter_mut()
-                        .zip(&row[at..])
-                        .zip(&*mean)
-                        .for_each(|((s, &v), &m)| *s += (v - m) * (v - m));
-                }
-                for (s, i) in var.iter_mut().zip(inv_std) {
-                    *s /= n;
-                    *i = 1.0 / (f64::from(*s) + eps).sqrt() as f32;
-                }
-            })
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let at = b * BAND;
+                    mean.fill(0.0);
+                    for row in y.chunks_exact(cols) {
+                        mean.iter_mut().zip(&row[at..]).for_each(|(m, &v)| *m += v);
+                    }
+                    mean.iter_mut().for_each(|m| *m /= n);
+                    var.fill(0.0);
+                    for row in y.chunks_exact(cols) {
+                        var.iter_mut()
+                            .zip(&row[at..])
+                            .zip(&*mean)
+                            .for_each(|((s, &v), &m)| *s += (v - m) * (v - m));
+                    }
+                    for (s, i) in var.iter_mut().zip(inv_std) {
+                        *s /= n;
+                        *i = 1.0 / (f64::from(*s) + eps).sqrt() as f32;
+                    }
+                },
+            )
         });
     xhat.resize(y.len(), 0.0);
     let (mean, inv_std) = (&stats.mean, &stats.inv_std);
     xhat.par_chunks_mut(cols)
         .zip(y.par_chunks(cols))
         .for_each(|(x, y)| {
-            with_avx2(|| {
-                for j in 0..cols {
-                    x[j] = (y[j] - mean[j]) * inv_std[j];
-                }
-            })
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for j in 0..cols {
+                        x[j] = (y[j] - mean[j]) * inv_std[j];
+                    }
+                },
+            )
         });
 }
 
@@ -82,18 +88,22 @@ pub fn column_sums_pair(
         .zip(sum_gx.par_chunks_mut(BAND))
         .enumerate()
         .for_each(|(b, (sg, sx))| {
-            with_avx2(|| {
-                let at = b * BAND;
-                sg.fill(0.0);
-                sx.fill(0.0);
-                for (gr, xr) in g.chunks_exact(cols).zip(xhat.chunks_exact(cols)) {
-                    for (k, (&gv, &xv)) in gr[at..].iter().zip(&xr[at..]).take(sg.len()).enumerate()
-                    {
-                        sg[k] += gv;
-                        sx[k] += gv * xv;
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let at = b * BAND;
+                    sg.fill(0.0);
+                    sx.fill(0.0);
+                    for (gr, xr) in g.chunks_exact(cols).zip(xhat.chunks_exact(cols)) {
+                        for (k, (&gv, &xv)) in
+                            gr[at..].iter().zip(&xr[at..]).take(sg.len()).enumerate()
+                        {
+                            sg[k] += gv;
+                            sx[k] += gv * xv;
+                        }
                     }
-                }
-            })
+                },
+            )
         });
 }
 
@@ -114,12 +124,15 @@ pub fn standardise_backward(
     g.par_chunks_mut(cols)
         .zip(xhat.par_chunks(cols))
         .for_each(|(g, x)| {
-            with_avx2(|| {
-                for j in 0..cols {
-                    let s = scale.map_or(1.0, |s| s[j]) * inv_std[j];
-                    g[j] = s * (g[j] - sum_g[j] / n - x[j] * sum_gx[j] / n);
-                }
-            })
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for j in 0..cols {
+                        let s = scale.map_or(1.0, |s| s[j]) * inv_std[j];
+                        g[j] = s * (g[j] - sum_g[j] / n - x[j] * sum_gx[j] / n);
+                    }
+                },
+            )
         });
 }
 

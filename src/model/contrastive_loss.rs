@@ -31,26 +31,29 @@ pub fn byol_loss_grad(
         .zip(p.par_chunks(LOSS_ROWS * cols))
         .zip(z.par_chunks(LOSS_ROWS * cols))
         .map(|((d, p), z)| {
-            with_avx2(|| {
-                let mut sum = 0f64;
-                for ((d, p), z) in d
-                    .chunks_exact_mut(cols)
-                    .zip(p.chunks_exact(cols))
-                    .zip(z.chunks_exact(cols))
-                {
-                    let dot =
-                        |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-                    let np = (dot(p, p) + NORM_EPS).sqrt();
-                    let nz = (dot(z, z) + NORM_EPS).sqrt();
-                    let cos = dot(p, z) / (np * nz);
-                    sum += f64::from(2.0 - 2.0 * cos);
-                    let (a, b) = (-2.0 / (n * np * nz), 2.0 * cos / (n * np * np));
-                    for j in 0..cols {
-                        d[j] = a * z[j] + b * p[j];
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let mut sum = 0f64;
+                    for ((d, p), z) in d
+                        .chunks_exact_mut(cols)
+                        .zip(p.chunks_exact(cols))
+                        .zip(z.chunks_exact(cols))
+                    {
+                        let dot =
+                            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+                        let np = (dot(p, p) + NORM_EPS).sqrt();
+                        let nz = (dot(z, z) + NORM_EPS).sqrt();
+                        let cos = dot(p, z) / (np * nz);
+                        sum += f64::from(2.0 - 2.0 * cos);
+                        let (a, b) = (-2.0 / (n * np * nz), 2.0 * cos / (n * np * np));
+                        for j in 0..cols {
+                            d[j] = a * z[j] + b * p[j];
+                        }
                     }
-                }
-                sum
-            })
+                    sum
+                },
+            )
         })
         .collect_into_vec(parts);
     parts.iter().sum::<f64>() / f64::from(n)

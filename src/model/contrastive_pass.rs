@@ -48,11 +48,14 @@ fn sum_into(dst: &mut Vec<f32>, a: &[f32], b: &[f32]) {
     dst.par_chunks_mut(SUM_CHUNK)
         .zip(a.par_chunks(SUM_CHUNK).zip(b.par_chunks(SUM_CHUNK)))
         .for_each(|(d, (a, b))| {
-            with_avx2(|| {
-                d.iter_mut()
-                    .zip(a.iter().zip(b))
-                    .for_each(|(d, (a, b))| *d = a + b)
-            })
+            with_avx2(
+                #[inline(always)]
+                || {
+                    d.iter_mut()
+                        .zip(a.iter().zip(b))
+                        .for_each(|(d, (a, b))| *d = a + b)
+                },
+            )
         });
 }
 

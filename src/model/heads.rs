@@ -118,11 +118,14 @@ pub fn head_forward<'w>(
             .par_chunks_mut(out)
             .zip(layer.xhat.par_chunks(out))
             .for_each(|(h, x)| {
-                with_avx2(|| {
-                    for j in 0..out {
-                        h[j] = (gamma[j] * x[j] + beta[j]).max(0.0);
-                    }
-                })
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        for j in 0..out {
+                            h[j] = (gamma[j] * x[j] + beta[j]).max(0.0);
+                        }
+                    },
+                )
             });
         update_running(&bn.running_mean, &layer.stats.mean, 1.0)?;
         update_running(&bn.running_var, &layer.stats.var, unbiased)?;
@@ -193,13 +196,16 @@ pub fn head_backward<'w>(
             .par_chunks_mut(out)
             .zip(layer.xhat.par_chunks(out))
             .for_each(|(d, x)| {
-                with_avx2(|| {
-                    for j in 0..out {
-                        if gamma[j] * x[j] + beta[j] < 0.0 {
-                            d[j] = 0.0;
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        for j in 0..out {
+                            if gamma[j] * x[j] + beta[j] < 0.0 {
+                                d[j] = 0.0;
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
         column_sums_pair(&ws.delta, &layer.xhat, out, &mut ws.sum_g, &mut ws.sum_gx);
         ws.grads[3 * i + 1].clone_from(&ws.sum_gx);
