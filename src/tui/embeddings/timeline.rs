@@ -268,13 +268,13 @@ pub(crate) mod tests {
         (0..n)
             .map(|k| {
                 let spread = 1.0 + k as f32;
+                let jitter = |c: usize, m: usize| ((c * 37 % m) as f32 / m as f32 - 0.5) * 2.0;
                 let (x, y) = (0..cells)
                     .map(|c| {
-                        let g = (c % 3) as f32 - 1.0;
-                        let jitter = ((c * 37 % 101) as f32 / 101.0 - 0.5) * 2.0;
+                        let [cx, cy] = [[-1.0, -0.6], [1.0, -0.6], [0.0, 1.0]][c % 3];
                         (
-                            g * spread + jitter,
-                            (c % 3 == 1) as u8 as f32 * spread - jitter,
+                            cx * spread + jitter(c, 101),
+                            cy * spread + jitter(c * 3, 97),
                         )
                     })
                     .unzip();
