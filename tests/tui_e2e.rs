@@ -239,6 +239,54 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
 }
 
 #[test]
+fn the_embeddings_timeline_follows_the_training_run_and_steps_through_its_snapshots() {
+    let Some(t) = Tmux::start("timeline") else {
+        return;
+    };
+    let config = t.home().join("timeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[train]\nepochs = 3\nbatch_size = 64\npatience = 0\nsnapshot_every = 1\n\
+             snapshot_cells = 300\nout_dir = \"{}\"\n\n[preprocess]\nn_top_genes = 200\n\n\
+             [model]\nhidden = [32]\nlatent = 8\n\n[analysis]\nlayout_max_cells = 200\n\n\
+             [ui]\nmarker = \"dot\"\n",
+            t.home().join("runs").display()
+        ),
+    )
+    .unwrap();
+    t.wait_text("PROMPT$", 5);
+    t.launch(&format!("--config {}", config.display()));
+    t.wait_text("6397/6397", 60);
+    t.keys(&["2"]);
+    t.wait_text("Settings", 5);
+    t.keys(&["s"]);
+    // Live: before any analysis the Embeddings pane shows the run's newest snapshot as it comes.
+    t.keys(&["3"]);
+    t.wait_text("┌ snapshot ", 60);
+    t.wait_text("snapshot 4/4 · epoch 3 · kNN macro-F1", 120);
+    t.keys(&["2"]);
+    t.wait_text("o explore embeddings", 30);
+    t.keys(&["o"]);
+    t.wait_text("Legend", 90);
+    // [ and ] step through the snapshots; past the last, back to the final view.
+    t.keys(&["["]);
+    t.wait_text("snapshot 4/4 · epoch 3", 5);
+    t.keys(&["["]);
+    t.wait_text("snapshot 3/4 · epoch 2", 5);
+    t.keys(&["]"]);
+    t.wait_text("snapshot 4/4 · epoch 3", 5);
+    t.keys(&["]"]);
+    let screen = t.wait_for("the final view", 5, |s| !s.contains("snapshot 4/4"));
+    assert!(
+        screen.contains("t-SNE") && screen.contains("[ ] 4 snapshots"),
+        "{screen}"
+    );
+    t.keys(&["q"]);
+    t.assert_restored();
+}
+
+#[test]
 fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying() {
     let Some(t) = Tmux::start("attach") else {
         return;
