@@ -44,14 +44,20 @@ pub fn on_read(app: &mut App, run_dir: PathBuf, snapshots: Vec<timeline::Snapsho
 }
 
 /// A Train pane event: a run that starts is followed while no analysis is open; each
-/// snapshot it stores is read when the timeline follows that run.
+/// snapshot it stores is read when the timeline follows that run (an attached run by the
+/// directory the UI attached to, which the run's own events may name from another directory).
 pub fn on_train(app: &mut App, event: &TrainEvent) -> Vec<Effect> {
     let free = app.embeddings.analysis.is_none();
     match event {
         TrainEvent::Started { run_dir, .. } => {
-            app.embeddings.timeline.train_run = Some(run_dir.clone());
+            let run = app
+                .train
+                .attached
+                .clone()
+                .unwrap_or_else(|| run_dir.clone());
+            app.embeddings.timeline.train_run = Some(run.clone());
             if free {
-                return follow(app, run_dir.clone());
+                return follow(app, run);
             }
         }
         TrainEvent::Snapshot { .. } => {
@@ -189,7 +195,16 @@ mod tests {
         assert_eq!(app.update(snapshot()), read_it);
         // With another run's analysis open, the training run's snapshots leave it alone.
         let mut app = explored_app(60);
-        assert!(app.update(Msg::Train(started)).is_empty());
+        assert!(app.update(Msg::Train(started.clone())).is_empty());
         assert!(app.update(snapshot()).is_empty());
+        // An attached run is read where the UI attached to it, whatever its events call it.
+        let mut app = loaded_app();
+        app.train.attached = Some(PathBuf::from("/work/runs/masked-0001"));
+        assert_eq!(
+            app.update(Msg::Train(started)),
+            [Effect::LoadTimeline {
+                run_dir: "/work/runs/masked-0001".into()
+            }]
+        );
     }
 }

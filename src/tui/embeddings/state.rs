@@ -763,6 +763,16 @@ pub(crate) mod tests {
         s
     }
 
+    /// The inks of the grid's cells with a dot.
+    pub fn drawn_inks(grid: &PlotGrid) -> std::collections::HashSet<Ink> {
+        grid.ink
+            .iter()
+            .zip(&grid.dots)
+            .filter(|(_, d)| **d != 0)
+            .map(|(i, _)| *i)
+            .collect()
+    }
+
     fn dots(s: &EmbeddingsState) -> u32 {
         s.grid.dots.iter().map(|d| d.count_ones()).sum()
     }
@@ -855,15 +865,7 @@ pub(crate) mod tests {
         s.toggle_highlight();
         let (name, markers) = s.selected_markers().unwrap();
         assert_eq!((name, markers[0].gene), ("B cell", 1));
-        let inks: std::collections::HashSet<Ink> = s
-            .grid
-            .ink
-            .iter()
-            .zip(&s.grid.dots)
-            .filter(|(_, d)| **d != 0)
-            .map(|(i, _)| *i)
-            .collect();
-        assert_eq!(inks, [Ink::Faded, Ink::Category(1)].into());
+        assert_eq!(drawn_inks(&s.grid), [Ink::Faded, Ink::Category(1)].into());
         // The highlighted group is drawn last, so it wins shared cells.
         assert_eq!(s.order.last().map(|&i| i % 3), Some(1));
         s.toggle_highlight();

@@ -101,6 +101,11 @@ impl Timeline {
         self.reading
     }
 
+    /// Whether a snapshot was stepped to (not the final view or the newest followed).
+    pub fn is_stepping(&self) -> bool {
+        self.at.is_some()
+    }
+
     /// The index of the snapshot shown, if one is.
     pub fn shown(&self) -> Option<usize> {
         let newest = self.snapshots.len().checked_sub(1);
@@ -383,14 +388,7 @@ pub(crate) mod tests {
         assert_eq!(t.inks[..3], [0, 1, 2].map(Ink::Category));
         let mut t = t;
         t.next();
-        let inks: std::collections::HashSet<Ink> = t
-            .grid
-            .ink
-            .iter()
-            .zip(&t.grid.dots)
-            .filter(|(_, d)| **d != 0)
-            .map(|(i, _)| *i)
-            .collect();
+        let inks = crate::tui::embeddings::state::tests::drawn_inks(&t.grid);
         assert_eq!(inks.len(), 3, "{inks:?}");
         let one = timeline(2, false);
         assert!(one.inks.iter().all(|&i| i == Ink::Category(0)));

@@ -82,10 +82,14 @@ fn ink_style(ink: Ink, theme: &Theme) -> Style {
 /// Draws the pane.
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let (s, theme) = (&app.embeddings, &app.theme);
-    // A run being analysed shows its progress; otherwise a snapshot stepped to (or, before
-    // any analysis of the run, the newest one) replaces the final view.
-    let analysing = matches!(s.status, AnalysisStatus::Running { .. });
-    if !analysing && s.timeline.shown().is_some() {
+    // A run being analysed shows its progress, a failed analysis why, unless stepped away
+    // from; otherwise a snapshot stepped to (or, before any analysis, the newest) is drawn.
+    let timeline = match s.status {
+        AnalysisStatus::Running { .. } => false,
+        AnalysisStatus::Failed { .. } => s.timeline.is_stepping(),
+        AnalysisStatus::Idle | AnalysisStatus::Ready => s.timeline.shown().is_some(),
+    };
+    if timeline {
         return draw_timeline(frame, s, theme, body);
     }
     match &s.status {
