@@ -105,6 +105,16 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// Opens the UI on the demo with the settings in `config`, then its Train tab.
+    fn train_tab_on_the_demo(&self, config: &Path) {
+        self.wait_text("PROMPT$", 5);
+        self.launch(&format!("--config {}", config.display()));
+        // The gene table's title counts the genes once the demo has loaded.
+        self.wait_text("6397/6397", 60);
+        self.keys(&["2"]);
+        self.wait_text("Settings", 5);
+    }
+
     /// Checks the terminal is back to normal after the UI ended with code 0.
     fn assert_restored(&self) {
         // The line the shell prints, not the typed command that contains the same text.
@@ -211,12 +221,7 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
         return;
     };
     let config = write_small_config(t.home());
-    t.wait_text("PROMPT$", 5);
-    t.launch(&format!("--config {}", config.display()));
-    // The gene table's title counts the genes once the demo has loaded.
-    t.wait_text("6397/6397", 60);
-    t.keys(&["2"]);
-    t.wait_text("Settings", 5);
+    t.train_tab_on_the_demo(&config);
     t.keys(&["s"]);
     t.wait_text("training", 30);
     // The chart fills: its empty-state hint goes away and plotted dots appear.
@@ -239,6 +244,50 @@ fn masked_pretraining_from_the_ui_fills_the_loss_chart_and_stops() {
 }
 
 #[test]
+fn the_embeddings_timeline_follows_the_training_run_and_steps_through_its_snapshots() {
+    let Some(t) = Tmux::start("timeline") else {
+        return;
+    };
+    let config = t.home().join("timeline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[train]\nepochs = 3\nbatch_size = 64\npatience = 0\nsnapshot_every = 1\n\
+             snapshot_cells = 300\nout_dir = \"{}\"\n\n[preprocess]\nn_top_genes = 200\n\n\
+             [model]\nhidden = [32]\nlatent = 8\n\n[analysis]\nlayout_max_cells = 200\n\n\
+             [ui]\nmarker = \"dot\"\n",
+            t.home().join("runs").display()
+        ),
+    )
+    .unwrap();
+    t.train_tab_on_the_demo(&config);
+    t.keys(&["s"]);
+    // Live: before any analysis the Embeddings pane shows the run's newest snapshot as it comes.
+    t.keys(&["3"]);
+    t.wait_text("┌ snapshot ", 60);
+    t.wait_text("snapshot 4/4 · epoch 3 · kNN macro-F1", 120);
+    t.keys(&["2"]);
+    t.wait_text("o explore embeddings", 30);
+    t.keys(&["o"]);
+    t.wait_text("Legend", 90);
+    // [ and ] step through the snapshots; past the last, back to the final view.
+    t.keys(&["["]);
+    t.wait_text("snapshot 4/4 · epoch 3", 5);
+    t.keys(&["["]);
+    t.wait_text("snapshot 3/4 · epoch 2", 5);
+    t.keys(&["]"]);
+    t.wait_text("snapshot 4/4 · epoch 3", 5);
+    t.keys(&["]"]);
+    let screen = t.wait_for("the final view", 5, |s| !s.contains("snapshot 4/4"));
+    assert!(
+        screen.contains("t-SNE") && screen.contains("[ ] 4 snapshots"),
+        "{screen}"
+    );
+    t.keys(&["q"]);
+    t.assert_restored();
+}
+
+#[test]
 fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying() {
     let Some(t) = Tmux::start("attach") else {
         return;
@@ -255,11 +304,7 @@ fn a_detached_run_started_from_the_ui_survives_detach_reattach_and_the_ui_dying(
         ),
     )
     .unwrap();
-    t.wait_text("PROMPT$", 5);
-    t.launch(&format!("--config {}", config.display()));
-    t.wait_text("6397/6397", 60);
-    t.keys(&["2"]);
-    t.wait_text("Settings", 5);
+    t.train_tab_on_the_demo(&config);
     t.keys(&["S"]);
     t.wait_for("the detached run training", 60, |s| {
         s.contains("own process") && s.contains("training")

@@ -137,6 +137,7 @@ impl App {
             }
             Msg::Tick => {
                 self.data.spinner = self.data.spinner.wrapping_add(1);
+                self.embeddings.timeline.tick(crate::tui::runner::TICK);
                 Vec::new()
             }
             Msg::LoadStage(stage) => {
@@ -160,8 +161,9 @@ impl App {
                 if let TrainEvent::Finished { run_dir, .. } = &event {
                     self.finished_run = Some(run_dir.clone());
                 }
+                let effects = embeddings::live::on_train(self, &event);
                 self.train.apply(event);
-                Vec::new()
+                effects
             }
             Msg::RunsScanned(runs) => {
                 self.runs.set_runs(runs);
@@ -175,8 +177,12 @@ impl App {
                 if let Some(analysis) = self.embeddings.apply(event) {
                     self.genes.set_recon(analysis.recon.clone());
                     self.fit_plot();
+                    return embeddings::live::on_analysed(self);
                 }
                 Vec::new()
+            }
+            Msg::Timeline { run_dir, snapshots } => {
+                embeddings::live::on_read(self, run_dir, snapshots)
             }
             Msg::Transfer(msg) => {
                 if self.transfer.apply(msg) {

@@ -125,6 +125,11 @@ pub enum Action {
     ReverseSort,
     /// Colour the embedding by the selected gene's reconstruction error.
     ColourByError,
+    /// Step to the previous / next latent snapshot, play them, back to the final view.
+    PrevSnapshot,
+    NextSnapshot,
+    PlaySnapshots,
+    FinalView,
     StartDetached,
     Detach,
     Attach,

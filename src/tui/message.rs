@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
+use crate::analysis::timeline::Snapshot;
 use crate::analysis::transfer::TransferRequest;
 use crate::config::Config;
 use crate::train::catalog::RunInfo;
@@ -34,6 +35,11 @@ pub enum Msg {
     Analysis(AnalysisEvent),
     /// Background work of the Transfer pane reported.
     Transfer(TransferMsg),
+    /// A run's timeline.jsonl was read (its snapshots, a torn last line skipped).
+    Timeline {
+        run_dir: PathBuf,
+        snapshots: Vec<Snapshot>,
+    },
     /// Following a run in another process began (its directory) or could not.
     Attached(Result<PathBuf, String>),
 }
@@ -61,6 +67,10 @@ pub enum Effect {
         job: u64,
         run_dir: PathBuf,
         label: Option<String>,
+    },
+    /// Read a run's latent snapshots (timeline.jsonl) off the UI thread.
+    LoadTimeline {
+        run_dir: PathBuf,
     },
     /// Read a transfer target's label columns off the UI thread.
     LoadTargetColumns {

@@ -29,8 +29,8 @@ pub struct LoopStats {
 
 /// How long a quitting UI waits for a stopping run to checkpoint.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
-/// Spinner and clock refresh while loading.
-const TICK: Duration = Duration::from_millis(200);
+/// Spinner and clock refresh while loading, timeline steps while playing.
+pub const TICK: Duration = Duration::from_millis(200);
 
 fn to_msg(event: Event) -> Option<Msg> {
     match event {
@@ -96,6 +96,7 @@ where
                     run_dir,
                     label,
                 } => work.analyse(job, run_dir, label, to_app.clone()),
+                Effect::LoadTimeline { run_dir } => work.timeline(run_dir, to_app.clone()),
                 Effect::LoadTargetColumns { path } => work.target_columns(path, to_app.clone()),
                 Effect::LoadSavedTransfer { run } => work.saved_transfer(run, to_app.clone()),
                 Effect::StartTransfer {
@@ -143,7 +144,9 @@ where
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or(now).into()), if deadline.is_some() => {}
             _ = tick.tick() => {
-                if matches!(app.data.load, crate::tui::data::state::LoadState::Loading { .. }) {
+                let loading =
+                    matches!(app.data.load, crate::tui::data::state::LoadState::Loading { .. });
+                if loading || app.embeddings.timeline.is_playing() {
                     app.update(Msg::Tick);
                     dirty = true;
                 }

@@ -56,6 +56,12 @@ pub trait Work {
     ) {
         crate::tui::embeddings::job::spawn(job, run_dir, label, to_app);
     }
+    /// Reads a run's latent snapshots off the UI thread, sending `Msg::Timeline`.
+    fn timeline(&mut self, run_dir: PathBuf, to_app: UnboundedSender<Msg>) {
+        tokio::task::spawn_blocking(move || {
+            let _ = to_app.send(crate::tui::embeddings::live::read(run_dir));
+        });
+    }
     /// Reads a transfer target's label columns off the UI thread (`TransferMsg::Columns`).
     fn target_columns(&mut self, path: PathBuf, to_app: UnboundedSender<Msg>) {
         crate::tui::transfer::work::spawn_columns(path, to_app);

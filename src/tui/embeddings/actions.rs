@@ -11,6 +11,20 @@ use super::view::{legend_row_at, plot_area};
 /// Handles an action of the Embeddings pane.
 pub fn act(app: &mut App, action: Action) {
     let e = &mut app.embeddings;
+    let t = &mut e.timeline;
+    match action {
+        Action::PrevSnapshot | Action::NextSnapshot | Action::PlaySnapshots if t.is_empty() => {
+            app.notice = Some(
+                "no latent snapshots: runs store them every train.snapshot_every epochs".into(),
+            );
+            return;
+        }
+        Action::PrevSnapshot => return t.previous(),
+        Action::NextSnapshot => return t.next(),
+        Action::PlaySnapshots => return t.toggle_play(),
+        Action::FinalView => return t.to_final(),
+        _ => {}
+    }
     if e.analysis.is_none() {
         app.notice = Some("no run open: Enter on a run in the Runs tab, or :open RUN_DIR".into());
         return;

@@ -73,4 +73,28 @@ pub const BINDINGS: &[Binding] = &[
         "up",
         "previous legend row",
     ),
+    b(
+        &[Key::char('[')],
+        Action::PrevSnapshot,
+        "snapshot-prev",
+        "timeline: previous latent snapshot (from the final view: the last)",
+    ),
+    b(
+        &[Key::char(']')],
+        Action::NextSnapshot,
+        "snapshot-next",
+        "timeline: next latent snapshot (past the last: the final view)",
+    ),
+    b(
+        &[Key::char('p')],
+        Action::PlaySnapshots,
+        "play",
+        "timeline: play the snapshots (every 0.5 s) or pause",
+    ),
+    b(
+        &[Key::code(KeyCode::Esc)],
+        Action::FinalView,
+        "final",
+        "timeline: back to the final embedding",
+    ),
 ];

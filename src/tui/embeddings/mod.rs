@@ -3,5 +3,7 @@
 pub mod actions;
 pub mod job;
 pub mod keys;
+pub mod live;
 pub mod state;
+pub mod timeline;
 pub mod view;

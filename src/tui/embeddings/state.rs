@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use crate::analysis::markers::MarkerGene;
+use crate::analysis::timeline::Snapshot;
 
 use crate::analysis::run_analysis::RunAnalysis;
 use crate::tui::embeddings::job::AnalysisEvent;
+use crate::tui::embeddings::timeline::{PaneColours, Timeline};
 use crate::tui::widgets::braille::BrailleGrid;
 
 /// Zoom levels above the whole view; each halves the visible range.
@@ -103,6 +105,8 @@ pub struct EmbeddingsState {
     /// Centre of the visible window in view coordinates.
     pub centre: (f64, f64),
     pub grid: PlotGrid,
+    /// The run's latent snapshots, shown instead of the final view while stepping.
+    pub timeline: Timeline,
     /// Per point: its legend row (u32::MAX: none).
     point_entry: Vec<u32>,
     /// Per legend row: its ink after highlighting.
@@ -127,6 +131,7 @@ impl Default for EmbeddingsState {
             zoom: 0,
             centre: (0.0, 0.0),
             grid: PlotGrid::default(),
+            timeline: Timeline::default(),
             point_entry: Vec::new(),
             entry_ink: Vec::new(),
             order: Vec::new(),
@@ -380,6 +385,27 @@ impl EmbeddingsState {
             self.grid.height = height;
             self.rebin();
         }
+        self.timeline.resize(width, height);
+    }
+
+    /// Takes the snapshots read from `run_dir` (see `Timeline::set_snapshots`), coloured as
+    /// the cells are now.
+    pub fn set_timeline(&mut self, run_dir: &std::path::Path, snapshots: Vec<Snapshot>) -> bool {
+        let again = self.timeline.set_snapshots(run_dir, snapshots);
+        self.colour_timeline();
+        again
+    }
+
+    /// Colours the snapshots as the pane's cells when they are of the run open here.
+    fn colour_timeline(&mut self) {
+        let same_run = self.analysis.as_ref().map(|a| a.run_dir.as_path());
+        let pane =
+            (same_run.is_some() && same_run == self.timeline.run_dir()).then(|| PaneColours {
+                entries: &self.point_entry,
+                inks: &self.entry_ink,
+                order: &self.order,
+            });
+        self.timeline.colour(pane);
     }
 
     /// Rebuilds the legend and per-point legend rows for the colouring (highlight cleared).
@@ -510,6 +536,7 @@ impl EmbeddingsState {
         }
         self.order = buckets.concat();
         self.rebin();
+        self.colour_timeline();
     }
 
     /// Bins the visible points into the plot grid (braille resolution: 2 x 4 dots a cell).
@@ -542,7 +569,7 @@ impl EmbeddingsState {
 }
 
 /// The [x0, x1, y0, y1] of the points with a 3% margin (a unit box around a single point).
-fn bounds(points: &[[f32; 2]]) -> [f64; 4] {
+pub(super) fn bounds(points: &[[f32; 2]]) -> [f64; 4] {
     let mut b = [
         f64::INFINITY,
         f64::NEG_INFINITY,
@@ -736,6 +763,16 @@ pub(crate) mod tests {
         s
     }
 
+    /// The inks of the grid's cells with a dot.
+    pub fn drawn_inks(grid: &PlotGrid) -> std::collections::HashSet<Ink> {
+        grid.ink
+            .iter()
+            .zip(&grid.dots)
+            .filter(|(_, d)| **d != 0)
+            .map(|(i, _)| *i)
+            .collect()
+    }
+
     fn dots(s: &EmbeddingsState) -> u32 {
         s.grid.dots.iter().map(|d| d.count_ones()).sum()
     }
@@ -828,15 +865,7 @@ pub(crate) mod tests {
         s.toggle_highlight();
         let (name, markers) = s.selected_markers().unwrap();
         assert_eq!((name, markers[0].gene), ("B cell", 1));
-        let inks: std::collections::HashSet<Ink> = s
-            .grid
-            .ink
-            .iter()
-            .zip(&s.grid.dots)
-            .filter(|(_, d)| **d != 0)
-            .map(|(i, _)| *i)
-            .collect();
-        assert_eq!(inks, [Ink::Faded, Ink::Category(1)].into());
+        assert_eq!(drawn_inks(&s.grid), [Ink::Faded, Ink::Category(1)].into());
         // The highlighted group is drawn last, so it wins shared cells.
         assert_eq!(s.order.last().map(|&i| i % 3), Some(1));
         s.toggle_highlight();

@@ -82,6 +82,16 @@ fn ink_style(ink: Ink, theme: &Theme) -> Style {
 /// Draws the pane.
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let (s, theme) = (&app.embeddings, &app.theme);
+    // A run being analysed shows its progress, a failed analysis why, unless stepped away
+    // from; otherwise a snapshot stepped to (or, before any analysis, the newest) is drawn.
+    let timeline = match s.status {
+        AnalysisStatus::Running { .. } => false,
+        AnalysisStatus::Failed { .. } => s.timeline.is_stepping(),
+        AnalysisStatus::Idle | AnalysisStatus::Ready => s.timeline.shown().is_some(),
+    };
+    if timeline {
+        return draw_timeline(frame, s, theme, body);
+    }
     match &s.status {
         AnalysisStatus::Ready => {}
         status => return draw_status(frame, status, theme, "Embeddings", body),
@@ -99,15 +109,61 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             theme.key(),
         ));
     }
+    let hint = match s.timeline.len() {
+        0 => " +/- zoom · HJKL pan · 0 whole ".to_string(),
+        n => format!(" [ ] {n} snapshots · +/- zoom · HJKL pan · 0 whole "),
+    };
     let block = Block::bordered()
         .title(Line::from(title))
-        .title_bottom(Line::styled(" +/- zoom · HJKL pan · 0 whole ", theme.dim()).right_aligned());
+        .title_bottom(Line::styled(hint, theme.dim()).right_aligned());
     frame.render_widget(block, plot);
     draw_scatter(frame, &s.grid, theme, plot_area(body));
     let [legend, marker_box, scores_box] = side_boxes(side, s.selected_markers().is_some());
     draw_legend(frame, s, theme, legend);
     draw_markers(frame, s, theme, marker_box);
     draw_scores(frame, &a.scores, theme, scores_box);
+}
+
+/// A latent snapshot of the timeline: its points in the pane's colours (one colour before
+/// the run is opened), the legend when it applies, and what the keys do.
+fn draw_timeline(frame: &mut Frame, s: &EmbeddingsState, theme: &Theme, body: Rect) {
+    let [plot, side] = layout(body);
+    let caption = s.timeline.caption().unwrap_or_default();
+    let play = if s.timeline.is_playing() {
+        "p pause"
+    } else {
+        "p play"
+    };
+    let back = if s.timeline.has_final_view() {
+        " · Esc final"
+    } else {
+        ""
+    };
+    let block = Block::bordered()
+        .title(Span::styled(format!(" {caption} "), theme.accent()))
+        .title_bottom(
+            Line::styled(format!(" [ ] step · {play}{back} "), theme.dim()).right_aligned(),
+        );
+    frame.render_widget(block, plot);
+    draw_scatter(frame, &s.timeline.grid, theme, plot_area(body));
+    if s.timeline.has_final_view() {
+        return draw_legend(frame, s, theme, side);
+    }
+    let text = vec![
+        Line::raw(
+            "The latent space as the run trains: a fixed subsample of its cells, laid out by PCA and turned onto the previous snapshot.",
+        ),
+        Line::raw(""),
+        Line::styled(
+            "Colours come with the run's analysis: open it with Enter in the Runs tab (or o in the Train tab once it has finished).",
+            theme.dim(),
+        ),
+    ];
+    let block = Block::bordered().title(Span::styled(" Timeline ", theme.accent()));
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: true }).block(block),
+        side,
+    );
 }
 
 /// The progress, failure or "open a run" message shared with the Genes pane.

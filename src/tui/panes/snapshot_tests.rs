@@ -270,6 +270,34 @@ fn embeddings_pane_coloured_by_a_gene_reconstruction_error() {
 }
 
 #[test]
+fn embeddings_pane_steps_through_the_latent_timeline() {
+    let mut app = explored_app(600);
+    let run = std::path::PathBuf::from("runs/20261123-masked");
+    app.update(Msg::Timeline {
+        run_dir: run,
+        snapshots: crate::tui::embeddings::timeline::tests::snapshots(3, 600),
+    });
+    press(&mut app, ']');
+    press(&mut app, ']');
+    snapshot("embeddings_timeline", &mut app);
+}
+
+#[test]
+fn embeddings_pane_shows_the_training_runs_newest_snapshot_before_it_is_opened() {
+    let mut app = loaded_app();
+    press(&mut app, '3');
+    let run = std::path::PathBuf::from("runs/masked-0001");
+    app.embeddings.timeline.follow(&run);
+    let mut snapshots = crate::tui::embeddings::timeline::tests::snapshots(2, 300);
+    snapshots[1].knn_macro_f1 = None;
+    app.update(Msg::Timeline {
+        run_dir: run,
+        snapshots,
+    });
+    snapshot("embeddings_timeline_live", &mut app);
+}
+
+#[test]
 fn genes_pane_table_summary_and_histogram() {
     let mut app = explored_app(600);
     press(&mut app, '4');
