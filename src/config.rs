@@ -106,7 +106,8 @@ pub struct TrainConfig {
     pub seed: u64,
     pub threads: usize,
     pub out_dir: String,
-    /// Latent snapshots every this many epochs ("auto": about ten per run; 0: none).
+    /// Latent snapshots every this many epochs ("auto": about ten per run within 3% of the
+    /// training time; 0: none).
     pub snapshot_every: Epochs,
     /// Cells (a seeded subsample) embedded for each latent snapshot.
     pub snapshot_cells: usize,

@@ -33,6 +33,10 @@ pub type SharedObserver = Arc<Mutex<dyn LatentObserver>>;
 /// Rows embedded per forward pass of a snapshot.
 const EMBED_BATCH: usize = 4096;
 
+/// With `snapshot_every = "auto"`, a snapshot between the first and the last is skipped while
+/// the snapshots so far cost more than this share of the training time.
+const AUTO_BUDGET: f64 = 0.03;
+
 /// The epochs between snapshots for `setting` over a run of `epochs` (None: no snapshots).
 pub fn interval(setting: Epochs, epochs: usize) -> Option<usize> {
     match setting {
@@ -49,6 +53,8 @@ pub struct Snapshots {
     observer: SharedObserver,
     x: CsrMatrix,
     every: usize,
+    /// The share of the training time snapshots may take (`auto` only).
+    budget: Option<f64>,
     /// Seconds spent on snapshots, and how many were taken.
     pub secs: f64,
     pub taken: usize,
@@ -80,14 +86,17 @@ impl Snapshots {
             observer,
             x: data.x.select_rows(&cells),
             every,
+            budget: (setting == Epochs::Auto).then_some(AUTO_BUDGET),
             secs: 0.0,
             taken: 0,
         }))
     }
 
-    /// Whether a snapshot is due after `epochs_done` epochs (always at 0 and at the last one).
-    pub fn due(&self, epochs_done: usize, last: bool) -> bool {
-        last || epochs_done.is_multiple_of(self.every)
+    /// Whether a snapshot is due after `epochs_done` epochs and `train_secs` seconds of training:
+    /// always at the last one; on the interval otherwise, unless `auto`'s budget is spent.
+    pub fn due(&self, epochs_done: usize, last: bool, train_secs: f64) -> bool {
+        let within_budget = self.budget.is_none_or(|b| self.secs <= b * train_secs);
+        last || (epochs_done.is_multiple_of(self.every) && within_budget)
     }
 
     /// Takes the snapshot after `epochs_done` epochs with `encoder` (eval mode); the event to
@@ -139,5 +148,51 @@ mod tests {
         assert_eq!(interval(Epochs::Auto, 3), Some(1));
         assert_eq!(interval(Epochs::Fixed(0), 400), None);
         assert_eq!(interval(Epochs::Fixed(7), 400), Some(7));
+    }
+
+    /// Snapshots of a 1-cell subsample of a 1-cell dataset, as `setting` asks over 40 epochs.
+    fn snapshots(setting: Epochs) -> Snapshots {
+        #[derive(Debug)]
+        struct Nothing;
+        impl LatentObserver for Nothing {
+            fn cells(&self) -> &[usize] {
+                &[0]
+            }
+            fn observe(
+                &mut self,
+                _: usize,
+                _: ArrayView2<f32>,
+                _: &Path,
+            ) -> anyhow::Result<Option<f64>> {
+                Ok(None)
+            }
+        }
+        let data = TrainData {
+            x: CsrMatrix::from_dense(1, 1, &[1.0]),
+            genes: vec!["g".into()],
+            obs: Vec::new(),
+            path: "cells.h5ad".into(),
+            stream: None,
+        };
+        Snapshots::new(Arc::new(Mutex::new(Nothing)), &data, setting, 40)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn auto_snapshots_wait_while_they_cost_over_three_percent_but_the_last_is_always_taken() {
+        let mut auto = snapshots(Epochs::Auto);
+        auto.secs = 1.0;
+        assert_eq!(auto.every, 4);
+        assert!(auto.due(8, false, 40.0), "1 s of 40 s is 2.5%");
+        assert!(!auto.due(8, false, 20.0), "1 s of 20 s is 5%");
+        assert!(!auto.due(5, false, 40.0), "off the interval");
+        assert!(auto.due(7, true, 1.0), "the last one");
+        let mut fixed = snapshots(Epochs::Fixed(5));
+        fixed.secs = 1.0;
+        assert!(
+            fixed.due(5, false, 1.0),
+            "a set interval is kept whatever it costs"
+        );
     }
 }

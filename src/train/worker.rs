@@ -256,7 +256,11 @@ fn train(
         let early = session.end_epoch(trained, reporter)?;
         let done = session.state.epoch;
         if let Some(s) = &mut snapshots
-            && s.due(done, early || done == session.budget.epochs)
+            && s.due(
+                done,
+                early || done == session.budget.epochs,
+                session.state.elapsed_secs,
+            )
         {
             reporter.emit(s.take(done, session.learner.encoder(), &session.run_dir));
         }
