@@ -33,8 +33,8 @@ pub type SharedObserver = Arc<Mutex<dyn LatentObserver>>;
 /// Rows embedded per forward pass of a snapshot.
 const EMBED_BATCH: usize = 4096;
 
-/// With `snapshot_every = "auto"`, a snapshot between the first and the last is skipped while
-/// the snapshots so far cost more than this share of the training time.
+/// With `snapshot_every = "auto"`, a snapshot between the first and the last is skipped when,
+/// at the mean cost so far, it would take the snapshots over this share of the training time.
 const AUTO_BUDGET: f64 = 0.03;
 
 /// The epochs between snapshots for `setting` over a run of `epochs` (None: no snapshots).
@@ -93,9 +93,12 @@ impl Snapshots {
     }
 
     /// Whether a snapshot is due after `epochs_done` epochs and `train_secs` seconds of training:
-    /// always at the last one; on the interval otherwise, unless `auto`'s budget is spent.
+    /// always at the last one; on the interval otherwise, unless it would overrun `auto`'s budget.
     pub fn due(&self, epochs_done: usize, last: bool, train_secs: f64) -> bool {
-        let within_budget = self.budget.is_none_or(|b| self.secs <= b * train_secs);
+        let next = self.secs / self.taken.max(1) as f64;
+        let within_budget = self
+            .budget
+            .is_none_or(|b| self.secs + next <= b * train_secs);
         last || (epochs_done.is_multiple_of(self.every) && within_budget)
     }
 
@@ -180,13 +183,13 @@ mod tests {
     }
 
     #[test]
-    fn auto_snapshots_wait_while_they_cost_over_three_percent_but_the_last_is_always_taken() {
+    fn auto_snapshots_keep_within_three_percent_but_the_last_is_always_taken() {
         let mut auto = snapshots(Epochs::Auto);
-        auto.secs = 1.0;
+        (auto.secs, auto.taken) = (1.0, 1);
         assert_eq!(auto.every, 4);
-        assert!(auto.due(8, false, 40.0), "1 s of 40 s is 2.5%");
-        assert!(!auto.due(8, false, 20.0), "1 s of 20 s is 5%");
-        assert!(!auto.due(5, false, 40.0), "off the interval");
+        assert!(auto.due(8, false, 80.0), "2 s of 80 s is 2.5%");
+        assert!(!auto.due(8, false, 40.0), "2 s of 40 s is 5%");
+        assert!(!auto.due(5, false, 80.0), "off the interval");
         assert!(auto.due(7, true, 1.0), "the last one");
         let mut fixed = snapshots(Epochs::Fixed(5));
         fixed.secs = 1.0;
