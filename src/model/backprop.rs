@@ -142,19 +142,14 @@ fn sparse_rows_times(
     z.par_chunks_mut(SPARSE_ROWS * out)
         .zip(nz.par_chunks(SPARSE_ROWS))
         .for_each(|(zs, rows)| {
-            with_avx2(
-                #[inline(always)]
-                || {
-                    for (b, block) in wb.chunks_exact(inp * SPARSE_BLOCK).enumerate() {
-                        let (c0, width) =
-                            (b * SPARSE_BLOCK, SPARSE_BLOCK.min(out - b * SPARSE_BLOCK));
-                        for (zr, row) in zs.chunks_exact_mut(out).zip(rows) {
-                            let acc = sparse_block_row(row, block);
-                            zr[c0..c0 + width].copy_from_slice(&acc[..width]);
-                        }
-                    }
-                },
-            )
+            // `sparse_block_row` picks its FMA kernel itself; the rest is copies.
+            for (b, block) in wb.chunks_exact(inp * SPARSE_BLOCK).enumerate() {
+                let (c0, width) = (b * SPARSE_BLOCK, SPARSE_BLOCK.min(out - b * SPARSE_BLOCK));
+                for (zr, row) in zs.chunks_exact_mut(out).zip(rows) {
+                    let acc = sparse_block_row(row, block);
+                    zr[c0..c0 + width].copy_from_slice(&acc[..width]);
+                }
+            }
         });
 }
 
