@@ -11,7 +11,8 @@ use crate::model::kernels::cpu_slice;
 use crate::model::matmul::{Operand, matmul};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
-use crate::model::vector::{SPARSE_BLOCK, axpy, sparse_block_row, with_avx2};
+use crate::model::transpose::{block_weights, transpose};
+use crate::model::vector::{SPARSE_BLOCK, axpy, sparse_block_row, sum_of, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// Input density below which the first layer multiplies sparse rows instead of calling gemm
@@ -24,16 +25,8 @@ const SPARSE_GRAD_BAND: usize = 32;
 /// Rows per parallel chunk of the fused loss and gradient (fixed, so the loss repeats exactly).
 const LOSS_ROWS: usize = 16;
 
-/// Edge of the square tiles of the blocked transpose.
-const TILE: usize = 32;
-
-/// Writes the non-zeros of each row of a dense row-major matrix; returns their total count.
-fn gather_nonzeros(
-    input: &[f32],
-    cols: usize,
-    rows: usize,
-    out: &mut Vec<Vec<(u32, f32)>>,
-) -> usize {
+/// Writes the non-zeros of each row of a dense row-major matrix.
+fn gather_nonzeros(input: &[f32], cols: usize, rows: usize, out: &mut Vec<Vec<(u32, f32)>>) {
     out.resize_with(rows, Vec::new);
     out.par_iter_mut()
         .zip(input.par_chunks(cols))
@@ -48,7 +41,6 @@ fn gather_nonzeros(
                     .map(|(j, &v)| (j as u32, v)),
             );
         });
-    out[..rows].iter().map(Vec::len).sum()
 }
 
 /// Columns per parallel task of [`column_sums_into`].
@@ -92,60 +84,31 @@ pub enum BatchInput<'a> {
     Csr(&'a CsrMatrix, usize),
 }
 
-/// `dst (cols x rows) = src (rows x cols)^T`, tiled and parallel over bands of `dst` rows.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    dst.resize(rows * cols, 0.0);
-    dst.par_chunks_mut(TILE * rows)
-        .enumerate()
-        .for_each(|(band, d)| {
-            let c0 = band * TILE;
-            let c1 = (c0 + TILE).min(cols);
-            for r0 in (0..rows).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    let s = &src[r * cols..(r + 1) * cols];
-                    for c in c0..c1 {
-                        d[(c - c0) * rows + r] = s[c];
-                    }
-                }
-            }
-        });
-}
-
 /// Rows per parallel task of the sparse first-layer product.
 const SPARSE_ROWS: usize = 64;
 
-/// `W (out x inp)` rearranged into blocks of [`SPARSE_BLOCK`] output columns, each block
-/// `inp x SPARSE_BLOCK` row-major (the last block padded with zeros).
-fn block_weights(w: &[f32], out: usize, inp: usize, dst: &mut Vec<f32>) {
-    dst.resize(out.div_ceil(SPARSE_BLOCK) * inp * SPARSE_BLOCK, 0.0);
-    dst.par_chunks_mut(inp * SPARSE_BLOCK)
-        .enumerate()
-        .for_each(|(b, d)| {
-            d.fill(0.0);
-            for k in 0..SPARSE_BLOCK.min(out - b * SPARSE_BLOCK) {
-                let row = &w[(b * SPARSE_BLOCK + k) * inp..][..inp];
-                for (j, &v) in row.iter().enumerate() {
-                    d[j * SPARSE_BLOCK + k] = v;
-                }
-            }
-        });
-}
-
 /// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wb`, W in blocks
-/// ([`block_weights`]).
+/// ([`block_weights`]); rows marked in `skip` are left as they are.
 fn sparse_rows_times(
     nz: &[Vec<(u32, f32)>],
+    skip: &[bool],
     wb: &[f32],
     (out, inp): (usize, usize),
     z: &mut [f32],
 ) {
     z.par_chunks_mut(SPARSE_ROWS * out)
         .zip(nz.par_chunks(SPARSE_ROWS))
-        .for_each(|(zs, rows)| {
+        .zip(skip.par_chunks(SPARSE_ROWS))
+        .for_each(|((zs, rows), skip)| {
             // `sparse_block_row` picks its FMA kernel itself; the rest is copies.
             for (b, block) in wb.chunks_exact(inp * SPARSE_BLOCK).enumerate() {
                 let (c0, width) = (b * SPARSE_BLOCK, SPARSE_BLOCK.min(out - b * SPARSE_BLOCK));
-                for (zr, row) in zs.chunks_exact_mut(out).zip(rows) {
+                for ((zr, row), _) in zs
+                    .chunks_exact_mut(out)
+                    .zip(rows)
+                    .zip(skip)
+                    .filter(|(_, skip)| !**skip)
+                {
                     let acc = sparse_block_row(row, block);
                     zr[c0..c0 + width].copy_from_slice(&acc[..width]);
                 }
@@ -153,9 +116,11 @@ fn sparse_rows_times(
         });
 }
 
-/// `gwt (inp x out) = X^T delta` for sparse rows `nz` of X (bands of input columns in parallel).
+/// `gwt (inp x out) = X^T delta` for sparse rows `nz` of X, leaving out rows marked in `skip`
+/// (bands of input columns in parallel).
 fn sparse_weight_grad(
     nz: &[Vec<(u32, f32)>],
+    skip: &[bool],
     delta: &[f32],
     out: usize,
     inp: usize,
@@ -173,7 +138,7 @@ fn sparse_weight_grad(
                         (band * SPARSE_GRAD_BAND) as u32,
                         ((band + 1) * SPARSE_GRAD_BAND) as u32,
                     );
-                    for (r, row) in nz.iter().enumerate() {
+                    for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
                         let d = &delta[r * out..(r + 1) * out];
                         let start = row.partition_point(|&(j, _)| j < j0);
                         for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
@@ -189,6 +154,134 @@ fn sparse_weight_grad(
         });
 }
 
+/// The first layer's product and weight gradient with each input row taken as it comes: a row
+/// with at most [`SPARSE_INPUT_DENSITY`] of its entries non-zero (a cell's expression) is
+/// multiplied as a sparse row on the weights in blocks, a denser one (a view with noise added to
+/// every gene) through gemm with the other dense rows.
+#[derive(Debug, Default)]
+struct FirstLayer {
+    /// Non-zeros of each input row of the last forward pass.
+    nonzeros: Vec<Vec<(u32, f32)>>,
+    /// Per row: whether it runs dense.
+    dense: Vec<bool>,
+    /// The dense rows' indices, in order.
+    dense_rows: Vec<usize>,
+    /// The dense rows packed (dense rows x inputs), kept from the forward to the backward pass.
+    packed_input: Vec<f32>,
+    /// The dense rows' outputs, then their gradients (dense rows x outputs).
+    packed_out: Vec<f32>,
+    /// The weights in blocks ([`block_weights`]) and the sparse rows' transposed gradient.
+    blocks: Vec<f32>,
+    grad_t: Vec<f32>,
+}
+
+impl FirstLayer {
+    /// Reads the rows of a forward pass's input and chooses each row's path.
+    fn split(&mut self, input: BatchInput, n_genes: usize, rows: usize) {
+        match input {
+            BatchInput::Dense(values) => gather_nonzeros(values, n_genes, rows, &mut self.nonzeros),
+            BatchInput::Csr(x, first) => {
+                gather_csr_rows(x, first..first + rows, &mut self.nonzeros)
+            }
+        }
+        let limit = SPARSE_INPUT_DENSITY * n_genes as f64;
+        let dense = matches!(input, BatchInput::Dense(_));
+        self.dense.clear();
+        self.dense.extend(
+            self.nonzeros[..rows]
+                .iter()
+                .map(|nz| dense && nz.len() as f64 > limit),
+        );
+        self.dense_rows.clear();
+        self.dense_rows.extend((0..rows).filter(|&r| self.dense[r]));
+    }
+
+    fn all_dense(&self) -> bool {
+        self.dense_rows.len() == self.dense.len()
+    }
+
+    /// `z (rows x out) = X W^T` for the input `x` of the last [`FirstLayer::split`] (`x` is
+    /// only read when some row runs dense).
+    fn forward(
+        &mut self,
+        x: &[f32],
+        w: &[f32],
+        (rows, out, inp): (usize, usize, usize),
+        z: &mut [f32],
+    ) {
+        if self.all_dense() {
+            let (x, w) = (Operand::rows(x, inp), Operand::transposed(w, inp));
+            matmul(z, (rows, out, inp), &x, &w, false);
+            return;
+        }
+        block_weights(w, out, inp, &mut self.blocks);
+        sparse_rows_times(
+            &self.nonzeros[..rows],
+            &self.dense,
+            &self.blocks,
+            (out, inp),
+            z,
+        );
+        if self.dense_rows.is_empty() {
+            return;
+        }
+        let n = self.dense_rows.len();
+        self.packed_input.clear();
+        for &r in &self.dense_rows {
+            self.packed_input
+                .extend_from_slice(&x[r * inp..(r + 1) * inp]);
+        }
+        self.packed_out.resize(n * out, 0.0);
+        let (xd, w) = (
+            Operand::rows(&self.packed_input, inp),
+            Operand::transposed(w, inp),
+        );
+        matmul(&mut self.packed_out, (n, out, inp), &xd, &w, false);
+        for (zd, &r) in self.packed_out.chunks_exact(out).zip(&self.dense_rows) {
+            z[r * out..(r + 1) * out].copy_from_slice(zd);
+        }
+    }
+
+    /// `gw (out x inp) = delta^T X` after [`FirstLayer::forward`] on the same input `x`.
+    fn weight_grad(
+        &mut self,
+        x: &[f32],
+        delta: &[f32],
+        (rows, out, inp): (usize, usize, usize),
+        gw: &mut Vec<f32>,
+    ) {
+        gw.resize(out * inp, 0.0);
+        if self.all_dense() {
+            let (d, x) = (Operand::transposed(delta, out), Operand::rows(x, inp));
+            matmul(gw, (out, inp, rows), &d, &x, false);
+            return;
+        }
+        sparse_weight_grad(
+            &self.nonzeros[..rows],
+            &self.dense,
+            delta,
+            out,
+            inp,
+            &mut self.grad_t,
+        );
+        transpose(&self.grad_t, inp, out, gw);
+        if self.dense_rows.is_empty() {
+            return;
+        }
+        self.packed_out.clear();
+        for &r in &self.dense_rows {
+            self.packed_out
+                .extend_from_slice(&delta[r * out..(r + 1) * out]);
+        }
+        let n = self.dense_rows.len();
+        let (d, xd) = (
+            Operand::transposed(&self.packed_out, out),
+            Operand::rows(&self.packed_input, inp),
+        );
+        matmul(gw, (out, inp, n), &d, &xd, true);
+    }
+}
+
 /// Reusable buffers of one training pass: per-layer pre-activations, outputs, dropout masks and
 /// gradients (weight, bias per layer, in parameter order).
 #[derive(Debug, Default)]
@@ -198,13 +291,8 @@ pub struct Workspace {
     masks: Vec<Vec<f32>>,
     delta: Vec<f32>,
     back: Vec<f32>,
-    /// Whether the first layer ran on sparse input rows in the last forward pass.
-    sparse: bool,
-    /// Non-zeros of the input rows, the first-layer weights in blocks and its transposed gradient
-    /// (sparse path).
-    nonzeros: Vec<Vec<(u32, f32)>>,
-    first_blocks: Vec<f32>,
-    first_grad_t: Vec<f32>,
+    /// The first layer's scratch: its input rows split into sparse and dense ones.
+    first: FirstLayer,
     /// Partial sums of the loss, one per chunk of rows.
     loss_parts: Vec<f64>,
     /// Gradients, one buffer per parameter (weight then bias of each layer).
@@ -291,26 +379,18 @@ fn stack_forward(
     ws.masks.resize_with(n, Vec::new);
     ws.grads.resize_with(2 * n, Vec::new);
     let n_genes = layers[0].0.weight.dims2()?.1;
+    ws.first.split(input, n_genes, rows);
     let dense = match input {
-        BatchInput::Dense(values) => {
-            ws.sparse = gather_nonzeros(values, n_genes, rows, &mut ws.nonzeros) as f64
-                <= SPARSE_INPUT_DENSITY * (rows * n_genes) as f64;
-            values
-        }
-        BatchInput::Csr(x, first) => {
-            gather_csr_rows(x, first..first + rows, &mut ws.nonzeros);
-            ws.sparse = true;
-            &[]
-        }
+        BatchInput::Dense(values) => values,
+        BatchInput::Csr(..) => &[],
     };
     for (i, (layer, seed)) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
         let x: &[f32] = if i == 0 { dense } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
         z.resize(rows * out, 0.0);
-        if i == 0 && ws.sparse {
-            block_weights(w[0], out, inp, &mut ws.first_blocks);
-            sparse_rows_times(&ws.nonzeros[..rows], &ws.first_blocks, (out, inp), &mut z);
+        if i == 0 {
+            ws.first.forward(dense, w[0], (rows, out, inp), &mut z);
         } else {
             matmul(
                 &mut z,
@@ -370,15 +450,8 @@ fn stack_backward(
         let (out, inp) = layers[i].0.weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let gw = &mut ws.grads[2 * i];
-        if i == 0 && ws.sparse {
-            sparse_weight_grad(
-                &ws.nonzeros[..rows],
-                &ws.delta,
-                out,
-                inp,
-                &mut ws.first_grad_t,
-            );
-            transpose(&ws.first_grad_t, inp, out, gw);
+        if i == 0 {
+            ws.first.weight_grad(input, &ws.delta, (rows, out, inp), gw);
         } else {
             gw.resize(out * inp, 0.0);
             matmul(
@@ -403,7 +476,10 @@ fn stack_backward(
         );
         // Through the previous layer's dropout and activation; the activation's value is read
         // back from the stored output (divided by the dropout scale) instead of recomputed.
-        let act = layers[i - 1].0.activation();
+        let (act, keep) = (
+            layers[i - 1].0.activation(),
+            1.0 - layers[i - 1].0.dropout(),
+        );
         let (z, h) = (&ws.z[i - 1], &ws.h[i - 1]);
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
@@ -417,13 +493,10 @@ fn stack_backward(
                             g[j] *= act.derivative_at(zr[j], hr[j]);
                         }
                     } else {
+                        // A kept unit's output is act(z) / keep; a dropped one's gradient is 0.
                         let mr = &mask[span];
                         for j in 0..inp {
-                            g[j] = if mr[j] == 0.0 {
-                                0.0
-                            } else {
-                                g[j] * mr[j] * act.derivative_at(zr[j], hr[j] / mr[j])
-                            };
+                            g[j] *= mr[j] * act.derivative_at(zr[j], hr[j] * keep);
                         }
                     }
                 },
@@ -522,17 +595,23 @@ pub fn autoencoder_pass(
         .enumerate()
         .map(|(c, d)| {
             let at = c * LOSS_ROWS * cols;
-            let (p, t, w) = (&pred[at..], &target[at..], &weight[at..]);
             with_avx2(
                 #[inline(always)]
                 || {
-                    let mut sum = 0f64;
-                    for (i, d) in d.iter_mut().enumerate() {
-                        let e = p[i] - t[i];
-                        *d = scale * w[i] * e;
-                        sum += f64::from(w[i] * e * e);
-                    }
-                    sum
+                    // Row by row: f32 partial sums over a row, f64 across rows.
+                    d.chunks_exact_mut(cols)
+                        .enumerate()
+                        .map(|(r, d)| {
+                            let span = at + r * cols..at + (r + 1) * cols;
+                            let (p, t, w) =
+                                (&pred[span.clone()], &target[span.clone()], &weight[span]);
+                            sum_of(cols, |i| {
+                                let e = p[i] - t[i];
+                                d[i] = scale * w[i] * e;
+                                w[i] * e * e
+                            })
+                        })
+                        .sum::<f64>()
                 },
             )
         })
@@ -563,11 +642,12 @@ mod tests {
         };
         let (rows, genes) = (6, 70);
         let model = Autoencoder::new(&cfg, genes, 4).unwrap();
-        // Dense input (every entry set) and sparse input (~9% non-zero) take different paths.
-        for every in [1, 11] {
+        // Dense rows (every entry set) and sparse rows (~9% non-zero) take different paths:
+        // all dense, all sparse, and a batch of both.
+        for every in [[1; 6], [11; 6], [1, 11, 11, 1, 11, 1]] {
             let input: Vec<f32> = (0..rows * genes)
                 .map(|i| {
-                    if i % every == 0 {
+                    if i % every[i / genes] == 0 {
                         ((i * 37 % 11) as f32 + 1.0) / 5.0
                     } else {
                         0.0
@@ -595,7 +675,7 @@ mod tests {
                 for (a, b) in ws.grads[k].iter().zip(&expect) {
                     assert!(
                         (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                        "every {every}, {}: {a} vs {b}",
+                        "every {every:?}, {}: {a} vs {b}",
                         model.params.names()[k]
                     );
                 }

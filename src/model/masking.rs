@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng, seq::index};
 use rayon::prelude::*;
 
 use crate::data::CsrMatrix;
-use crate::model::random::row_rng;
+use crate::model::random::{fill_bernoulli, row_rng};
 
 /// How the input of a batch is masked and which entries the loss covers.
 #[derive(Debug, Clone)]
@@ -75,10 +75,9 @@ impl Pretext {
                 match self {
                     Pretext::Random { rate } => {
                         let scale = 1.0 / (1.0 - rate);
+                        fill_bernoulli(w, *rate, (1.0, 0.0), &mut rng);
                         for j in 0..g {
-                            let masked = rng.random::<f32>() < *rate;
-                            inp[j] = if masked { 0.0 } else { tgt[j] * scale };
-                            w[j] = f32::from(u8::from(masked));
+                            inp[j] = tgt[j] * scale * (1.0 - w[j]);
                         }
                     }
                     Pretext::Programmes { .. } => {

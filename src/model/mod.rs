@@ -18,6 +18,7 @@ pub mod optim;
 pub mod params;
 pub mod random;
 pub mod tensor_adamw;
+pub mod transpose;
 pub mod vector;
 
 pub use mlp::{Autoencoder, Classifier, Encoder, Mlp};

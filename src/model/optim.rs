@@ -8,10 +8,13 @@ use std::sync::Mutex;
 
 use crate::model::ModelError;
 use crate::model::kernels::cpu_slice;
-use crate::model::vector::with_avx2;
+use crate::model::vector::{sum_of, with_avx2};
 
 /// Elements per parallel chunk of the update.
 const CHUNK: usize = 1 << 14;
+
+/// Elements per f32 partial sum of the gradient norm.
+const NORM_SPAN: usize = 1 << 10;
 
 /// AdamW optimiser state for a fixed list of parameters.
 #[derive(Debug, Clone)]
@@ -32,12 +35,13 @@ struct AdamKernel<'a> {
     grad: &'a [f32],
     m: Mutex<&'a mut [f32]>,
     v: Mutex<&'a mut [f32]>,
-    lr: f32,
+    /// The learning rate over the first moment's bias correction.
+    lr_bc1: f32,
     decay: f32,
     b1: f32,
     b2: f32,
-    bc1: f32,
-    bc2: f32,
+    /// One over the second moment's bias correction.
+    inv_bc2: f32,
     eps: f32,
     grad_scale: f32,
 }
@@ -85,8 +89,8 @@ impl InplaceOp1 for AdamKernel<'_> {
                             let gi = g[i] * self.grad_scale;
                             m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
                             v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
-                            let update = (m[i] / self.bc1) / ((v[i] / self.bc2).sqrt() + self.eps);
-                            p[i] = p[i] * self.decay - self.lr * update;
+                            let denom = (v[i] * self.inv_bc2).sqrt() + self.eps;
+                            p[i] = p[i] * self.decay - self.lr_bc1 * m[i] / denom;
                         }
                     },
                 )
@@ -103,7 +107,16 @@ fn global_norm(grads: &[Option<&[f32]>]) -> f64 {
         .map(|g| {
             let chunks: Vec<f64> = g
                 .par_chunks(CHUNK)
-                .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum())
+                .map(|c| {
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            c.chunks(NORM_SPAN)
+                                .map(|s| sum_of(s.len(), |i| s[i] * s[i]))
+                                .sum()
+                        },
+                    )
+                })
                 .collect();
             chunks.iter().sum()
         })
@@ -180,12 +193,11 @@ impl AdamW {
                 grad: g,
                 m: Mutex::new(m.as_mut_slice()),
                 v: Mutex::new(v.as_mut_slice()),
-                lr: lr as f32,
+                lr_bc1: (lr / (1.0 - self.beta1.powi(t))) as f32,
                 decay: (1.0 - lr * self.weight_decay) as f32,
                 b1: self.beta1 as f32,
                 b2: self.beta2 as f32,
-                bc1: (1.0 - self.beta1.powi(t)) as f32,
-                bc2: (1.0 - self.beta2.powi(t)) as f32,
+                inv_bc2: (1.0 / (1.0 - self.beta2.powi(t))) as f32,
                 eps: self.eps as f32,
                 grad_scale: grad_scale as f32,
             };

@@ -29,17 +29,26 @@ pub fn dropout_mask(rows: usize, cols: usize, rate: f32, seed: u64) -> Vec<f32> 
 /// Fills `out` (rows of `cols`) with an inverted-dropout mask, as [`dropout_mask`].
 pub fn fill_dropout_mask(out: &mut [f32], cols: usize, rate: f32, seed: u64) {
     let keep = 1.0 - rate;
-    let scale = 1.0 / keep;
     out.par_chunks_mut(cols.max(1))
         .enumerate()
-        .for_each(|(r, row)| {
-            let mut rng = row_rng(seed, r);
-            for v in row {
-                *v = if rng.random::<f32>() < keep {
-                    scale
-                } else {
-                    0.0
-                };
-            }
-        });
+        .for_each(|(r, row)| fill_bernoulli(row, keep, (1.0 / keep, 0.0), &mut row_rng(seed, r)));
+}
+
+/// Resolution of the uniform draws of [`fill_bernoulli`]: 16 bits.
+const BERNOULLI_STEPS: f64 = 65_536.0;
+
+/// Sets each entry of `out` to `hit` with probability `p` (to the nearest 1/65,536) and to
+/// `miss` otherwise: four 16-bit uniforms from each 64-bit draw of `rng`.
+pub fn fill_bernoulli(out: &mut [f32], p: f32, (hit, miss): (f32, f32), rng: &mut impl Rng) {
+    let threshold = (f64::from(p.clamp(0.0, 1.0)) * BERNOULLI_STEPS).round() as u64;
+    for chunk in out.chunks_mut(4) {
+        let bits = rng.next_u64();
+        for (k, v) in chunk.iter_mut().enumerate() {
+            *v = if (bits >> (16 * k)) & 0xFFFF < threshold {
+                hit
+            } else {
+                miss
+            };
+        }
+    }
 }

@@ -27,6 +27,24 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
 }
 
+/// Lanes of the f32 partial sums in [`sum_of`].
+const LANES: usize = 8;
+
+/// `sum over i of f(i)` for i < n, in eight f32 lanes (so the loop vectorises) added up in f64:
+/// call it inside [`with_avx2`], on spans short enough for f32 partial sums (a row, a chunk).
+#[inline(always)]
+pub fn sum_of(n: usize, mut f: impl FnMut(usize) -> f32) -> f64 {
+    let mut acc = [0f32; LANES];
+    let full = n / LANES * LANES;
+    for i in (0..full).step_by(LANES) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += f(i + k);
+        }
+    }
+    let tail: f32 = (full..n).map(f).sum();
+    acc.iter().map(|&a| f64::from(a)).sum::<f64>() + f64::from(tail)
+}
+
 /// Output columns per block of a sparse row times a blocked matrix: a block's weights
 /// (inputs x 32) stay in the core's L2 cache and its accumulators in registers.
 pub const SPARSE_BLOCK: usize = 32;
@@ -138,6 +156,18 @@ mod tests {
         assert!(exp(-200.0) < 1e-37 && exp(-200.0) >= 0.0);
         assert!(exp(200.0).is_finite());
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn lane_sums_equal_the_plain_sum() {
+        for n in [0, 1, 7, 8, 9, 1000, 2003] {
+            let want: f64 = (0..n).map(|i| f64::from((i % 13) as f32 - 6.0)).sum();
+            let got = with_avx2(
+                #[inline(always)]
+                || sum_of(n, |i| (i % 13) as f32 - 6.0),
+            );
+            assert_eq!(got, want, "n = {n}");
+        }
     }
 
     #[test]
