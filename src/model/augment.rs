@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::config::ContrastiveConfig;
 use crate::model::random::row_rng;
+use crate::model::vector::{ln_1p, with_avx2};
 
 /// Per-cell augmentation settings (see the `[contrastive]` config section).
 #[derive(Debug, Clone, PartialEq)]
@@ -80,26 +81,32 @@ fn nb_count(rng: &mut impl Rng) -> f64 {
 /// Writes `clean` plus log1p(normalised NB counts) * intensity into `out` (clamped at zero);
 /// the counts are drawn into `out` first, so no buffer is allocated.
 fn add_nb_noise(clean: &[f32], out: &mut [f32], intensity: f32, rng: &mut impl Rng) {
-    let mut total = 0f64;
-    for o in out.iter_mut() {
-        let count = nb_count(rng);
-        total += count;
-        *o = count as f32;
-    }
-    if total <= 0.0 {
-        out.copy_from_slice(clean);
-        return;
-    }
-    for (o, &v) in out.iter_mut().zip(clean) {
-        let noise = (f64::from(*o) / total * 1e4).ln_1p() as f32 * intensity;
-        *o = (v + noise).max(0.0);
-    }
+    with_avx2(
+        #[inline(always)]
+        || {
+            let mut total = 0f64;
+            for o in out.iter_mut() {
+                let count = nb_count(rng);
+                total += count;
+                *o = count as f32;
+            }
+            if total <= 0.0 {
+                out.copy_from_slice(clean);
+                return;
+            }
+            let per_count = (1e4 / total) as f32;
+            for (o, &v) in out.iter_mut().zip(clean) {
+                *o = (v + ln_1p(*o * per_count) * intensity).max(0.0);
+            }
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::random::row_rng;
+    use crate::model::vector::{ln_1p, with_avx2};
     use rand_distr::{Gamma, Poisson};
 
     #[test]

@@ -34,11 +34,22 @@ fn gather_nonzeros(input: &[f32], cols: usize, rows: usize, out: &mut Vec<Vec<(u
             nz.clear();
             // Room for a full row once, so later batches never grow it.
             nz.reserve(cols);
-            nz.extend(
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v != 0.0)
-                    .map(|(j, &v)| (j as u32, v)),
+            with_avx2(
+                #[inline(always)]
+                || {
+                    // Eight entries at a time: a bit mask of the non-zeros, then its set bits.
+                    for (c, chunk) in row.chunks(8).enumerate() {
+                        let mut bits = chunk
+                            .iter()
+                            .enumerate()
+                            .fold(0u32, |b, (k, &v)| b | (u32::from(v != 0.0) << k));
+                        while bits != 0 {
+                            let k = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            nz.push(((8 * c + k) as u32, chunk[k]));
+                        }
+                    }
+                },
             );
         });
 }
@@ -474,8 +485,7 @@ fn stack_backward(
             &Operand::rows(w[i], inp),
             false,
         );
-        // Through the previous layer's dropout and activation; the activation's value is read
-        // back from the stored output (divided by the dropout scale) instead of recomputed.
+        // Through the previous layer's dropout and activation.
         let (act, keep) = (
             layers[i - 1].0.activation(),
             1.0 - layers[i - 1].0.dropout(),
@@ -484,22 +494,14 @@ fn stack_backward(
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
             let span = r * inp..(r + 1) * inp;
-            let (zr, hr) = (&z[span.clone()], &h[span.clone()]);
+            let mr = if mask.is_empty() {
+                mask
+            } else {
+                &mask[span.clone()]
+            };
             with_avx2(
                 #[inline(always)]
-                || {
-                    if mask.is_empty() {
-                        for j in 0..inp {
-                            g[j] *= act.derivative_at(zr[j], hr[j]);
-                        }
-                    } else {
-                        // A kept unit's output is act(z) / keep; a dropped one's gradient is 0.
-                        let mr = &mask[span];
-                        for j in 0..inp {
-                            g[j] *= mr[j] * act.derivative_at(zr[j], hr[j] * keep);
-                        }
-                    }
-                },
+                || act.backward_row(g, &z[span.clone()], &h[span.clone()], mr, keep),
             )
         });
         std::mem::swap(&mut ws.delta, &mut ws.back);

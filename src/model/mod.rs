@@ -131,12 +131,43 @@ impl Activation {
         }
     }
 
-    /// Its derivative at `z` given the value `y = apply(z)` (saves the exponential for SELU).
-    #[inline]
-    pub fn derivative_at(self, z: f32, y: f32) -> f32 {
+    /// `g *= mask * act'(z)` over one row, from the pre-activations `z` and the stored outputs
+    /// `h = act(z) * mask` (SELU's derivative read from them, saving the exponential); `mask` is
+    /// a dropout mask of 0 and 1 / `keep`, or empty for none. The activation is chosen once for
+    /// the row so the loop vectorises.
+    #[inline(always)]
+    pub fn backward_row(self, g: &mut [f32], z: &[f32], h: &[f32], mask: &[f32], keep: f32) {
+        #[inline(always)]
+        fn each(
+            g: &mut [f32],
+            z: &[f32],
+            h: &[f32],
+            mask: &[f32],
+            keep: f32,
+            d: impl Fn(f32, f32) -> f32,
+        ) {
+            if mask.is_empty() {
+                for ((g, &z), &h) in g.iter_mut().zip(z).zip(h) {
+                    *g *= d(z, h);
+                }
+            } else {
+                // A kept unit's output is act(z) / keep; a dropped one's gradient is 0.
+                for (((g, &z), &h), &m) in g.iter_mut().zip(z).zip(h).zip(mask) {
+                    *g *= m * d(z, h * keep);
+                }
+            }
+        }
         match self {
-            Self::Selu if z <= 0.0 => y + SELU_SCALE * SELU_ALPHA,
-            _ => self.derivative(z),
+            Self::Identity => each(g, z, h, mask, keep, |_, _| 1.0),
+            Self::Selu => each(g, z, h, mask, keep, |z, y| {
+                if z > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }),
+            Self::Relu => each(g, z, h, mask, keep, |z, _| f32::from(u8::from(z > 0.0))),
+            Self::Gelu => each(g, z, h, mask, keep, |z, _| self.derivative(z)),
         }
     }
 

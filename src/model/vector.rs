@@ -120,6 +120,43 @@ pub fn exp(x: f32) -> f32 {
     if x.is_nan() { x } else { e * scale }
 }
 
+/// `ln(1 + x)` for `x >= 0` in plain arithmetic that vectorises (Cephes' `logf` on `u = 1 + x`,
+/// corrected by `x / (u - 1)` so small `x` keep their precision); within 1e-6 relative of
+/// `f32::ln_1p`, NaN kept.
+#[inline(always)]
+pub fn ln_1p(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let u = 1.0 + x;
+    // u = m 2^e with m in [sqrt(1/2), sqrt(2)).
+    let bits = u.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as f32 - 126.0;
+    let mut m = f32::from_bits((bits & 0x807f_ffff) | 0x3f00_0000);
+    if m < SQRT_HALF {
+        e -= 1.0;
+        m += m - 1.0;
+    } else {
+        m -= 1.0;
+    }
+    let z = m * m;
+    let p = 7.037_683_6e-2_f32;
+    let p = p * m - 1.151_461e-1;
+    let p = p * m + 1.167_699_9e-1;
+    let p = p * m - 1.242_014_1e-1;
+    let p = p * m + 1.424_932_3e-1;
+    let p = p * m - 1.666_805_8e-1;
+    let p = p * m + 2.000_071_4e-1;
+    let p = p * m - 2.499_999_4e-1;
+    let p = p * m + 3.333_333e-1;
+    let ln_u = m + (p * m * z - 2.121_944_4e-4 * e - 0.5 * z) + 0.693_359_4 * e;
+    let d = u - 1.0;
+    // NaN stays NaN; where 1 + x rounds to 1, ln(1 + x) = x to within f32.
+    if x.is_nan() || d == 0.0 {
+        x
+    } else {
+        ln_u * (x / d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +193,20 @@ mod tests {
         assert!(exp(-200.0) < 1e-37 && exp(-200.0) >= 0.0);
         assert!(exp(200.0).is_finite());
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn polynomial_ln_1p_matches_the_library_ln_1p() {
+        let mut worst = 0f32;
+        let mut x = 1e-9f32;
+        while x < 1e7 {
+            let (ours, std) = (ln_1p(x), x.ln_1p());
+            worst = worst.max(((ours - std) / std).abs());
+            x *= 1.000_37;
+        }
+        assert!(worst < 1e-6, "worst relative error {worst}");
+        assert_eq!(ln_1p(0.0), 0.0);
+        assert!(ln_1p(f32::NAN).is_nan());
     }
 
     #[test]
