@@ -106,7 +106,6 @@ fn add_nb_noise(clean: &[f32], out: &mut [f32], intensity: f32, rng: &mut impl R
 mod tests {
     use super::*;
     use crate::model::random::row_rng;
-    use crate::model::vector::{ln_1p, with_avx2};
     use rand_distr::{Gamma, Poisson};
 
     #[test]
