@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Training, embedding and k-means speed of cellscope against PyTorch and scikit-learn, measured
+# Training, embedding and k-means speed of cellscope against PyTorch (masked autoencoder and
+# Barlow Twins from torch_reference.py, BYOL from scripts/torch_byol.py) and scikit-learn, measured
 # alternately (3 rounds by default) on the same machine; prints the load average of each round.
 # Usage: scripts/bench_vs_torch.sh [rounds]   (from the repository root, after
 #   `cargo build --release`). Needs ../shared/tools/{synth_h5ad,torch_reference}.py and a Python
@@ -24,6 +25,8 @@ for r in $(seq "$rounds"); do
     --epochs 2 --out "$work/torch_mae.json" | tail -4
   "$torch_py" "$tools/torch_reference.py" --h5ad "$h5ad" --model bt --projector 256-256-512-512 \
     --threads 2 --epochs 2 --out "$work/torch_bt.json" | tail -4
+  "$torch_py" scripts/torch_byol.py --tools "$tools" --h5ad "$h5ad" --max-cells 20000 --epochs 3 \
+    --threads 2 | tail -1
   $bin bench kmeans --file "$work/kmeans.npy"
   python3 scripts/bench_kmeans_sklearn.py --read "$work/kmeans.npy"
 done

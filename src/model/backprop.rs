@@ -11,16 +11,13 @@ use crate::model::kernels::cpu_slice;
 use crate::model::matmul::{Operand, matmul};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
-use crate::model::transpose::{block_weights, transpose};
-use crate::model::vector::{SPARSE_BLOCK, axpy, sparse_block_row, sum_of, with_avx2};
+use crate::model::transpose::{unblock, weight_block};
+use crate::model::vector::{SPARSE_BLOCK, sparse_block_axpy, sparse_block_row, sum_of, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// Input density below which the first layer multiplies sparse rows instead of calling gemm
 /// (masked single-cell input is mostly zeros).
 const SPARSE_INPUT_DENSITY: f64 = 0.2;
-
-/// Columns of the first layer's input handled by one task of the sparse weight gradient.
-const SPARSE_GRAD_BAND: usize = 32;
 
 /// Rows per parallel chunk of the fused loss and gradient (fixed, so the loss repeats exactly).
 const LOSS_ROWS: usize = 16;
@@ -95,73 +92,77 @@ pub enum BatchInput<'a> {
     Csr(&'a CsrMatrix, usize),
 }
 
-/// Rows per parallel task of the sparse first-layer product.
-const SPARSE_ROWS: usize = 64;
-
-/// `z (rows x out) = X W^T` for sparse rows `nz` of X, given `wb`, W in blocks
-/// ([`block_weights`]); rows marked in `skip` are left as they are.
+/// `z (rows x out) = X W^T` for the sparse rows `nz` of X (rows marked in `skip` are left as
+/// they are): one task per block of [`SPARSE_BLOCK`] output columns, which first rearranges its
+/// rows of W into `blocks` ([`weight_block`]) and then multiplies every row by the block while
+/// it is in the core's cache (the rows pick weights at random: read cold, they wait on memory).
+/// `block_out` holds each block's columns of z until they are copied in place.
 fn sparse_rows_times(
     nz: &[Vec<(u32, f32)>],
     skip: &[bool],
-    wb: &[f32],
+    w: &[f32],
     (out, inp): (usize, usize),
+    (blocks, block_out): (&mut Vec<f32>, &mut Vec<f32>),
     z: &mut [f32],
 ) {
-    z.par_chunks_mut(SPARSE_ROWS * out)
-        .zip(nz.par_chunks(SPARSE_ROWS))
-        .zip(skip.par_chunks(SPARSE_ROWS))
-        .for_each(|((zs, rows), skip)| {
+    let (n_blocks, rows) = (out.div_ceil(SPARSE_BLOCK), nz.len());
+    blocks.resize(n_blocks * inp * SPARSE_BLOCK, 0.0);
+    block_out.resize(n_blocks * rows * SPARSE_BLOCK, 0.0);
+    blocks
+        .par_chunks_mut(inp * SPARSE_BLOCK)
+        .zip(block_out.par_chunks_mut(rows * SPARSE_BLOCK))
+        .enumerate()
+        .for_each(|(b, (block, zb))| {
+            weight_block(w, (out, inp), b, block);
             // `sparse_block_row` picks its FMA kernel itself; the rest is copies.
-            for (b, block) in wb.chunks_exact(inp * SPARSE_BLOCK).enumerate() {
-                let (c0, width) = (b * SPARSE_BLOCK, SPARSE_BLOCK.min(out - b * SPARSE_BLOCK));
-                for ((zr, row), _) in zs
-                    .chunks_exact_mut(out)
-                    .zip(rows)
-                    .zip(skip)
-                    .filter(|(_, skip)| !**skip)
-                {
-                    let acc = sparse_block_row(row, block);
-                    zr[c0..c0 + width].copy_from_slice(&acc[..width]);
-                }
+            for ((zr, row), _) in zb
+                .chunks_exact_mut(SPARSE_BLOCK)
+                .zip(nz)
+                .zip(skip)
+                .filter(|(_, skip)| !**skip)
+            {
+                zr.copy_from_slice(&sparse_block_row(row, block));
+            }
+        });
+    let block_out: &[f32] = block_out;
+    z.par_chunks_mut(out)
+        .zip(skip)
+        .enumerate()
+        .filter(|(_, (_, skip))| !**skip)
+        .for_each(|(r, (zr, _))| {
+            for (b, zc) in zr.chunks_mut(SPARSE_BLOCK).enumerate() {
+                let at = (b * rows + r) * SPARSE_BLOCK;
+                zc.copy_from_slice(&block_out[at..at + zc.len()]);
             }
         });
 }
 
-/// `gwt (inp x out) = X^T delta` for sparse rows `nz` of X, leaving out rows marked in `skip`
-/// (bands of input columns in parallel).
+/// `gw (out x inp) = delta^T X` for the sparse rows `nz` of X, leaving out rows marked in
+/// `skip`: one task per block of [`SPARSE_BLOCK`] outputs accumulates in `blocks` (the
+/// [`weight_block`] layout, in the core's cache) and then writes its rows of `gw`.
 fn sparse_weight_grad(
     nz: &[Vec<(u32, f32)>],
     skip: &[bool],
     delta: &[f32],
-    out: usize,
-    inp: usize,
-    gwt: &mut Vec<f32>,
+    (out, inp): (usize, usize),
+    blocks: &mut Vec<f32>,
+    gw: &mut [f32],
 ) {
-    gwt.resize(inp * out, 0.0);
-    gwt.par_chunks_mut(SPARSE_GRAD_BAND * out)
+    blocks.resize(out.div_ceil(SPARSE_BLOCK) * inp * SPARSE_BLOCK, 0.0);
+    blocks
+        .par_chunks_mut(inp * SPARSE_BLOCK)
+        .zip(gw.par_chunks_mut(SPARSE_BLOCK * inp))
         .enumerate()
-        .for_each(|(band, g)| {
-            with_avx2(
-                #[inline(always)]
-                || {
-                    g.fill(0.0);
-                    let (j0, j1) = (
-                        (band * SPARSE_GRAD_BAND) as u32,
-                        ((band + 1) * SPARSE_GRAD_BAND) as u32,
-                    );
-                    for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
-                        let d = &delta[r * out..(r + 1) * out];
-                        let start = row.partition_point(|&(j, _)| j < j0);
-                        for &(j, v) in row[start..].iter().take_while(|&&(j, _)| j < j1) {
-                            axpy(
-                                &mut g[(j - j0) as usize * out..(j - j0 + 1) as usize * out],
-                                v,
-                                d,
-                            );
-                        }
-                    }
-                },
-            )
+        .for_each(|(b, (block, rows))| {
+            block.fill(0.0);
+            let c0 = b * SPARSE_BLOCK;
+            let width = SPARSE_BLOCK.min(out - c0);
+            let mut d = [0f32; SPARSE_BLOCK];
+            for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
+                d[..width].copy_from_slice(&delta[r * out + c0..][..width]);
+                sparse_block_axpy(row, &d, block);
+            }
+            unblock(block, (width, inp), rows);
         });
 }
 
@@ -181,9 +182,10 @@ struct FirstLayer {
     packed_input: Vec<f32>,
     /// The dense rows' outputs, then their gradients (dense rows x outputs).
     packed_out: Vec<f32>,
-    /// The weights in blocks ([`block_weights`]) and the sparse rows' transposed gradient.
+    /// The weights (forward) or their gradient (backward) in blocks ([`weight_block`]), and
+    /// each block's columns of the product.
     blocks: Vec<f32>,
-    grad_t: Vec<f32>,
+    block_out: Vec<f32>,
 }
 
 impl FirstLayer {
@@ -225,12 +227,12 @@ impl FirstLayer {
             matmul(z, (rows, out, inp), &x, &w, false);
             return;
         }
-        block_weights(w, out, inp, &mut self.blocks);
         sparse_rows_times(
             &self.nonzeros[..rows],
             &self.dense,
-            &self.blocks,
+            w,
             (out, inp),
+            (&mut self.blocks, &mut self.block_out),
             z,
         );
         if self.dense_rows.is_empty() {
@@ -238,6 +240,9 @@ impl FirstLayer {
         }
         let n = self.dense_rows.len();
         self.packed_input.clear();
+        // Room for every row once: the number of dense rows changes from batch to batch.
+        self.packed_input.reserve(rows * inp);
+        self.packed_out.reserve(rows * out);
         for &r in &self.dense_rows {
             self.packed_input
                 .extend_from_slice(&x[r * inp..(r + 1) * inp]);
@@ -271,11 +276,10 @@ impl FirstLayer {
             &self.nonzeros[..rows],
             &self.dense,
             delta,
-            out,
-            inp,
-            &mut self.grad_t,
+            (out, inp),
+            &mut self.blocks,
+            gw,
         );
-        transpose(&self.grad_t, inp, out, gw);
         if self.dense_rows.is_empty() {
             return;
         }

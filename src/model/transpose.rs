@@ -1,12 +1,7 @@
 //! Matrix transposes of the hand-written passes: the first layer's weights into column blocks
 //! and its gradient back, on 8x8 AVX2 shuffles where the CPU has them (a tested plain fallback).
 
-use rayon::prelude::*;
-
 use crate::model::vector::SPARSE_BLOCK;
-
-/// Source columns per parallel task of [`transpose`].
-const BAND: usize = 32;
 
 /// A strided view of a (rows x cols) tile: element (r, c) at `r * stride + c`.
 #[derive(Clone, Copy)]
@@ -23,40 +18,30 @@ impl Tile {
     }
 }
 
-/// `dst (cols x rows) = src (rows x cols)^T` for row-major matrices, in parallel bands.
-pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
-    dst.resize(rows * cols, 0.0);
-    dst.par_chunks_mut(BAND * rows)
-        .enumerate()
-        .for_each(|(band, d)| {
-            let c0 = band * BAND;
-            let tile = Tile {
-                rows,
-                cols: BAND.min(cols - c0),
-                stride: cols,
-            };
-            transpose_tile(&src[c0..], tile, d, rows);
-        });
+/// Block `b` of `W (out x inp)`: its [`SPARSE_BLOCK`] output columns as an
+/// `inp x SPARSE_BLOCK` row-major matrix in `dst` (columns past `out` zero).
+pub fn weight_block(w: &[f32], (out, inp): (usize, usize), b: usize, dst: &mut [f32]) {
+    let width = SPARSE_BLOCK.min(out - b * SPARSE_BLOCK);
+    if width < SPARSE_BLOCK {
+        dst.fill(0.0);
+    }
+    let tile = Tile {
+        rows: width,
+        cols: inp,
+        stride: inp,
+    };
+    transpose_tile(&w[b * SPARSE_BLOCK * inp..], tile, dst, SPARSE_BLOCK);
 }
 
-/// `W (out x inp)` rearranged into blocks of [`SPARSE_BLOCK`] output columns, each block
-/// `inp x SPARSE_BLOCK` row-major (the last block padded with zeros).
-pub fn block_weights(w: &[f32], out: usize, inp: usize, dst: &mut Vec<f32>) {
-    dst.resize(out.div_ceil(SPARSE_BLOCK) * inp * SPARSE_BLOCK, 0.0);
-    dst.par_chunks_mut(inp * SPARSE_BLOCK)
-        .enumerate()
-        .for_each(|(b, d)| {
-            let width = SPARSE_BLOCK.min(out - b * SPARSE_BLOCK);
-            if width < SPARSE_BLOCK {
-                d.fill(0.0);
-            }
-            let tile = Tile {
-                rows: width,
-                cols: inp,
-                stride: inp,
-            };
-            transpose_tile(&w[b * SPARSE_BLOCK * inp..], tile, d, SPARSE_BLOCK);
-        });
+/// The inverse of [`weight_block`]: writes the first `width` columns of an
+/// `inp x SPARSE_BLOCK` block as `width` rows of `inp` into `dst`.
+pub fn unblock(block: &[f32], (width, inp): (usize, usize), dst: &mut [f32]) {
+    let tile = Tile {
+        rows: inp,
+        cols: width,
+        stride: SPARSE_BLOCK,
+    };
+    transpose_tile(block, tile, dst, inp);
 }
 
 /// `dst[c * dst_stride + r] = src[r * tile.stride + c]` over the tile.
@@ -176,20 +161,16 @@ mod tests {
     }
 
     #[test]
-    fn transpose_moves_every_element_at_ragged_sizes() {
-        for (rows, cols) in [(1, 1), (8, 8), (13, 70), (64, 33), (40, 67)] {
-            let src = matrix(rows, cols);
-            let mut dst = Vec::new();
-            transpose(&src, rows, cols, &mut dst);
-            for r in 0..rows {
-                for c in 0..cols {
-                    assert_eq!(
-                        dst[c * rows + r],
-                        src[r * cols + c],
-                        "{rows}x{cols} ({r}, {c})"
-                    );
-                }
+    fn blocks_and_back_move_every_element_at_ragged_sizes() {
+        for (out, inp) in [(1, 1), (8, 8), (13, 70), (64, 33), (40, 67)] {
+            let w = matrix(out, inp);
+            let mut back = vec![f32::NAN; out * inp];
+            let mut block = vec![0f32; inp * SPARSE_BLOCK];
+            for (b, rows) in back.chunks_mut(SPARSE_BLOCK * inp).enumerate() {
+                weight_block(&w, (out, inp), b, &mut block);
+                unblock(&block, (rows.len() / inp, inp), rows);
             }
+            assert_eq!(back, w, "{out}x{inp}");
         }
     }
 
@@ -210,9 +191,10 @@ mod tests {
     fn blocks_hold_each_output_column_and_zero_padding() {
         let (out, inp) = (SPARSE_BLOCK + 5, 11);
         let w = matrix(out, inp);
-        let mut blocks = vec![f32::NAN; 7];
-        block_weights(&w, out, inp, &mut blocks);
-        assert_eq!(blocks.len(), 2 * inp * SPARSE_BLOCK);
+        let mut blocks = vec![f32::NAN; 2 * inp * SPARSE_BLOCK];
+        for (b, d) in blocks.chunks_exact_mut(inp * SPARSE_BLOCK).enumerate() {
+            weight_block(&w, (out, inp), b, d);
+        }
         for o in 0..2 * SPARSE_BLOCK {
             let (b, k) = (o / SPARSE_BLOCK, o % SPARSE_BLOCK);
             for j in 0..inp {
