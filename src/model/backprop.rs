@@ -15,8 +15,8 @@ use crate::model::transpose::{unblock, weight_block};
 use crate::model::vector::{SPARSE_BLOCK, sparse_block_axpy, sparse_block_row, sum_of, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
 
-/// Input density below which the first layer multiplies sparse rows instead of calling gemm
-/// (masked single-cell input is mostly zeros).
+/// The largest share of non-zero entries for which the first layer multiplies an input row as
+/// a sparse row instead of through gemm (a cell's expression, masked or not, is mostly zeros).
 const SPARSE_INPUT_DENSITY: f64 = 0.2;
 
 /// Rows per parallel chunk of the fused loss and gradient (fixed, so the loss repeats exactly).
