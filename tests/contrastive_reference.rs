@@ -84,7 +84,7 @@ fn nb_noise_has_the_reference_mean() {
         gauss_noise_std: 0.01,
     };
     // On an all-zero batch the view is the noise itself (it is never negative).
-    let mut noise = Vec::new();
+    let mut noise = vec![0.0; cells * genes];
     augmenter.view(&vec![0.0; cells * genes], genes, 9, &mut noise);
     let mean = noise.iter().map(|&v| f64::from(v)).sum::<f64>() / noise.len() as f64;
     // Cells are independent: 4 standard errors of the mean of `cells` per-cell means.

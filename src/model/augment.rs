@@ -36,9 +36,10 @@ impl Augmenter {
         }
     }
 
-    /// Writes an augmented copy of the row-major batch `clean` (rows of `cols`) into `out`.
-    pub fn view(&self, clean: &[f32], cols: usize, seed: u64, out: &mut Vec<f32>) {
-        out.resize(clean.len(), 0.0);
+    /// Writes an augmented copy of the row-major batch `clean` (rows of `cols`) into `out`, of
+    /// the same length.
+    pub fn view(&self, clean: &[f32], cols: usize, seed: u64, out: &mut [f32]) {
+        assert_eq!(out.len(), clean.len(), "a view has the batch's shape");
         out.par_chunks_mut(cols.max(1))
             .zip(clean.par_chunks(cols.max(1)))
             .enumerate()
@@ -162,7 +163,7 @@ mod tests {
     #[test]
     fn each_augmentation_follows_its_own_probability() {
         let clean = vec![1.0f32; 100 * 50];
-        let mut out = Vec::new();
+        let mut out = vec![0.0; clean.len()];
         off().view(&clean, 50, 1, &mut out);
         assert_eq!(out, clean, "all probabilities zero: identity");
         Augmenter {
@@ -179,7 +180,7 @@ mod tests {
         }
         .view(&clean, 50, 1, &mut out);
         assert!(out.iter().all(|&v| v >= 1.0) && out.iter().any(|&v| v > 1.0));
-        let mut again = Vec::new();
+        let mut again = vec![0.0; clean.len()];
         Augmenter {
             nb_noise_prob: 1.0,
             ..off()
@@ -199,7 +200,7 @@ mod tests {
         // 4,000 cells: a share's standard error is at most 0.008; the tolerance is 4 of them.
         let (cells, cols) = (4000, 20);
         let clean = vec![1.0f32; cells * cols];
-        let mut out = Vec::new();
+        let mut out = vec![0.0; clean.len()];
         let changed = |r: &[f32]| r.iter().any(|&v| v != 1.0);
         for aug in [
             Augmenter {

@@ -12,7 +12,7 @@ use crate::model::matmul::{Operand, matmul};
 use crate::model::mlp::Dense;
 use crate::model::random::{fill_dropout_mask, mix};
 use crate::model::transpose::{unblock, weight_block};
-use crate::model::vector::{SPARSE_BLOCK, sparse_block_axpy, sparse_block_row, sum_of, with_avx2};
+use crate::model::vector::{SPARSE_BLOCK, sparse_block_row, sum_of, with_avx2};
 use crate::model::{Autoencoder, Encoder, ModelError};
 
 /// The largest share of non-zero entries for which the first layer multiplies an input row as
@@ -137,32 +137,88 @@ fn sparse_rows_times(
         });
 }
 
-/// `gw (out x inp) = delta^T X` for the sparse rows `nz` of X, leaving out rows marked in
-/// `skip`: one task per block of [`SPARSE_BLOCK`] outputs accumulates in `blocks` (the
-/// [`weight_block`] layout, in the core's cache) and then writes its rows of `gw`.
+/// The entries of the sparse rows of a batch by input column (the transpose of their
+/// non-zeros): column `j`'s `(row, value)` pairs are `entries[starts[j]..starts[j + 1]]`.
+#[derive(Debug, Default)]
+struct Columns {
+    starts: Vec<usize>,
+    entries: Vec<(u32, f32)>,
+}
+
+impl Columns {
+    /// Sorts the non-zeros `nz` of the rows not marked in `skip` by column (`inp` columns).
+    fn fill(&mut self, nz: &[Vec<(u32, f32)>], skip: &[bool], inp: usize) {
+        let kept = || {
+            nz.iter()
+                .zip(skip)
+                .filter(|(_, skip)| !**skip)
+                .map(|(r, _)| r)
+        };
+        self.starts.clear();
+        self.starts.resize(inp + 1, 0);
+        for row in kept() {
+            for &(j, _) in row {
+                self.starts[j as usize + 1] += 1;
+            }
+        }
+        for j in 0..inp {
+            self.starts[j + 1] += self.starts[j];
+        }
+        // Room for the most a batch of sparse rows can hold, once: later batches never grow it.
+        let most = (SPARSE_INPUT_DENSITY * (nz.len() * inp) as f64).ceil() as usize;
+        self.entries.clear();
+        self.entries.reserve(most.max(self.starts[inp]));
+        self.entries.resize(self.starts[inp], (0, 0.0));
+        // `starts[j]` walks forward as column j fills, and is moved back afterwards.
+        for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
+            for &(j, v) in row {
+                let at = &mut self.starts[j as usize];
+                self.entries[*at] = (r as u32, v);
+                *at += 1;
+            }
+        }
+        self.starts.copy_within(0..inp, 1);
+        self.starts[0] = 0;
+    }
+
+    fn column(&self, j: usize) -> &[(u32, f32)] {
+        &self.entries[self.starts[j]..self.starts[j + 1]]
+    }
+}
+
+/// `gw (out x inp) = delta^T X` for the sparse rows of X in `columns`: one task per block of
+/// [`SPARSE_BLOCK`] outputs copies its columns of `delta` (rows x outputs) into `deltas` (rows
+/// x [`SPARSE_BLOCK`], small enough to stay in the core's cache), multiplies each input column
+/// of X by it into `blocks` (the [`weight_block`] layout) and writes its rows of `gw`.
 fn sparse_weight_grad(
-    nz: &[Vec<(u32, f32)>],
-    skip: &[bool],
+    columns: &Columns,
     delta: &[f32],
-    (out, inp): (usize, usize),
-    blocks: &mut Vec<f32>,
+    (rows, out, inp): (usize, usize, usize),
+    (blocks, deltas): (&mut Vec<f32>, &mut Vec<f32>),
     gw: &mut [f32],
 ) {
-    blocks.resize(out.div_ceil(SPARSE_BLOCK) * inp * SPARSE_BLOCK, 0.0);
+    let n_blocks = out.div_ceil(SPARSE_BLOCK);
+    blocks.resize(n_blocks * inp * SPARSE_BLOCK, 0.0);
+    deltas.resize(n_blocks * rows * SPARSE_BLOCK, 0.0);
     blocks
         .par_chunks_mut(inp * SPARSE_BLOCK)
+        .zip(deltas.par_chunks_mut(rows * SPARSE_BLOCK))
         .zip(gw.par_chunks_mut(SPARSE_BLOCK * inp))
         .enumerate()
-        .for_each(|(b, (block, rows))| {
-            block.fill(0.0);
+        .for_each(|(b, ((block, db), gw_rows))| {
             let c0 = b * SPARSE_BLOCK;
             let width = SPARSE_BLOCK.min(out - c0);
-            let mut d = [0f32; SPARSE_BLOCK];
-            for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
-                d[..width].copy_from_slice(&delta[r * out + c0..][..width]);
-                sparse_block_axpy(row, &d, block);
+            for (d, row) in db
+                .chunks_exact_mut(SPARSE_BLOCK)
+                .zip(delta.chunks_exact(out))
+            {
+                d[..width].copy_from_slice(&row[c0..c0 + width]);
             }
-            unblock(block, (width, inp), rows);
+            // `sparse_block_row` picks its FMA kernel itself.
+            for (j, gj) in block.chunks_exact_mut(SPARSE_BLOCK).enumerate() {
+                gj.copy_from_slice(&sparse_block_row(columns.column(j), db));
+            }
+            unblock(block, (width, inp), gw_rows);
         });
 }
 
@@ -176,6 +232,8 @@ struct FirstLayer {
     nonzeros: Vec<Vec<(u32, f32)>>,
     /// Per row: whether it runs dense.
     dense: Vec<bool>,
+    /// The sparse rows' non-zeros by column, for the weight gradient.
+    columns: Columns,
     /// The dense rows' indices, in order.
     dense_rows: Vec<usize>,
     /// The dense rows packed (dense rows x inputs), kept from the forward to the backward pass.
@@ -183,7 +241,7 @@ struct FirstLayer {
     /// The dense rows' outputs, then their gradients (dense rows x outputs).
     packed_out: Vec<f32>,
     /// The weights (forward) or their gradient (backward) in blocks ([`weight_block`]), and
-    /// each block's columns of the product.
+    /// each block's columns of the product (forward) or of the output gradient (backward).
     blocks: Vec<f32>,
     block_out: Vec<f32>,
 }
@@ -272,12 +330,12 @@ impl FirstLayer {
             matmul(gw, (out, inp, rows), &d, &x, false);
             return;
         }
+        self.columns.fill(&self.nonzeros[..rows], &self.dense, inp);
         sparse_weight_grad(
-            &self.nonzeros[..rows],
-            &self.dense,
+            &self.columns,
             delta,
-            (out, inp),
-            &mut self.blocks,
+            (rows, out, inp),
+            (&mut self.blocks, &mut self.block_out),
             gw,
         );
         if self.dense_rows.is_empty() {
@@ -325,25 +383,44 @@ pub(crate) fn values<'a>(guard: &'a (StorageRef<'a>, &'a Layout)) -> Result<&'a 
     }
 }
 
-/// The layers of an autoencoder in order with the dropout seed each uses in training, matching
-/// `Autoencoder::forward` exactly.
-fn autoencoder_layers(model: &Autoencoder, seed: u64) -> Vec<(&Dense, u64)> {
-    let mut layers = encoder_layers(&model.encoder, mix(seed, 1));
-    layers.extend(mlp_layers(&model.decoder.layers, mix(seed, 2)));
-    layers
+/// A dense stack for one pass: its layers and, in training, the dropout seed of every layer
+/// in each segment of the batch (equal runs of rows: the two views of a contrastive step each
+/// draw the masks they would draw alone).
+struct Stack<'a> {
+    layers: Vec<&'a Dense>,
+    /// `seeds[s][i]`: layer `i`'s dropout seed in segment `s`; empty in evaluation.
+    seeds: Vec<Vec<u64>>,
 }
 
-fn mlp_layers(layers: &[Dense], seed: u64) -> Vec<(&Dense, u64)> {
-    layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l, mix(seed, i as u64)))
-        .collect()
+/// The seeds `Mlp::forward(x, Some(seed))` gives its `n` layers.
+fn mlp_seeds(n: usize, seed: u64) -> impl Iterator<Item = u64> {
+    (0..n as u64).map(move |i| mix(seed, i))
 }
 
-/// The encoder's layers with the dropout seeds `Encoder::forward(x, Some(seed))` uses.
-fn encoder_layers(encoder: &Encoder, seed: u64) -> Vec<(&Dense, u64)> {
-    mlp_layers(&encoder.mlp.layers, seed)
+/// The layers of an autoencoder in order with the dropout seeds of `Autoencoder::forward`.
+fn autoencoder_stack(model: &Autoencoder, seed: u64) -> Stack<'_> {
+    let (enc, dec) = (&model.encoder.mlp.layers, &model.decoder.layers);
+    Stack {
+        layers: enc.iter().chain(dec).collect(),
+        seeds: vec![
+            mlp_seeds(enc.len(), mix(seed, 1))
+                .chain(mlp_seeds(dec.len(), mix(seed, 2)))
+                .collect(),
+        ],
+    }
+}
+
+/// The encoder's layers; per segment `s` the dropout seeds `Encoder::forward(x, Some(seeds[s]))`
+/// uses (no dropout when `seeds` is empty).
+fn encoder_stack<'a>(encoder: &'a Encoder, seeds: &[u64]) -> Stack<'a> {
+    let layers = &encoder.mlp.layers;
+    Stack {
+        layers: layers.iter().collect(),
+        seeds: seeds
+            .iter()
+            .map(|&s| mlp_seeds(layers.len(), s).collect())
+            .collect(),
+    }
 }
 
 /// Borrowed parameter values, one slice per layer.
@@ -356,16 +433,13 @@ struct StackValues<'a> {
 }
 
 impl<'a> StackValues<'a> {
-    fn lock(layers: &[(&'a Dense, u64)]) -> Self {
+    fn lock(layers: &[&'a Dense]) -> Self {
         Self {
             weights: layers
                 .iter()
-                .map(|(l, _)| l.weight.storage_and_layout())
+                .map(|l| l.weight.storage_and_layout())
                 .collect(),
-            biases: layers
-                .iter()
-                .map(|(l, _)| l.bias.storage_and_layout())
-                .collect(),
+            biases: layers.iter().map(|l| l.bias.storage_and_layout()).collect(),
         }
     }
 
@@ -378,14 +452,14 @@ impl<'a> StackValues<'a> {
 }
 
 /// Forward pass of a dense stack on `rows` rows of `input`, keeping what the backward pass
-/// needs in `ws`; dropout only when `train`. The output is `ws.output()`.
+/// needs in `ws`; dropout when the stack has seeds. The output is `ws.output()`.
 fn stack_forward(
-    layers: &[(&Dense, u64)],
+    stack: &Stack,
     input: BatchInput,
     rows: usize,
-    train: bool,
     ws: &mut Workspace,
 ) -> Result<(), ModelError> {
+    let layers = &stack.layers;
     let locked = StackValues::lock(layers);
     let (w, b) = locked.slices()?;
     let n = layers.len();
@@ -393,13 +467,13 @@ fn stack_forward(
     ws.h.resize_with(n, Vec::new);
     ws.masks.resize_with(n, Vec::new);
     ws.grads.resize_with(2 * n, Vec::new);
-    let n_genes = layers[0].0.weight.dims2()?.1;
+    let n_genes = layers[0].weight.dims2()?.1;
     ws.first.split(input, n_genes, rows);
     let dense = match input {
         BatchInput::Dense(values) => values,
         BatchInput::Csr(..) => &[],
     };
-    for (i, (layer, seed)) in layers.iter().enumerate() {
+    for (i, layer) in layers.iter().enumerate() {
         let (out, inp) = layer.weight.dims2()?;
         let x: &[f32] = if i == 0 { dense } else { &ws.h[i - 1] };
         let mut z = std::mem::take(&mut ws.z[i]);
@@ -417,9 +491,12 @@ fn stack_forward(
         }
         let dropout = layer.dropout();
         let mask = &mut ws.masks[i];
-        if train && dropout > 0.0 {
+        if !stack.seeds.is_empty() && dropout > 0.0 {
             mask.resize(rows * out, 0.0);
-            fill_dropout_mask(mask, out, dropout, *seed);
+            let segment = rows / stack.seeds.len() * out;
+            for (m, seeds) in mask.chunks_mut(segment).zip(&stack.seeds) {
+                fill_dropout_mask(m, out, dropout, seeds[i]);
+            }
         } else {
             mask.clear();
         }
@@ -452,7 +529,7 @@ fn stack_forward(
 /// Backward pass of a dense stack after [`stack_forward`]: `ws.delta` holds dLoss/d(output)
 /// on entry; the parameter gradients end in `ws.grads`.
 fn stack_backward(
-    layers: &[(&Dense, u64)],
+    layers: &[&Dense],
     input: &[f32],
     rows: usize,
     ws: &mut Workspace,
@@ -462,7 +539,7 @@ fn stack_backward(
     let n = layers.len();
     // The last layer is linear, so `delta` is already dLoss/dz there.
     for i in (0..n).rev() {
-        let (out, inp) = layers[i].0.weight.dims2()?;
+        let (out, inp) = layers[i].weight.dims2()?;
         let x: &[f32] = if i == 0 { input } else { &ws.h[i - 1] };
         let gw = &mut ws.grads[2 * i];
         if i == 0 {
@@ -490,10 +567,7 @@ fn stack_backward(
             false,
         );
         // Through the previous layer's dropout and activation.
-        let (act, keep) = (
-            layers[i - 1].0.activation(),
-            1.0 - layers[i - 1].0.dropout(),
-        );
+        let (act, keep) = (layers[i - 1].activation(), 1.0 - layers[i - 1].dropout());
         let (z, h) = (&ws.z[i - 1], &ws.h[i - 1]);
         let mask: &[f32] = &ws.masks[i - 1];
         ws.back.par_chunks_mut(inp).enumerate().for_each(|(r, g)| {
@@ -520,23 +594,19 @@ impl Workspace {
     }
 }
 
-/// Encoder forward pass for training (`dropout_seed` as in `Encoder::forward`); returns the
-/// latent batch (rows x latent), kept in `ws` for [`encoder_backward`].
+/// Encoder forward pass on `rows` rows of `input` made of `seeds.len()` equal segments (one
+/// for a single batch), segment `s` with the dropout of `Encoder::forward(x, Some(seeds[s]))`
+/// (none when `seeds` is empty); returns the latent batch (rows x latent), kept in `ws` for
+/// [`encoder_backward`].
 pub fn encoder_forward<'w>(
     encoder: &Encoder,
     input: &[f32],
     rows: usize,
-    dropout_seed: Option<u64>,
+    seeds: &[u64],
     ws: &'w mut Workspace,
 ) -> Result<&'w [f32], ModelError> {
-    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
-    stack_forward(
-        &layers,
-        BatchInput::Dense(input),
-        rows,
-        dropout_seed.is_some(),
-        ws,
-    )?;
+    let stack = encoder_stack(encoder, seeds);
+    stack_forward(&stack, BatchInput::Dense(input), rows, ws)?;
     Ok(ws.output())
 }
 
@@ -548,23 +618,21 @@ pub fn encoder_embed_csr<'w>(
     rows: Range<usize>,
     ws: &'w mut Workspace,
 ) -> Result<&'w [f32], ModelError> {
-    let layers = encoder_layers(encoder, 0);
-    let n = rows.len();
-    stack_forward(&layers, BatchInput::Csr(x, rows.start), n, false, ws)?;
+    let stack = encoder_stack(encoder, &[]);
+    stack_forward(&stack, BatchInput::Csr(x, rows.start), rows.len(), ws)?;
     Ok(ws.output())
 }
 
-/// Encoder backward pass after [`encoder_forward`] with the same arguments, from the gradient
-/// of the loss with respect to the latent batch; gradients end in `ws.grads`.
+/// Encoder backward pass after [`encoder_forward`] on the same `input` and `rows`, from the
+/// gradient of the loss with respect to the latent batch; gradients end in `ws.grads`.
 pub fn encoder_backward(
     encoder: &Encoder,
     input: &[f32],
     rows: usize,
-    dropout_seed: Option<u64>,
     d_latent: &[f32],
     ws: &mut Workspace,
 ) -> Result<(), ModelError> {
-    let layers = encoder_layers(encoder, dropout_seed.unwrap_or(0));
+    let layers: Vec<&Dense> = encoder.mlp.layers.iter().collect();
     ws.delta.clear();
     ws.delta.extend_from_slice(d_latent);
     stack_backward(&layers, input, rows, ws)
@@ -583,9 +651,9 @@ pub fn autoencoder_pass(
     dropout_seed: u64,
     ws: &mut Workspace,
 ) -> Result<f32, ModelError> {
-    let layers = autoencoder_layers(model, dropout_seed);
+    let stack = autoencoder_stack(model, dropout_seed);
     let start = std::time::Instant::now();
-    stack_forward(&layers, BatchInput::Dense(input), rows, true, ws)?;
+    stack_forward(&stack, BatchInput::Dense(input), rows, ws)?;
     let cols = model
         .decoder
         .layers
@@ -626,7 +694,7 @@ pub fn autoencoder_pass(
     ws.delta = delta;
     let mid = std::time::Instant::now();
     ws.forward_secs += (mid - start).as_secs_f64();
-    stack_backward(&layers, input, rows, ws)?;
+    stack_backward(&stack.layers, input, rows, ws)?;
     ws.backward_secs += mid.elapsed().as_secs_f64();
     Ok(loss as f32)
 }

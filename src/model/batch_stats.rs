@@ -19,9 +19,9 @@ pub struct ColumnStats {
     pub inv_std: Vec<f32>,
 }
 
-/// `xhat = (y - mean) / sqrt(var + eps)` per column of `y` (rows of `cols`), recording the
-/// statistics in `stats`.
-pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xhat: &mut Vec<f32>) {
+/// `xhat = (y - mean) / sqrt(var + eps)` per column of `y` (rows of `cols`; `xhat` of the same
+/// length), recording the statistics in `stats`.
+pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xhat: &mut [f32]) {
     let rows = y.len() / cols.max(1);
     let n = rows.max(1) as f32;
     for v in [&mut stats.mean, &mut stats.var, &mut stats.inv_std] {
@@ -57,7 +57,6 @@ pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xh
                 },
             )
         });
-    xhat.resize(y.len(), 0.0);
     let (mean, inv_std) = (&stats.mean, &stats.inv_std);
     xhat.par_chunks_mut(cols)
         .zip(y.par_chunks(cols))
@@ -146,7 +145,7 @@ mod tests {
         let y: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 37 % 23) as f32 - 9.0) / 4.0 + (i % cols) as f32)
             .collect();
-        let (mut stats, mut xhat) = (ColumnStats::default(), Vec::new());
+        let (mut stats, mut xhat) = (ColumnStats::default(), vec![0.0; y.len()]);
         standardise(&y, cols, 1e-5, &mut stats, &mut xhat);
         for j in 0..cols {
             let col: Vec<f32> = (0..rows).map(|r| xhat[r * cols + j]).collect();
@@ -163,7 +162,7 @@ mod tests {
             .collect();
         let scale: Vec<f32> = (0..cols).map(|j| 0.5 + j as f32 / cols as f32).collect();
         let loss = |y: &[f32]| -> f64 {
-            let (mut s, mut x) = (ColumnStats::default(), Vec::new());
+            let (mut s, mut x) = (ColumnStats::default(), vec![0.0; y.len()]);
             standardise(y, cols, 1e-5, &mut s, &mut x);
             (0..y.len())
                 .map(|i| f64::from(w[i] * x[i] * scale[i % cols]))

@@ -16,17 +16,16 @@ const LOSS_ROWS: usize = 16;
 const NORM_EPS: f32 = 1e-12;
 
 /// BYOL's `mean_r (2 - 2 cos(p_r, z_r))` over rows of `cols` with `z` constant; writes
-/// dLoss/dp into `dp` (`parts` is scratch).
+/// dLoss/dp into `dp`, of `p`'s length (`parts` is scratch).
 pub fn byol_loss_grad(
     p: &[f32],
     z: &[f32],
     cols: usize,
-    dp: &mut Vec<f32>,
+    dp: &mut [f32],
     parts: &mut Vec<f64>,
 ) -> f64 {
     let rows = p.len() / cols.max(1);
     let n = rows.max(1) as f32;
-    dp.resize(p.len(), 0.0);
     dp.par_chunks_mut(LOSS_ROWS * cols)
         .zip(p.par_chunks(LOSS_ROWS * cols))
         .zip(z.par_chunks(LOSS_ROWS * cols))
@@ -72,17 +71,19 @@ pub struct BarlowWorkspace {
 }
 
 /// Barlow Twins' `sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2`, C the cross-correlation of
-/// the batch-standardised projections `z` (rows of `cols`); writes dLoss/dz of each into `dz`.
+/// the batch-standardised projections `z` (rows of `cols`); writes dLoss/dz of both into `dz`
+/// (view 0's rows first).
 pub fn barlow_loss_grad(
     z: [&[f32]; 2],
     cols: usize,
     lambda: f64,
     ws: &mut BarlowWorkspace,
-    dz: [&mut Vec<f32>; 2],
+    dz: &mut Vec<f32>,
 ) -> f64 {
     let rows = z[0].len() / cols.max(1);
     let n = rows.max(1) as f32;
     for (k, &z) in z.iter().enumerate() {
+        ws.standardised[k].resize(z.len(), 0.0);
         standardise(z, cols, BN_EPS, &mut ws.stats[k], &mut ws.standardised[k]);
     }
     let [s0, s1] = &ws.standardised;
@@ -115,13 +116,13 @@ pub fn barlow_loss_grad(
         .collect_into_vec(&mut ws.parts);
     let loss = ws.parts.iter().sum::<f64>();
     // dL/ds0 = s1 G^T / n and dL/ds1 = s0 G / n (G = dLoss/dC), then through standardise.
-    for (k, d) in dz.into_iter().enumerate() {
+    dz.resize(2 * rows * cols, 0.0);
+    for (k, d) in dz.chunks_mut(rows * cols).enumerate() {
         let (other, g) = if k == 0 {
             (s1, Operand::transposed(&ws.c, cols))
         } else {
             (s0, Operand::rows(&ws.c, cols))
         };
-        d.resize(rows * cols, 0.0);
         matmul(
             d,
             (rows, cols, cols),

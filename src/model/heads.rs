@@ -18,7 +18,8 @@ use crate::model::vector::with_avx2;
 struct HiddenLayer {
     /// The standardised Linear output.
     xhat: Vec<f32>,
-    stats: ColumnStats,
+    /// The batch statistics of each segment.
+    stats: Vec<ColumnStats>,
     /// `ReLU(gamma * xhat + beta)`: the next layer's input.
     h: Vec<f32>,
 }
@@ -31,10 +32,11 @@ pub struct HeadWorkspace {
     out: Vec<f32>,
     delta: Vec<f32>,
     back: Vec<f32>,
-    sum_g: Vec<f32>,
-    sum_gx: Vec<f32>,
+    /// Per segment: column sums of the gradient, and of the gradient times `xhat`.
+    sum_g: Vec<Vec<f32>>,
+    sum_gx: Vec<Vec<f32>>,
     /// Gradients in parameter order: Linear weight, BN weight, BN bias of each hidden layer,
-    /// then the last Linear weight.
+    /// then the last Linear weight (all segments summed).
     pub grads: Vec<Vec<f32>>,
 }
 
@@ -92,24 +94,39 @@ fn times_transposed(
     Ok(())
 }
 
-/// Forward pass of `head` in training mode on `rows` rows of `input`, updating the BatchNorms'
-/// running statistics; returns the output (rows x output width), kept in `ws`.
+/// Forward pass of `head` in training mode on `rows` rows of `input` made of `segments` equal
+/// batches (the two views of a contrastive step), each normalised with its own statistics and
+/// updating the BatchNorms' running statistics in turn, as one call per batch would; returns
+/// the output (rows x output width), kept in `ws`.
 pub fn head_forward<'w>(
     head: &Projector,
     input: &[f32],
     rows: usize,
+    segments: usize,
     ws: &'w mut HeadWorkspace,
 ) -> Result<&'w [f32], ModelError> {
     ws.layers
         .resize_with(head.hidden.len(), HiddenLayer::default);
-    let unbiased = (rows as f64 / (rows as f64 - 1.0).max(1.0)) as f32;
+    let per = rows / segments.max(1);
+    let unbiased = (per as f64 / (per as f64 - 1.0).max(1.0)) as f32;
     for (i, (w, bn)) in head.hidden.iter().enumerate() {
         let (done, rest) = ws.layers.split_at_mut(i);
         let layer = &mut rest[0];
         let x = if i == 0 { input } else { &done[i - 1].h };
         times_transposed(&mut ws.linear, x, w, rows)?;
         let out = w.dims2()?.0;
-        standardise(&ws.linear, out, BN_EPS, &mut layer.stats, &mut layer.xhat);
+        layer.xhat.resize(rows * out, 0.0);
+        layer.stats.resize_with(segments, ColumnStats::default);
+        for ((y, xhat), stats) in ws
+            .linear
+            .chunks(per * out)
+            .zip(layer.xhat.chunks_mut(per * out))
+            .zip(&mut layer.stats)
+        {
+            standardise(y, out, BN_EPS, stats, xhat);
+            update_running(&bn.running_mean, &stats.mean, 1.0)?;
+            update_running(&bn.running_var, &stats.var, unbiased)?;
+        }
         let (gg, bg) = (bn.gamma.storage_and_layout(), bn.beta.storage_and_layout());
         let (gamma, beta) = (values(&gg)?, values(&bg)?);
         layer.h.resize(rows * out, 0.0);
@@ -127,8 +144,6 @@ pub fn head_forward<'w>(
                     },
                 )
             });
-        update_running(&bn.running_mean, &layer.stats.mean, 1.0)?;
-        update_running(&bn.running_var, &layer.stats.var, unbiased)?;
     }
     let last_in = ws.layers.last().map_or(input, |l| &l.h);
     times_transposed(&mut ws.out, last_in, &head.last, rows)?;
@@ -166,8 +181,17 @@ fn linear_backward(
     Ok(())
 }
 
-/// Backward pass of `head` after [`head_forward`] on the same `input`, from dLoss/d(output);
-/// leaves the parameter gradients in `ws.grads` and returns dLoss/d(input).
+/// `dst` = the element-wise sum of `parts` (in order).
+fn sum_segments(dst: &mut Vec<f32>, parts: &[Vec<f32>]) {
+    dst.clone_from(&parts[0]);
+    for p in &parts[1..] {
+        dst.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+    }
+}
+
+/// Backward pass of `head` after [`head_forward`] on the same `input`, `rows` and segments,
+/// from dLoss/d(output); leaves the parameter gradients in `ws.grads` and returns
+/// dLoss/d(input).
 pub fn head_backward<'w>(
     head: &Projector,
     input: &[f32],
@@ -176,6 +200,10 @@ pub fn head_backward<'w>(
     ws: &'w mut HeadWorkspace,
 ) -> Result<&'w [f32], ModelError> {
     let n_hidden = head.hidden.len();
+    let segments = ws.layers.first().map_or(1, |l| l.stats.len());
+    let per = rows / segments.max(1);
+    ws.sum_g.resize_with(segments, Vec::new);
+    ws.sum_gx.resize_with(segments, Vec::new);
     ws.grads.resize_with(3 * n_hidden + 1, Vec::new);
     let last_in = ws.layers.last().map_or(input, |l| &l.h);
     linear_backward(
@@ -207,18 +235,18 @@ pub fn head_backward<'w>(
                     },
                 )
             });
-        column_sums_pair(&ws.delta, &layer.xhat, out, &mut ws.sum_g, &mut ws.sum_gx);
-        ws.grads[3 * i + 1].clone_from(&ws.sum_gx);
-        ws.grads[3 * i + 2].clone_from(&ws.sum_g);
-        standardise_backward(
-            &mut ws.delta,
-            &layer.xhat,
-            &layer.stats,
-            Some(gamma),
-            &ws.sum_g,
-            &ws.sum_gx,
-            out,
-        );
+        let span = per * out;
+        for (s, stats) in layer.stats.iter().enumerate() {
+            let (g, xhat) = (
+                &mut ws.delta[s * span..(s + 1) * span],
+                &layer.xhat[s * span..(s + 1) * span],
+            );
+            let (sum_g, sum_gx) = (&mut ws.sum_g[s], &mut ws.sum_gx[s]);
+            column_sums_pair(g, xhat, out, sum_g, sum_gx);
+            standardise_backward(g, xhat, stats, Some(gamma), sum_g, sum_gx, out);
+        }
+        sum_segments(&mut ws.grads[3 * i + 1], &ws.sum_gx);
+        sum_segments(&mut ws.grads[3 * i + 2], &ws.sum_g);
         let x = if i == 0 { input } else { &ws.layers[i - 1].h };
         linear_backward(w, x, &ws.delta, rows, &mut ws.grads[3 * i], &mut ws.back)?;
         std::mem::swap(&mut ws.delta, &mut ws.back);

@@ -95,49 +95,6 @@ fn sparse_block_row_fma(row: &[(u32, f32)], block: &[f32]) -> [f32; SPARSE_BLOCK
     out
 }
 
-/// `block[j] += v * d` for each `(j, v)` of a sparse row, with `block` row-major
-/// (inputs x [`SPARSE_BLOCK`]): one sparse row's share of a blocked weight gradient, `d` (one
-/// row of output gradients) held in FMA registers where the CPU has them.
-pub fn sparse_block_axpy(row: &[(u32, f32)], d: &[f32; SPARSE_BLOCK], block: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the features the function is compiled for were just detected.
-        return unsafe { sparse_block_axpy_fma(row, d, block) };
-    }
-    sparse_block_axpy_plain(row, d, block);
-}
-
-/// [`sparse_block_axpy`] in portable code (the fallback).
-fn sparse_block_axpy_plain(row: &[(u32, f32)], d: &[f32; SPARSE_BLOCK], block: &mut [f32]) {
-    for &(j, v) in row {
-        axpy(
-            &mut block[j as usize * SPARSE_BLOCK..][..SPARSE_BLOCK],
-            v,
-            d,
-        );
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn sparse_block_axpy_fma(row: &[(u32, f32)], d: &[f32; SPARSE_BLOCK], block: &mut [f32]) {
-    use std::arch::x86_64::*;
-    // SAFETY: `d` holds SPARSE_BLOCK floats, so 8 from `8 k` are in bounds.
-    let dv: [__m256; SPARSE_BLOCK / 8] =
-        std::array::from_fn(|k| unsafe { _mm256_loadu_ps(d.as_ptr().add(8 * k)) });
-    for &(j, v) in row {
-        let b = &mut block[j as usize * SPARSE_BLOCK..][..SPARSE_BLOCK];
-        let v = _mm256_set1_ps(v);
-        for (k, dk) in dv.iter().enumerate() {
-            // SAFETY: `b` holds SPARSE_BLOCK floats, so 8 from `8 k` are in bounds.
-            unsafe {
-                let p = b.as_mut_ptr().add(8 * k);
-                _mm256_storeu_ps(p, _mm256_fmadd_ps(v, *dk, _mm256_loadu_ps(p)));
-            }
-        }
-    }
-}
-
 /// `e^x` in plain arithmetic that vectorises (Cephes' `expf`: range reduction by ln 2, a degree-6
 /// polynomial, the power of two put in the exponent bits); within 3e-7 relative of `f32::exp`
 /// where that is a normal float, the input clamped to [-87, 88], NaN kept.
@@ -219,22 +176,6 @@ mod tests {
                 let want = 0.5 * block[SPARSE_BLOCK + k] - 2.0 * block[4 * SPARSE_BLOCK + k];
                 assert_eq!(got[k], want, "column {k}");
             }
-        }
-    }
-
-    #[test]
-    fn sparse_block_axpy_adds_each_scaled_row() {
-        let d: [f32; SPARSE_BLOCK] = std::array::from_fn(|k| k as f32 - 9.0);
-        let row = [(0u32, 2.0f32), (3, -0.5)];
-        let start: Vec<f32> = (0..4 * SPARSE_BLOCK).map(|i| (i % 5) as f32).collect();
-        let (mut fast, mut plain) = (start.clone(), start.clone());
-        sparse_block_axpy(&row, &d, &mut fast);
-        sparse_block_axpy_plain(&row, &d, &mut plain);
-        for (i, (&f, &p)) in fast.iter().zip(&plain).enumerate() {
-            let (j, k) = (i / SPARSE_BLOCK, i % SPARSE_BLOCK);
-            let scale = [2.0, 0.0, 0.0, -0.5][j];
-            assert_eq!(f, start[i] + scale * d[k], "entry {i}");
-            assert_eq!(f, p, "entry {i}");
         }
     }
 

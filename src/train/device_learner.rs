@@ -140,6 +140,7 @@ impl DeviceLearner {
         self.batch.target.resize(rows.len() * c, 0.0);
         x.densify_rows(rows, &mut self.batch.target);
         for (k, view) in self.views.iter_mut().enumerate() {
+            view.resize(self.batch.target.len(), 0.0);
             self.augmenter
                 .view(&self.batch.target, c, mix(seed, k as u64), view);
         }

@@ -108,7 +108,8 @@ pub struct Learner {
     net: Net,
     opt: AdamW,
     batch: MaskedBatch,
-    views: [Vec<f32>; 2],
+    /// The two augmented views of the batch, view 0's rows first.
+    views: Vec<f32>,
     augmenter: Augmenter,
 }
 
@@ -134,7 +135,7 @@ impl Learner {
             net,
             opt: AdamW::new(&[], config.train.weight_decay),
             batch: MaskedBatch::default(),
-            views: [Vec::new(), Vec::new()],
+            views: Vec::new(),
             augmenter: Augmenter::from_config(&config.contrastive),
         };
         learner.opt = AdamW::new(learner.params().vars(), config.train.weight_decay);
@@ -193,7 +194,11 @@ impl Learner {
             Net::Byol(_) | Net::Barlow(_) => {
                 self.make_views(x, rows, seed);
                 self.times.batch += start.elapsed().as_secs_f64();
-                let (v1, v2) = (tensor(&self.views[0], r, c)?, tensor(&self.views[1], r, c)?);
+                let n = r * c;
+                let (v1, v2) = (
+                    tensor(&self.views[..n], r, c)?,
+                    tensor(&self.views[n..], r, c)?,
+                );
                 match &self.net {
                     Net::Byol(m) => m.loss(&v1, &v2, dropout),
                     Net::Barlow(m) => m.loss(&v1, &v2, dropout),
@@ -209,7 +214,8 @@ impl Learner {
         self.batch.target.resize(rows.len() * c, 0.0);
         x.densify_rows(rows, &mut self.batch.target);
         let (clean, augmenter) = (&self.batch.target, &self.augmenter);
-        let [v0, v1] = &mut self.views;
+        self.views.resize(2 * clean.len(), 0.0);
+        let (v0, v1) = self.views.split_at_mut(clean.len());
         // Both views at once: cells with NB noise cost far more, so one pool balances better.
         rayon::join(
             || augmenter.view(clean, c, mix(seed, 0), v0),
@@ -230,7 +236,7 @@ impl Learner {
         self.times.batch += start.elapsed().as_secs_f64();
         let ws = &mut self.contrastive;
         let (f0, b0) = (ws.forward_secs, ws.backward_secs);
-        let views = [self.views[0].as_slice(), self.views[1].as_slice()];
+        let views = &self.views;
         let dropout = mix(seed, DROPOUT_SALT);
         let loss = match &self.net {
             Net::Byol(m) => byol_pass(m, views, rows.len(), dropout, ws)?,
