@@ -64,8 +64,8 @@ pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xh
             with_avx2(
                 #[inline(always)]
                 || {
-                    for j in 0..cols {
-                        x[j] = (y[j] - mean[j]) * inv_std[j];
+                    for (((x, &y), &m), &s) in x.iter_mut().zip(y).zip(mean).zip(inv_std) {
+                        *x = (y - m) * s;
                     }
                 },
             )
@@ -94,11 +94,14 @@ pub fn column_sums_pair(
                     sg.fill(0.0);
                     sx.fill(0.0);
                     for (gr, xr) in g.chunks_exact(cols).zip(xhat.chunks_exact(cols)) {
-                        for (k, (&gv, &xv)) in
-                            gr[at..].iter().zip(&xr[at..]).take(sg.len()).enumerate()
+                        for (((s, t), &gv), &xv) in sg
+                            .iter_mut()
+                            .zip(sx.iter_mut())
+                            .zip(&gr[at..])
+                            .zip(&xr[at..])
                         {
-                            sg[k] += gv;
-                            sx[k] += gv * xv;
+                            *s += gv;
+                            *t += gv * xv;
                         }
                     }
                 },
@@ -126,9 +129,19 @@ pub fn standardise_backward(
             with_avx2(
                 #[inline(always)]
                 || {
-                    for j in 0..cols {
-                        let s = scale.map_or(1.0, |s| s[j]) * inv_std[j];
-                        g[j] = s * (g[j] - sum_g[j] / n - x[j] * sum_gx[j] / n);
+                    let columns = inv_std.iter().zip(sum_g).zip(sum_gx);
+                    let terms = g.iter_mut().zip(x).zip(columns);
+                    match scale {
+                        Some(scale) => {
+                            terms
+                                .zip(scale)
+                                .for_each(|(((g, &x), ((&s, &sg), &sx)), &c)| {
+                                    *g = c * s * (*g - sg / n - x * sx / n);
+                                })
+                        }
+                        None => terms.for_each(|((g, &x), ((&s, &sg), &sx))| {
+                            *g = s * (*g - sg / n - x * sx / n);
+                        }),
                     }
                 },
             )

@@ -138,8 +138,8 @@ pub fn head_forward<'w>(
                 with_avx2(
                     #[inline(always)]
                     || {
-                        for j in 0..out {
-                            h[j] = (gamma[j] * x[j] + beta[j]).max(0.0);
+                        for (((h, &x), &g), &b) in h.iter_mut().zip(x).zip(gamma).zip(beta) {
+                            *h = (g * x + b).max(0.0);
                         }
                     },
                 )
@@ -227,10 +227,8 @@ pub fn head_backward<'w>(
                 with_avx2(
                     #[inline(always)]
                     || {
-                        for j in 0..out {
-                            if gamma[j] * x[j] + beta[j] < 0.0 {
-                                d[j] = 0.0;
-                            }
+                        for (((d, &x), &g), &b) in d.iter_mut().zip(x).zip(gamma).zip(beta) {
+                            *d = if g * x + b < 0.0 { 0.0 } else { *d };
                         }
                     },
                 )

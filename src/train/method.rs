@@ -559,10 +559,15 @@ mod tests {
         diff / scale
     }
 
-    /// The smallest scale of a gradient comparison. The latent layer's bias feeds a
-    /// BatchNorm (after a Linear without bias) that removes it, so its exact gradient is zero
-    /// and both paths give rounding noise (~2e-7): compared against this floor instead.
+    /// The smallest scale of a gradient comparison (for tensors whose gradients are all small).
     const GRAD_FLOOR: f32 = 1e-2;
+
+    /// The latent layer's bias feeds a BatchNorm (after a Linear without bias) that removes it,
+    /// so its exact gradient is zero and both paths give rounding noise whose size and sign
+    /// depend on the kernels' summation order (2e-7 with AVX2, 6e-7 with AVX-512): each path's
+    /// must stay below [`ZERO_GRADIENT_NOISE`] instead of matching the other's.
+    const ZERO_GRADIENT: &str = "encoder.2.bias";
+    const ZERO_GRADIENT_NOISE: f32 = 1e-5;
 
     /// Tensors that follow that zero gradient: AdamW turns its rounding noise into steps of up
     /// to `lr` whose sign differs between the paths (the latent bias, online and target), and
@@ -572,7 +577,7 @@ mod tests {
     #[test]
     fn contrastive_fast_path_loss_and_gradients_match_candle_autograd() {
         // Same weights, views and dropout masks: loss within 1e-5 relative, every parameter's
-        // gradient within 1e-4 of its largest entry (or of GRAD_FLOOR).
+        // gradient within 1e-4 of its largest entry (or of GRAD_FLOOR), the latent bias's ~0.
         let (x, _) = log_normalised_cells(40, 30, 3, 2);
         let rows: Vec<usize> = (0..24).collect();
         for method in [Method::Byol, Method::Barlow] {
@@ -595,6 +600,14 @@ mod tests {
             {
                 let want =
                     to_vec(expect.get(var).expect("every parameter has a gradient")).unwrap();
+                if name.ends_with(ZERO_GRADIENT) {
+                    let largest = got.iter().chain(&want).fold(0f32, |m, v| m.max(v.abs()));
+                    assert!(
+                        largest < ZERO_GRADIENT_NOISE,
+                        "{method:?} {name}: gradient {largest} where the exact one is 0"
+                    );
+                    continue;
+                }
                 let err = relative_error(got, &want, GRAD_FLOOR);
                 assert!(err < 1e-4, "{method:?} {name}: relative error {err}");
             }
