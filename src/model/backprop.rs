@@ -150,13 +150,14 @@ impl Columns {
     fn fill(&mut self, nz: &[Vec<(u32, f32)>], skip: &[bool], inp: usize) {
         let kept = || {
             nz.iter()
+                .enumerate()
                 .zip(skip)
                 .filter(|(_, skip)| !**skip)
-                .map(|(r, _)| r)
+                .map(|(row, _)| row)
         };
         self.starts.clear();
         self.starts.resize(inp + 1, 0);
-        for row in kept() {
+        for (_, row) in kept() {
             for &(j, _) in row {
                 self.starts[j as usize + 1] += 1;
             }
@@ -170,7 +171,7 @@ impl Columns {
         self.entries.reserve(most.max(self.starts[inp]));
         self.entries.resize(self.starts[inp], (0, 0.0));
         // `starts[j]` walks forward as column j fills, and is moved back afterwards.
-        for (r, row) in nz.iter().enumerate().filter(|(r, _)| !skip[*r]) {
+        for (r, row) in kept() {
             for &(j, v) in row {
                 let at = &mut self.starts[j as usize];
                 self.entries[*at] = (r as u32, v);
@@ -297,14 +298,10 @@ impl FirstLayer {
             return;
         }
         let n = self.dense_rows.len();
-        self.packed_input.clear();
         // Room for every row once: the number of dense rows changes from batch to batch.
         self.packed_input.reserve(rows * inp);
         self.packed_out.reserve(rows * out);
-        for &r in &self.dense_rows {
-            self.packed_input
-                .extend_from_slice(&x[r * inp..(r + 1) * inp]);
-        }
+        pack_rows(x, inp, &self.dense_rows, &mut self.packed_input);
         self.packed_out.resize(n * out, 0.0);
         let (xd, w) = (
             Operand::rows(&self.packed_input, inp),
@@ -341,17 +338,21 @@ impl FirstLayer {
         if self.dense_rows.is_empty() {
             return;
         }
-        self.packed_out.clear();
-        for &r in &self.dense_rows {
-            self.packed_out
-                .extend_from_slice(&delta[r * out..(r + 1) * out]);
-        }
+        pack_rows(delta, out, &self.dense_rows, &mut self.packed_out);
         let n = self.dense_rows.len();
         let (d, xd) = (
             Operand::transposed(&self.packed_out, out),
             Operand::rows(&self.packed_input, inp),
         );
         matmul(gw, (out, inp, n), &d, &xd, true);
+    }
+}
+
+/// `packed` = the rows `picked` of the row-major matrix `m` (rows of `cols`), in order.
+fn pack_rows(m: &[f32], cols: usize, picked: &[usize], packed: &mut Vec<f32>) {
+    packed.clear();
+    for &r in picked {
+        packed.extend_from_slice(&m[r * cols..(r + 1) * cols]);
     }
 }
 
@@ -632,10 +633,9 @@ pub fn encoder_backward(
     d_latent: &[f32],
     ws: &mut Workspace,
 ) -> Result<(), ModelError> {
-    let layers: Vec<&Dense> = encoder.mlp.layers.iter().collect();
     ws.delta.clear();
     ws.delta.extend_from_slice(d_latent);
-    stack_backward(&layers, input, rows, ws)
+    stack_backward(&encoder_stack(encoder, &[]).layers, input, rows, ws)
 }
 
 /// One forward and backward pass of the masked-MSE autoencoder loss on a dense batch

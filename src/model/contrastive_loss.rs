@@ -46,8 +46,8 @@ pub fn byol_loss_grad(
                         let cos = dot(p, z) / (np * nz);
                         sum += f64::from(2.0 - 2.0 * cos);
                         let (a, b) = (-2.0 / (n * np * nz), 2.0 * cos / (n * np * np));
-                        for j in 0..cols {
-                            d[j] = a * z[j] + b * p[j];
+                        for ((d, &z), &p) in d.iter_mut().zip(z).zip(p) {
+                            *d = a * z + b * p;
                         }
                     }
                     sum

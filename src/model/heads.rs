@@ -233,13 +233,14 @@ pub fn head_backward<'w>(
                     },
                 )
             });
-        let span = per * out;
-        for (s, stats) in layer.stats.iter().enumerate() {
-            let (g, xhat) = (
-                &mut ws.delta[s * span..(s + 1) * span],
-                &layer.xhat[s * span..(s + 1) * span],
-            );
-            let (sum_g, sum_gx) = (&mut ws.sum_g[s], &mut ws.sum_gx[s]);
+        for ((((g, xhat), stats), sum_g), sum_gx) in ws
+            .delta
+            .chunks_mut(per * out)
+            .zip(layer.xhat.chunks(per * out))
+            .zip(&layer.stats)
+            .zip(&mut ws.sum_g)
+            .zip(&mut ws.sum_gx)
+        {
             column_sums_pair(g, xhat, out, sum_g, sum_gx);
             standardise_backward(g, xhat, stats, Some(gamma), sum_g, sum_gx, out);
         }

@@ -76,8 +76,8 @@ impl Pretext {
                     Pretext::Random { rate } => {
                         let scale = 1.0 / (1.0 - rate);
                         fill_bernoulli(w, *rate, (1.0, 0.0), &mut rng);
-                        for j in 0..g {
-                            inp[j] = tgt[j] * scale * (1.0 - w[j]);
+                        for ((i, &t), &w) in inp.iter_mut().zip(&*tgt).zip(&*w) {
+                            *i = t * scale * (1.0 - w);
                         }
                     }
                     Pretext::Programmes { .. } => {

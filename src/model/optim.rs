@@ -85,12 +85,12 @@ impl InplaceOp1 for AdamKernel<'_> {
                 with_avx2(
                     #[inline(always)]
                     || {
-                        for i in 0..p.len() {
-                            let gi = g[i] * self.grad_scale;
-                            m[i] = self.b1 * m[i] + (1.0 - self.b1) * gi;
-                            v[i] = self.b2 * v[i] + (1.0 - self.b2) * gi * gi;
-                            let denom = (v[i] * self.inv_bc2).sqrt() + self.eps;
-                            p[i] = p[i] * self.decay - self.lr_bc1 * m[i] / denom;
+                        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                            let g = g * self.grad_scale;
+                            *m = self.b1 * *m + (1.0 - self.b1) * g;
+                            *v = self.b2 * *v + (1.0 - self.b2) * g * g;
+                            let denom = (*v * self.inv_bc2).sqrt() + self.eps;
+                            *p = *p * self.decay - self.lr_bc1 * *m / denom;
                         }
                     },
                 )
