@@ -20,8 +20,8 @@ pub struct ContrastiveWorkspace {
     predictor: HeadWorkspace,
     target_encoder: Workspace,
     target_projector: HeadWorkspace,
-    /// BYOL's target projections of each view.
-    target_out: [Vec<f32>; 2],
+    /// BYOL's target latents with the views swapped (view 1's rows first).
+    target_in: Vec<f32>,
     /// dLoss/d(the last head's output), both views.
     d_out: Vec<f32>,
     barlow: BarlowWorkspace,
@@ -79,24 +79,23 @@ pub fn byol_pass(
     let target = model.target_encoder();
     let t = encoder_forward(target, views, both, &[], &mut ws.target_encoder)?;
     // The target projector sees view 1 first, as in `Byol::loss_from_latents` (the order of
-    // its running-statistics updates).
-    for k in [1, 0] {
-        let t = head_forward(
-            &model.target_projector,
-            half(t, k),
-            rows,
-            1,
-            &mut ws.target_projector,
-        )?;
-        ws.target_out[k].clear();
-        ws.target_out[k].extend_from_slice(t);
-    }
+    // its running-statistics updates): its output's first half is then the target of online
+    // view 0, its second half that of view 1.
+    ws.target_in.clear();
+    ws.target_in.extend_from_slice(half(t, 1));
+    ws.target_in.extend_from_slice(half(t, 0));
+    let targets = head_forward(
+        &model.target_projector,
+        &ws.target_in,
+        both,
+        2,
+        &mut ws.target_projector,
+    )?;
     let cols = width(&model.predictor)?;
     ws.d_out.resize(q.len(), 0.0);
     let mut loss = 0.0;
     for (k, d) in ws.d_out.chunks_mut(q.len() / 2).enumerate() {
-        let t = &ws.target_out[1 - k];
-        loss += byol_loss_grad(half(q, k), t, cols, d, &mut ws.loss_parts);
+        loss += byol_loss_grad(half(q, k), half(targets, k), cols, d, &mut ws.loss_parts);
     }
     let mid = Instant::now();
     ws.forward_secs += (mid - start).as_secs_f64();
