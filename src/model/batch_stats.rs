@@ -22,6 +22,24 @@ pub struct ColumnStats {
 /// `xhat = (y - mean) / sqrt(var + eps)` per column of `y` (rows of `cols`; `xhat` of the same
 /// length), recording the statistics in `stats`.
 pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xhat: &mut [f32]) {
+    column_stats(y, cols, eps, stats);
+    let (mean, inv_std) = (&stats.mean, &stats.inv_std);
+    xhat.par_chunks_mut(cols)
+        .zip(y.par_chunks(cols))
+        .for_each(|(x, y)| {
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for (((x, &y), &m), &s) in x.iter_mut().zip(y).zip(mean).zip(inv_std) {
+                        *x = (y - m) * s;
+                    }
+                },
+            )
+        });
+}
+
+/// The statistics [`standardise`] records, of each column of `y` (rows of `cols`).
+pub fn column_stats(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats) {
     let rows = y.len() / cols.max(1);
     let n = rows.max(1) as f32;
     for v in [&mut stats.mean, &mut stats.var, &mut stats.inv_std] {
@@ -53,19 +71,6 @@ pub fn standardise(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats, xh
                     for (s, i) in var.iter_mut().zip(inv_std) {
                         *s /= n;
                         *i = 1.0 / (f64::from(*s) + eps).sqrt() as f32;
-                    }
-                },
-            )
-        });
-    let (mean, inv_std) = (&stats.mean, &stats.inv_std);
-    xhat.par_chunks_mut(cols)
-        .zip(y.par_chunks(cols))
-        .for_each(|(x, y)| {
-            with_avx2(
-                #[inline(always)]
-                || {
-                    for (((x, &y), &m), &s) in x.iter_mut().zip(y).zip(mean).zip(inv_std) {
-                        *x = (y - m) * s;
                     }
                 },
             )

@@ -7,7 +7,9 @@ use rayon::prelude::*;
 
 use crate::model::ModelError;
 use crate::model::backprop::values;
-use crate::model::batch_stats::{ColumnStats, column_sums_pair, standardise, standardise_backward};
+use crate::model::batch_stats::{
+    ColumnStats, column_stats, column_sums_pair, standardise_backward,
+};
 use crate::model::contrastive::{BN_EPS, BN_MOMENTUM, Projector};
 use crate::model::matmul::{Operand, matmul};
 use crate::model::optim::storage_mut;
@@ -115,31 +117,35 @@ pub fn head_forward<'w>(
         let x = if i == 0 { input } else { &done[i - 1].h };
         times_transposed(&mut ws.linear, x, w, rows)?;
         let out = w.dims2()?.0;
-        layer.xhat.resize(rows * out, 0.0);
         layer.stats.resize_with(segments, ColumnStats::default);
-        for ((y, xhat), stats) in ws
-            .linear
-            .chunks(per * out)
-            .zip(layer.xhat.chunks_mut(per * out))
-            .zip(&mut layer.stats)
-        {
-            standardise(y, out, BN_EPS, stats, xhat);
+        for (y, stats) in ws.linear.chunks(per * out).zip(&mut layer.stats) {
+            column_stats(y, out, BN_EPS, stats);
             update_running(&bn.running_mean, &stats.mean, 1.0)?;
             update_running(&bn.running_var, &stats.var, unbiased)?;
         }
         let (gg, bg) = (bn.gamma.storage_and_layout(), bn.beta.storage_and_layout());
         let (gamma, beta) = (values(&gg)?, values(&bg)?);
+        // xhat and the ReLU output in one pass over the rows.
+        layer.xhat.resize(rows * out, 0.0);
         layer.h.resize(rows * out, 0.0);
+        let stats = &layer.stats;
         layer
             .h
             .par_chunks_mut(out)
-            .zip(layer.xhat.par_chunks(out))
-            .for_each(|(h, x)| {
+            .zip(layer.xhat.par_chunks_mut(out))
+            .zip(ws.linear.par_chunks(out))
+            .enumerate()
+            .for_each(|(r, ((h, xhat), y))| {
+                let s = &stats[r / per.max(1)];
                 with_avx2(
                     #[inline(always)]
                     || {
-                        for (((h, &x), &g), &b) in h.iter_mut().zip(x).zip(gamma).zip(beta) {
-                            *h = (g * x + b).max(0.0);
+                        let columns = s.mean.iter().zip(&s.inv_std).zip(gamma).zip(beta);
+                        for (((h, x), &y), (((&m, &i), &g), &b)) in
+                            h.iter_mut().zip(xhat.iter_mut()).zip(y).zip(columns)
+                        {
+                            *x = (y - m) * i;
+                            *h = (g * *x + b).max(0.0);
                         }
                     },
                 )
