@@ -77,10 +77,28 @@ pub fn column_stats(y: &[f32], cols: usize, eps: f64, stats: &mut ColumnStats) {
         });
 }
 
-/// `sum_g[j] = sum_r g[r, j]` and `sum_gx[j] = sum_r g[r, j] * xhat[r, j]`.
+/// What follows a standardisation: nothing (the Barlow Twins loss), or BatchNorm's affine map
+/// and a ReLU, `max(gamma * xhat + beta, 0)` (a head's hidden layer).
+#[derive(Debug, Clone, Copy)]
+pub enum Then<'a> {
+    Nothing,
+    AffineRelu { gamma: &'a [f32], beta: &'a [f32] },
+}
+
+/// `g` gated by the ReLU of `gamma * x + beta` (candle's gradient: passes where its input is
+/// >= 0).
+#[inline(always)]
+fn gate(g: f32, x: f32, gamma: f32, beta: f32) -> f32 {
+    if gamma * x + beta < 0.0 { 0.0 } else { g }
+}
+
+/// `sum_g[j] = sum_r g'[r, j]` and `sum_gx[j] = sum_r g'[r, j] * xhat[r, j]`, where `g` is
+/// dLoss/d(the output of `then`) and `g'` the gradient before `then`'s ReLU (the gradients of
+/// BatchNorm's bias and weight).
 pub fn column_sums_pair(
     g: &[f32],
     xhat: &[f32],
+    then: Then,
     cols: usize,
     sum_g: &mut Vec<f32>,
     sum_gx: &mut Vec<f32>,
@@ -99,14 +117,24 @@ pub fn column_sums_pair(
                     sg.fill(0.0);
                     sx.fill(0.0);
                     for (gr, xr) in g.chunks_exact(cols).zip(xhat.chunks_exact(cols)) {
-                        for (((s, t), &gv), &xv) in sg
+                        let terms = sg
                             .iter_mut()
                             .zip(sx.iter_mut())
                             .zip(&gr[at..])
-                            .zip(&xr[at..])
-                        {
-                            *s += gv;
-                            *t += gv * xv;
+                            .zip(&xr[at..]);
+                        match then {
+                            Then::Nothing => terms.for_each(|(((s, t), &gv), &xv)| {
+                                *s += gv;
+                                *t += gv * xv;
+                            }),
+                            Then::AffineRelu { gamma, beta } => terms
+                                .zip(&gamma[at..])
+                                .zip(&beta[at..])
+                                .for_each(|(((((s, t), &gv), &xv), &ga), &be)| {
+                                    let gv = gate(gv, xv, ga, be);
+                                    *s += gv;
+                                    *t += gv * xv;
+                                }),
                         }
                     }
                 },
@@ -114,14 +142,14 @@ pub fn column_sums_pair(
         });
 }
 
-/// Backward pass of [`standardise`] followed by a per-column `scale` (BatchNorm's weight;
-/// `None`: 1): `g` holds dLoss/d(scaled xhat) on entry and dLoss/dy on return, with `sum_g` and
-/// `sum_gx` from [`column_sums_pair`] of that entry value.
+/// Backward pass of [`standardise`] followed by `then`: `g` holds dLoss/d(the output of
+/// `then`) on entry and dLoss/dy on return, with `sum_g` and `sum_gx` from
+/// [`column_sums_pair`] of that entry value.
 pub fn standardise_backward(
     g: &mut [f32],
     xhat: &[f32],
     stats: &ColumnStats,
-    scale: Option<&[f32]>,
+    then: Then,
     sum_g: &[f32],
     sum_gx: &[f32],
     cols: usize,
@@ -136,17 +164,15 @@ pub fn standardise_backward(
                 || {
                     let columns = inv_std.iter().zip(sum_g).zip(sum_gx);
                     let terms = g.iter_mut().zip(x).zip(columns);
-                    match scale {
-                        Some(scale) => {
-                            terms
-                                .zip(scale)
-                                .for_each(|(((g, &x), ((&s, &sg), &sx)), &c)| {
-                                    *g = c * s * (*g - sg / n - x * sx / n);
-                                })
-                        }
-                        None => terms.for_each(|((g, &x), ((&s, &sg), &sx))| {
+                    match then {
+                        Then::Nothing => terms.for_each(|((g, &x), ((&s, &sg), &sx))| {
                             *g = s * (*g - sg / n - x * sx / n);
                         }),
+                        Then::AffineRelu { gamma, beta } => terms.zip(gamma).zip(beta).for_each(
+                            |((((g, &x), ((&s, &sg), &sx)), &ga), &be)| {
+                                *g = ga * s * (gate(*g, x, ga, be) - sg / n - x * sx / n);
+                            },
+                        ),
                     }
                 },
             )
@@ -174,33 +200,51 @@ mod tests {
                 "{j}: {mean} {var}"
             );
         }
-        // loss = sum(w * xhat * scale): compare the analytic gradient with central differences.
+        // loss = sum(w * xhat), and sum(w * ReLU(scale * xhat + beta)) with every third column
+        // switched off by its beta: the analytic gradients against central differences (w
+        // varies within each column: a constant one would make every gradient zero).
         let w: Vec<f32> = (0..rows * cols)
-            .map(|i| ((i * 11 % 7) as f32 - 3.0) / 3.0)
+            .map(|i| ((i * 11 % 13) as f32 - 6.0) / 6.0)
             .collect();
         let scale: Vec<f32> = (0..cols).map(|j| 0.5 + j as f32 / cols as f32).collect();
-        let loss = |y: &[f32]| -> f64 {
-            let (mut s, mut x) = (ColumnStats::default(), vec![0.0; y.len()]);
-            standardise(y, cols, 1e-5, &mut s, &mut x);
-            (0..y.len())
-                .map(|i| f64::from(w[i] * x[i] * scale[i % cols]))
-                .sum()
+        let beta: Vec<f32> = (0..cols)
+            .map(|j| if j % 3 == 0 { -10.0 } else { 10.0 })
+            .collect();
+        let relu = Then::AffineRelu {
+            gamma: &scale,
+            beta: &beta,
         };
-        let mut g = w.clone();
-        let (mut sg, mut sx) = (Vec::new(), Vec::new());
-        column_sums_pair(&g, &xhat, cols, &mut sg, &mut sx);
-        standardise_backward(&mut g, &xhat, &stats, Some(&scale), &sg, &sx, cols);
-        for i in [0, 5, 77, 300, rows * cols - 1] {
-            let h = 1e-2;
-            let (mut up, mut down) = (y.clone(), y.clone());
-            up[i] += h;
-            down[i] -= h;
-            let numeric = (loss(&up) - loss(&down)) / (2.0 * f64::from(h));
-            assert!(
-                (f64::from(g[i]) - numeric).abs() < 2e-3 * (1.0 + numeric.abs()),
-                "{i}: {} vs {numeric}",
-                g[i]
-            );
+        for then in [Then::Nothing, relu] {
+            let loss = |y: &[f32]| -> f64 {
+                let (mut s, mut x) = (ColumnStats::default(), vec![0.0; y.len()]);
+                standardise(y, cols, 1e-5, &mut s, &mut x);
+                let out = |i: usize| match then {
+                    Then::Nothing => x[i],
+                    Then::AffineRelu { gamma, beta } => {
+                        (gamma[i % cols] * x[i] + beta[i % cols]).max(0.0)
+                    }
+                };
+                (0..y.len()).map(|i| f64::from(w[i] * out(i))).sum()
+            };
+            let mut g = w.clone();
+            let (mut sg, mut sx) = (Vec::new(), Vec::new());
+            column_sums_pair(&g, &xhat, then, cols, &mut sg, &mut sx);
+            standardise_backward(&mut g, &xhat, &stats, then, &sg, &sx, cols);
+            for i in [0, 5, 77, 300, rows * cols - 1] {
+                let h = 1e-2;
+                let (mut up, mut down) = (y.clone(), y.clone());
+                up[i] += h;
+                down[i] -= h;
+                let numeric = (loss(&up) - loss(&down)) / (2.0 * f64::from(h));
+                assert!(
+                    (f64::from(g[i]) - numeric).abs() < 2e-3 * (1.0 + numeric.abs()),
+                    "{then:?} {i}: {} vs {numeric}",
+                    g[i]
+                );
+                if matches!(then, Then::AffineRelu { .. }) {
+                    assert_eq!(g[i] == 0.0, i % cols % 3 == 0, "{i}: gated where beta < 0");
+                }
+            }
         }
     }
 }

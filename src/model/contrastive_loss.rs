@@ -4,7 +4,9 @@
 
 use rayon::prelude::*;
 
-use crate::model::batch_stats::{ColumnStats, column_sums_pair, standardise, standardise_backward};
+use crate::model::batch_stats::{
+    ColumnStats, Then, column_sums_pair, standardise, standardise_backward,
+};
 use crate::model::contrastive::BN_EPS;
 use crate::model::matmul::{Operand, matmul};
 use crate::model::vector::with_avx2;
@@ -131,8 +133,16 @@ pub fn barlow_loss_grad(
             false,
         );
         let s = &ws.standardised[k];
-        column_sums_pair(d, s, cols, &mut ws.sum_g, &mut ws.sum_gx);
-        standardise_backward(d, s, &ws.stats[k], None, &ws.sum_g, &ws.sum_gx, cols);
+        column_sums_pair(d, s, Then::Nothing, cols, &mut ws.sum_g, &mut ws.sum_gx);
+        standardise_backward(
+            d,
+            s,
+            &ws.stats[k],
+            Then::Nothing,
+            &ws.sum_g,
+            &ws.sum_gx,
+            cols,
+        );
     }
     loss
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::model::ModelError;
 use crate::model::backprop::values;
 use crate::model::batch_stats::{
-    ColumnStats, column_stats, column_sums_pair, standardise_backward,
+    ColumnStats, Then, column_stats, column_sums_pair, standardise_backward,
 };
 use crate::model::contrastive::{BN_EPS, BN_MOMENTUM, Projector};
 use crate::model::matmul::{Operand, matmul};
@@ -225,20 +225,8 @@ pub fn head_backward<'w>(
         let out = w.dims2()?.0;
         let (gg, bg) = (bn.gamma.storage_and_layout(), bn.beta.storage_and_layout());
         let (gamma, beta) = (values(&gg)?, values(&bg)?);
-        // Through ReLU (candle's gradient: 1 where its input is >= 0).
-        ws.delta
-            .par_chunks_mut(out)
-            .zip(layer.xhat.par_chunks(out))
-            .for_each(|(d, x)| {
-                with_avx2(
-                    #[inline(always)]
-                    || {
-                        for (((d, &x), &g), &b) in d.iter_mut().zip(x).zip(gamma).zip(beta) {
-                            *d = if g * x + b < 0.0 { 0.0 } else { *d };
-                        }
-                    },
-                )
-            });
+        // Through ReLU (gated on the fly), BatchNorm's affine map and the standardisation.
+        let then = Then::AffineRelu { gamma, beta };
         for ((((g, xhat), stats), sum_g), sum_gx) in ws
             .delta
             .chunks_mut(per * out)
@@ -247,8 +235,8 @@ pub fn head_backward<'w>(
             .zip(&mut ws.sum_g)
             .zip(&mut ws.sum_gx)
         {
-            column_sums_pair(g, xhat, out, sum_g, sum_gx);
-            standardise_backward(g, xhat, stats, Some(gamma), sum_g, sum_gx, out);
+            column_sums_pair(g, xhat, then, out, sum_g, sum_gx);
+            standardise_backward(g, xhat, stats, then, sum_g, sum_gx, out);
         }
         sum_segments(&mut ws.grads[3 * i + 1], &ws.sum_gx);
         sum_segments(&mut ws.grads[3 * i + 2], &ws.sum_g);
