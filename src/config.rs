@@ -105,6 +105,9 @@ pub struct TrainConfig {
     pub patience: usize,
     pub seed: u64,
     pub threads: usize,
+    /// Number format of the fast path's matrix products: "f32", or "bf16" (operands rounded to
+    /// bfloat16, f32 accumulation and weights; on AMX CPUs, f32 elsewhere).
+    pub precision: crate::model::matmul::Precision,
     pub out_dir: String,
     /// Latent snapshots every this many epochs ("auto": about ten per run within 3% of the
     /// training time; 0: none).
@@ -131,6 +134,7 @@ impl Default for TrainConfig {
             patience: 5,
             seed: 0,
             threads: 0,
+            precision: crate::model::matmul::Precision::F32,
             out_dir: "runs".into(),
             snapshot_every: Epochs::Auto,
             snapshot_cells: 2000,

@@ -286,12 +286,13 @@ mod tests {
     use super::*;
 
     /// Keys of config.toml where every value of their type is allowed.
-    const UNLIMITED: [&str; 17] = [
+    const UNLIMITED: [&str; 18] = [
         "data.label",
         "data.memory_budget_mb",
         "preprocess.log1p",
         "preprocess.n_top_genes",
         "train.warmup_epochs",
+        "train.precision",
         "train.split_by",
         "train.patience",
         "train.seed",

@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::time::Instant;
 
 use crate::model::matmul::{Kernels, Operand, matmul_on};
+use crate::model::matmul_bf16;
 
 /// (m, k, n) of the products in one masked step at batch 256 on 2,000 genes: first layer
 /// forward, a hidden layer, the first layer's weight gradient, the output layer.
@@ -18,7 +19,7 @@ pub const TRAINING_SHAPES: [(usize, usize, usize); 4] = [
 /// The gemm rate of one kernel choice.
 #[derive(Debug, Clone, Serialize)]
 pub struct GemmRate {
-    /// `auto` or `avx2` (see `CELLSCOPE_SIMD`).
+    /// `auto` or `avx2` (see `CELLSCOPE_SIMD`), or `bf16`.
     pub kernels: String,
     /// The instruction set they ran on.
     pub instruction_set: String,
@@ -44,6 +45,30 @@ fn median_secs(reps: usize, mut f: impl FnMut()) -> f64 {
 
 /// Measures `kernels` at [`TRAINING_SHAPES`] on the current rayon pool, `reps` times each.
 pub fn measure(kernels: Kernels, reps: usize) -> GemmRate {
+    rate(
+        format!("{kernels:?}").to_lowercase(),
+        kernels.instruction_set(),
+        reps,
+        |c, mnk, lhs, rhs| matmul_on(kernels, c, mnk, lhs, rhs, false),
+    )
+}
+
+/// Measures the bf16 products (AMX tiles) at [`TRAINING_SHAPES`]; `None` without AMX.
+pub fn measure_bf16(reps: usize) -> Option<GemmRate> {
+    matmul_bf16::available().then(|| {
+        rate("bf16".into(), "amx-bf16", reps, |c, mnk, lhs, rhs| {
+            matmul_bf16::matmul(c, mnk, lhs, rhs, false)
+        })
+    })
+}
+
+/// The rate of `product` at [`TRAINING_SHAPES`].
+fn rate(
+    kernels: String,
+    isa: &str,
+    reps: usize,
+    product: impl Fn(&mut [f32], (usize, usize, usize), &Operand, &Operand),
+) -> GemmRate {
     let mut per_shape = Vec::new();
     let (mut flops, mut secs) = (0.0, 0.0);
     for (m, k, n) in TRAINING_SHAPES {
@@ -51,8 +76,12 @@ pub fn measure(kernels: Kernels, reps: usize) -> GemmRate {
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
         let s = median_secs(reps, || {
-            let (lhs, rhs) = (Operand::rows(&a, k), Operand::rows(&b, n));
-            matmul_on(kernels, &mut c, (m, n, k), &lhs, &rhs, false);
+            product(
+                &mut c,
+                (m, n, k),
+                &Operand::rows(&a, k),
+                &Operand::rows(&b, n),
+            );
         });
         let f = 2.0 * (m * n * k) as f64;
         per_shape.push(f / s / 1e9);
@@ -60,8 +89,8 @@ pub fn measure(kernels: Kernels, reps: usize) -> GemmRate {
         secs += s;
     }
     GemmRate {
-        kernels: format!("{kernels:?}").to_lowercase(),
-        instruction_set: kernels.instruction_set().into(),
+        kernels,
+        instruction_set: isa.into(),
         gflops_per_sec: flops / secs / 1e9,
         per_shape,
     }

@@ -15,6 +15,8 @@ use crate::train::method::Learner;
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
     pub method: String,
+    /// The matrix products' number format that ran (`f32`, or `bf16` on AMX).
+    pub precision: String,
     pub n_params: usize,
     pub batch_size: usize,
     pub threads: usize,
@@ -88,6 +90,7 @@ pub fn measure(
     let cells_per_sec = batch as f64 / median;
     Ok(Throughput {
         method: method.name().into(),
+        precision: format!("{:?}", config.train.precision.effective()).to_lowercase(),
         n_params: learner.params().n_params(),
         batch_size: batch,
         threads: rayon::current_num_threads(),

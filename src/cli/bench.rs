@@ -7,7 +7,7 @@ use crate::bench::gemm::{GemmRate, TRAINING_SHAPES};
 use crate::bench::train::{EMBED_BATCH, Throughput, measure, measure_embedding};
 use crate::config::Config;
 use crate::data::synthetic::log_normalised_cells;
-use crate::model::matmul::{Kernels, SIMD_ENV, cpu_features, cpu_model};
+use crate::model::matmul::{Kernels, Precision, SIMD_ENV, cpu_features, cpu_model};
 use crate::train::Method;
 
 #[derive(Debug, Args)]
@@ -113,10 +113,12 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         .build()?;
     let (x, _) = log_normalised_cells(BENCH_CELLS, BENCH_GENES, 8, 0);
     let selected = Kernels::selected();
-    let rates: Vec<GemmRate> = [Kernels::Auto, Kernels::Avx2]
+    let mut rates: Vec<GemmRate> = [Kernels::Auto, Kernels::Avx2]
         .into_iter()
         .map(|k| pool.install(|| crate::bench::gemm::measure(k, 5)))
         .collect();
+    rates.extend(pool.install(|| crate::bench::gemm::measure_bf16(5)));
+    let bf16 = rates.len() > 2;
     if !json {
         println!(
             "CPU: {} ({}); {SIMD_ENV}={} -> {} kernels, {threads} threads",
@@ -144,21 +146,36 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
     // Each method's share is of the gemm rate measured just before it: a shared machine's rate
     // moves from minute to minute.
     let mut ceilings: Vec<f64> = Vec::new();
-    for method in [
+    let methods = [
         Method::Masked,
         Method::Gp,
         Method::GpTf,
         Method::Byol,
         Method::Barlow,
-    ] {
+    ];
+    // With AMX, every method again with bf16 products, against the bf16 gemm rate.
+    let precisions: &[Precision] = if bf16 {
+        &[Precision::F32, Precision::Bf16]
+    } else {
+        &[Precision::F32]
+    };
+    for (&precision, method) in precisions
+        .iter()
+        .flat_map(|p| methods.iter().map(move |&m| (p, m)))
+    {
+        config.train.precision = precision;
         let ceiling = pool
-            .install(|| crate::bench::gemm::measure(selected, 3))
-            .gflops_per_sec;
+            .install(|| match precision {
+                Precision::Bf16 => crate::bench::gemm::measure_bf16(3),
+                Precision::F32 => Some(crate::bench::gemm::measure(selected, 3)),
+            })
+            .map_or(f64::NAN, |r| r.gflops_per_sec);
         let r = pool.install(|| measure(&config, method, &x, 5, 40))?;
         if !json {
             println!(
-                "{:<7} {:>9.0} cells/s  {:>6.1} GFLOP/s ({:>3.0}% of gemm {:.0})  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params",
+                "{:<7} {:>4} {:>9.0} cells/s  {:>6.1} GFLOP/s ({:>3.0}% of gemm {:.0})  {:>6.1} ms/step median (mean: batch {:.1}, forward {:.1}, backward {:.1}, optimiser {:.1})  {} params",
                 r.method,
+                r.precision,
                 r.cells_per_sec,
                 r.gflops_per_sec,
                 100.0 * r.gflops_per_sec / ceiling,

@@ -1,6 +1,7 @@
 //! Row-major f32 matrix products on gemm, with the SIMD kernel chosen at run time: AVX-512 where
 //! the CPU has it (gemm's `x86-v4` kernels), AVX2/FMA otherwise, or AVX2/FMA forced by
-//! `CELLSCOPE_SIMD=avx2` (to compare the paths on one machine).
+//! `CELLSCOPE_SIMD=avx2` (to compare the paths on one machine); or, inside a bf16
+//! [`Precision::scope`] on a CPU with AMX, bf16 products on its tiles (see `matmul_bf16`).
 
 use gemm::Parallelism;
 use gemm_common::simd::MixedSimd;
@@ -57,7 +58,6 @@ impl Kernels {
 
 /// SIMD features of this CPU that matter to the kernels, space-separated.
 pub fn cpu_features() -> String {
-    #[allow(unused_mut)]
     let mut found: Vec<&str> = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
@@ -72,6 +72,9 @@ pub fn cpu_features() -> String {
             "avx512vl",
             "avx512bf16"
         );
+    }
+    if super::matmul_bf16::available() {
+        found.push("amx-bf16");
     }
     found.join(" ")
 }
@@ -115,13 +118,59 @@ impl<'a> Operand<'a> {
         }
     }
 
+    /// The values with their row and column strides.
+    pub(super) fn parts(&self) -> (&'a [f32], usize, usize) {
+        (self.values, self.row_stride, self.col_stride)
+    }
+
     fn last_index(&self, rows: usize, cols: usize) -> usize {
         (rows - 1) * self.row_stride + (cols - 1) * self.col_stride
     }
 }
 
-/// `dst (m x n, row-major) = lhs (m x k) * rhs (k x n)`, plus `dst` when `accumulate`, on the
-/// kernels `CELLSCOPE_SIMD` selects.
+/// The number format of the matrix products' operands (accumulation is f32 in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 operands.
+    #[default]
+    F32,
+    /// Operands rounded to bfloat16, on AMX tiles where the CPU has them (f32 elsewhere).
+    Bf16,
+}
+
+impl Precision {
+    /// The precision the products run in on this CPU: bf16 only where AMX is available.
+    pub fn effective(self) -> Self {
+        match self {
+            Self::Bf16 if super::matmul_bf16::available() => Self::Bf16,
+            _ => Self::F32,
+        }
+    }
+
+    /// Runs `f` with this thread's products in `self` (its effective form), then restores the
+    /// previous precision.
+    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        /// Restores the previous precision, also when `f` panics.
+        struct Restore(Precision);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                PRECISION.set(self.0);
+            }
+        }
+        let _restore = Restore(PRECISION.replace(self.effective()));
+        f()
+    }
+}
+
+thread_local! {
+    /// The precision of this thread's products (set by [`Precision::scope`]).
+    static PRECISION: std::cell::Cell<Precision> = const { std::cell::Cell::new(Precision::F32) };
+}
+
+/// `dst (m x n, row-major) = lhs (m x k) * rhs (k x n)`, plus `dst` when `accumulate`: in bf16
+/// inside a [`Precision::scope`] of bf16 on an AMX CPU, else in f32 on the kernels
+/// `CELLSCOPE_SIMD` selects.
 pub fn matmul(
     dst: &mut [f32],
     mnk: (usize, usize, usize),
@@ -129,7 +178,27 @@ pub fn matmul(
     rhs: &Operand,
     accumulate: bool,
 ) {
+    if PRECISION.get() == Precision::Bf16 {
+        let (m, n, k) = mnk;
+        if m > 0 && n > 0 && k > 0 {
+            check_sizes(dst, mnk, lhs, rhs);
+            super::matmul_bf16::matmul(dst, mnk, lhs, rhs, accumulate);
+        }
+        return;
+    }
     matmul_on(Kernels::selected(), dst, mnk, lhs, rhs, accumulate);
+}
+
+fn check_sizes(dst: &[f32], (m, n, k): (usize, usize, usize), lhs: &Operand, rhs: &Operand) {
+    assert!(dst.len() >= m * n, "gemm destination too small");
+    assert!(
+        lhs.last_index(m, k) < lhs.values.len(),
+        "gemm lhs too small"
+    );
+    assert!(
+        rhs.last_index(k, n) < rhs.values.len(),
+        "gemm rhs too small"
+    );
 }
 
 /// [`matmul`] on the given kernels.
@@ -144,15 +213,7 @@ pub fn matmul_on(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(dst.len() >= m * n, "gemm destination too small");
-    assert!(
-        lhs.last_index(m, k) < lhs.values.len(),
-        "gemm lhs too small"
-    );
-    assert!(
-        rhs.last_index(k, n) < rhs.values.len(),
-        "gemm rhs too small"
-    );
+    check_sizes(dst, (m, n, k), lhs, rhs);
     let threads = rayon::current_num_threads();
     let par = if threads > 1 {
         Parallelism::Rayon(threads)

@@ -13,6 +13,7 @@ pub mod heads;
 pub mod kernels;
 pub mod masking;
 pub mod matmul;
+pub mod matmul_bf16;
 pub mod mlp;
 pub mod optim;
 pub mod params;

@@ -1,0 +1,566 @@
+//! Matrix products in bfloat16 with f32 accumulation on Intel AMX tiles (`tdpbf16ps`), for
+//! `train.precision = "bf16"`. Both operands are rounded to bf16 (round to nearest even) while
+//! they are packed into tile order; products accumulate in f32 in the tile registers and land in
+//! an f32 destination, as PyTorch's bf16 autocast does on CPU.
+//!
+//! The product is cut into 32 x 32 destination blocks (four 16 x 16 f32 tiles) that run over the
+//! inner dimension in steps of 32 (two bf16 tiles of each operand a step), split between the
+//! threads by blocks of destination columns (or rows, when there are fewer column blocks).
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+use super::matmul::Operand;
+use super::vector::with_avx2;
+
+/// Destination block side, and the inner-dimension step of one tile product.
+const BLOCK: usize = 32;
+/// bf16 values in one packed 32 x 32 operand block (two 1 KiB tiles).
+const PACKED_BLOCK: usize = BLOCK * BLOCK;
+/// Pairs of bf16 values (one 32-bit word each) in a packed block.
+const WORDS: usize = PACKED_BLOCK / 2;
+/// Inner-dimension steps per pass over a destination block: 1,024 values of k keep a slice of
+/// the packed left operand within L2 while the destination columns sweep over it.
+const STEPS_PER_PASS: usize = 32;
+
+/// Whether this CPU and OS run AMX bf16 tiles (checked once; asks Linux for the tile state).
+pub fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(amx::enable)
+}
+
+/// f32 to bf16, round to nearest even (NaN stays NaN).
+#[inline(always)]
+pub fn to_bf16(x: f32) -> u16 {
+    (rounded(x) >> 16) as u16
+}
+
+/// bf16 to f32 (exact).
+#[inline(always)]
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// One packed operand block: 2 KiB, aligned for the tile loads.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([u32; WORDS]);
+
+/// The block products that run a packed product: AMX tiles, or (in tests) plain Rust.
+trait Tiles: Sync {
+    /// Makes the calling thread ready for [`Tiles::block`].
+    fn begin(&self);
+    /// `c (32 x 32 f32, row stride c_stride floats) (+)= a . b` over `steps` packed blocks.
+    ///
+    /// # Safety
+    /// `a` and `b` cover `steps` packed blocks; `c` covers 32 rows of `c_stride` floats, 32
+    /// valid; the thread ran [`Tiles::begin`].
+    unsafe fn block(
+        &self,
+        a: *const u16,
+        b: *const u16,
+        steps: usize,
+        c: *mut f32,
+        c_stride: usize,
+        load: bool,
+    );
+    /// Releases what [`Tiles::begin`] set up.
+    fn end(&self);
+}
+
+thread_local! {
+    /// Packed operands of the calling thread's last product, reused (no per-step allocation).
+    static PACKED: RefCell<(Vec<Block>, Vec<Block>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `dst (m x n) (+)= lhs (m x k) . rhs (k x n)` in bf16 with f32 accumulation.
+///
+/// # Panics
+/// If AMX is not [`available`] or an operand is neither row-major nor transposed.
+pub fn matmul(
+    dst: &mut [f32],
+    mnk: (usize, usize, usize),
+    lhs: &Operand,
+    rhs: &Operand,
+    accumulate: bool,
+) {
+    assert!(available(), "bf16 matmul needs AMX");
+    run(&amx::Amx, dst, mnk, lhs, rhs, accumulate);
+}
+
+fn run<T: Tiles>(
+    tiles: &T,
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: &Operand,
+    rhs: &Operand,
+    accumulate: bool,
+) {
+    let (mb, nb, steps) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), k.div_ceil(BLOCK));
+    PACKED.with_borrow_mut(|(a, b)| {
+        let (a, b) = (pack_lhs(lhs, (m, k), a), pack_rhs(rhs, (k, n), b));
+        let threads = rayon::current_num_threads().max(1);
+        // Each task owns whole blocks of destination columns (rows when columns are few), so no
+        // two tasks write one value.
+        let by_cols = nb >= threads || nb >= mb;
+        let blocks = if by_cols { nb } else { mb };
+        let tasks = threads.min(blocks);
+        let out = SendPtr(dst.as_mut_ptr());
+        (0..tasks).into_par_iter().for_each(|t| {
+            let range = t * blocks / tasks..(t + 1) * blocks / tasks;
+            let (rows, cols) = if by_cols {
+                (0..mb, range)
+            } else {
+                (range, 0..nb)
+            };
+            tiles.begin();
+            let mut edge = [0f32; BLOCK * BLOCK];
+            for pass in (0..steps).step_by(STEPS_PER_PASS) {
+                let s = STEPS_PER_PASS.min(steps - pass);
+                let load = accumulate || pass > 0;
+                for j in cols.clone() {
+                    for i in rows.clone() {
+                        let pa = a[i * steps + pass..].as_ptr().cast::<u16>();
+                        let pb = b[j * steps + pass..].as_ptr().cast::<u16>();
+                        let (r0, c0) = (i * BLOCK, j * BLOCK);
+                        let (h, w) = (BLOCK.min(m - r0), BLOCK.min(n - c0));
+                        // SAFETY: the packed slices hold `steps` blocks per panel; a whole
+                        // block writes inside `dst` (asserted by the caller's length checks);
+                        // an edge block goes through `edge`; tasks write disjoint blocks.
+                        unsafe {
+                            let c = out.at(r0 * n + c0);
+                            if h == BLOCK && w == BLOCK {
+                                tiles.block(pa, pb, s, c, n, load);
+                            } else {
+                                edge.fill(0.0);
+                                if load {
+                                    for r in 0..h {
+                                        let src = std::slice::from_raw_parts(c.add(r * n), w);
+                                        edge[r * BLOCK..r * BLOCK + w].copy_from_slice(src);
+                                    }
+                                }
+                                tiles.block(pa, pb, s, edge.as_mut_ptr(), BLOCK, true);
+                                for r in 0..h {
+                                    let d = std::slice::from_raw_parts_mut(c.add(r * n), w);
+                                    d.copy_from_slice(&edge[r * BLOCK..r * BLOCK + w]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tiles.end();
+        });
+    });
+}
+
+/// A destination pointer shared by tasks that write disjoint blocks.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: every task writes only its own destination blocks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer `offset` values on.
+    ///
+    /// # Safety
+    /// As for `pointer::add`.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Packs the left operand (m x k): for each 32-row panel and 32-wide step of k, a 32 x 32
+/// row-major bf16 block (two 16-row tiles), zero beyond the matrix.
+fn pack_lhs<'b>(op: &Operand, (m, k): (usize, usize), out: &'b mut Vec<Block>) -> &'b [Block] {
+    let (values, rs, cs) = op.parts();
+    pack::<false>(values, (rs, cs), (m, k), out)
+}
+
+/// Packs the right operand (k x n): for each 32-column panel and 32-wide step of k, two
+/// 16-column tiles in AMX's pair order (tile row q holds b[2q][j], b[2q+1][j] for its 16 j).
+fn pack_rhs<'b>(op: &Operand, (k, n): (usize, usize), out: &'b mut Vec<Block>) -> &'b [Block] {
+    let (values, rs, cs) = op.parts();
+    pack::<true>(values, (cs, rs), (n, k), out)
+}
+
+/// f32 bits rounded to nearest even at bit 16, so that the upper half is the bf16 value (NaN
+/// kept quiet); branch-free so that loops over it vectorise.
+#[inline(always)]
+fn rounded(x: f32) -> u32 {
+    let u = x.to_bits();
+    let r = u.wrapping_add(0x7fff + ((u >> 16) & 1));
+    if u & 0x7fff_ffff > 0x7f80_0000 {
+        u | 0x0040_0000
+    } else {
+        r
+    }
+}
+
+/// The word of bf16 values `(lo, hi)` from two [`rounded`] values.
+#[inline(always)]
+fn join(lo: u32, hi: u32) -> u32 {
+    (lo >> 16) | (hi & 0xffff_0000)
+}
+
+/// Packs `lines` lines of `k` values (value p of line l at `l * line_stride + p * k_stride`)
+/// into blocks of 32 lines x 32 values of k, each word a pair of neighbours along k: lines
+/// row-major in a block for the left operand, AMX's pair order for the right (`RHS`). One of
+/// the strides must be 1.
+fn pack<'b, const RHS: bool>(
+    values: &[f32],
+    (line_stride, k_stride): (usize, usize),
+    (lines, k): (usize, usize),
+    out: &'b mut Vec<Block>,
+) -> &'b [Block] {
+    let steps = k.div_ceil(BLOCK);
+    let len = lines.div_ceil(BLOCK) * steps;
+    if out.len() < len {
+        out.resize(len, Block([0; WORDS]));
+    }
+    let out = &mut out[..len];
+    // Word (line l, pair q) of a block.
+    let at = |l: usize, q: usize| {
+        if RHS {
+            (l / 16) * 256 + q * 16 + l % 16
+        } else {
+            l * 16 + q
+        }
+    };
+    out.par_chunks_mut(steps).enumerate().for_each(
+        #[inline(always)]
+        |(panel, blocks)| {
+            with_avx2(
+                #[inline(always)]
+                || {
+                    let first = panel * BLOCK;
+                    let nl = BLOCK.min(lines - first);
+                    for (s, block) in blocks.iter_mut().enumerate() {
+                        let p0 = s * BLOCK;
+                        let kw = BLOCK.min(k - p0);
+                        let block = &mut block.0;
+                        if nl < BLOCK || kw < BLOCK {
+                            block.fill(0);
+                        }
+                        if k_stride == 1 {
+                            // Along k in memory: a line's 32 values give its 16 words.
+                            for l in 0..nl {
+                                let src = &values[(first + l) * line_stride + p0..][..kw];
+                                let mut r = [0u32; BLOCK];
+                                r.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
+                                let mut w = [0u32; 16];
+                                for (q, w) in w.iter_mut().enumerate() {
+                                    *w = join(r[2 * q], r[2 * q + 1]);
+                                }
+                                if RHS {
+                                    for (q, &w) in w.iter().enumerate() {
+                                        block[at(l, q)] = w;
+                                    }
+                                } else {
+                                    block[l * 16..l * 16 + 16].copy_from_slice(&w);
+                                }
+                            }
+                        } else {
+                            // Along the lines in memory: two rows of k give one word per line.
+                            for q in 0..kw.div_ceil(2) {
+                                let p = p0 + 2 * q;
+                                let row = |p: usize| &values[p * k_stride + first..][..nl];
+                                let (mut lo, mut hi) = ([0u32; BLOCK], [0u32; BLOCK]);
+                                lo.iter_mut()
+                                    .zip(row(p))
+                                    .for_each(|(r, &x)| *r = rounded(x));
+                                if p + 1 < k {
+                                    let src = row(p + 1);
+                                    hi.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
+                                }
+                                let mut w = [0u32; BLOCK];
+                                for ((w, &lo), &hi) in w.iter_mut().zip(&lo).zip(&hi) {
+                                    *w = join(lo, hi);
+                                }
+                                if RHS {
+                                    block[q * 16..q * 16 + 16].copy_from_slice(&w[..16]);
+                                    block[256 + q * 16..256 + q * 16 + 16]
+                                        .copy_from_slice(&w[16..]);
+                                } else {
+                                    for (l, &w) in w.iter().enumerate() {
+                                        block[at(l, q)] = w;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                },
+            )
+        },
+    );
+    out
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx {
+    use std::arch::asm;
+
+    /// The AMX tile unit: four f32 accumulator tiles (0-3), two for each operand (4-7).
+    pub struct Amx;
+
+    /// Palette 1: eight tiles of 16 rows x 64 bytes.
+    #[repr(C, align(64))]
+    struct TileConfig([u8; 64]);
+
+    const CONFIG: TileConfig = {
+        let mut c = [0u8; 64];
+        c[0] = 1;
+        let mut t = 0;
+        while t < 8 {
+            c[16 + 2 * t] = 64;
+            c[48 + t] = 16;
+            t += 1;
+        }
+        TileConfig(c)
+    };
+
+    /// CPUID says AMX-TILE and AMX-BF16, and Linux grants this process the tile state.
+    pub fn enable() -> bool {
+        if std::arch::x86_64::__cpuid(0).eax < 7 {
+            return false;
+        }
+        let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+        let (tile, bf16) = (leaf7.edx & (1 << 24) != 0, leaf7.edx & (1 << 22) != 0);
+        if !(tile && bf16) {
+            return false;
+        }
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with these arguments only asks for a permission.
+        let granted = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
+        };
+        if !granted {
+            tracing::warn!("the CPU has AMX but Linux did not grant the tile state");
+        }
+        granted
+    }
+
+    impl super::Tiles for Amx {
+        fn begin(&self) {
+            // SAFETY: `available()` was checked before any product; the config is valid.
+            unsafe { asm!("ldtilecfg [{}]", in(reg) CONFIG.0.as_ptr(), options(nostack)) };
+        }
+
+        unsafe fn block(
+            &self,
+            a: *const u16,
+            b: *const u16,
+            steps: usize,
+            c: *mut f32,
+            c_stride: usize,
+            load: bool,
+        ) {
+            let cs = c_stride * 4;
+            // SAFETY: the caller keeps every address inside its buffers (see the trait).
+            unsafe {
+                if load {
+                    asm!(
+                        "tileloadd tmm0, [{c} + {cs}*1]",
+                        "tileloadd tmm1, [{c} + {cs}*1 + 64]",
+                        "tileloadd tmm2, [{c2} + {cs}*1]",
+                        "tileloadd tmm3, [{c2} + {cs}*1 + 64]",
+                        c = in(reg) c, c2 = in(reg) c.add(16 * c_stride), cs = in(reg) cs,
+                        options(nostack, readonly),
+                    );
+                } else {
+                    asm!(
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        options(nostack, nomem)
+                    );
+                }
+                // Loads interleaved with the products that wait on them.
+                asm!(
+                    "2:",
+                    "tileloadd tmm4, [{a} + {s}*1]",
+                    "tileloadd tmm6, [{b} + {s}*1]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tileloadd tmm7, [{b} + {s}*1 + 1024]",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tileloadd tmm5, [{a} + {s}*1 + 1024]",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    "add {a}, 2048",
+                    "add {b}, 2048",
+                    "dec {n}",
+                    "jnz 2b",
+                    a = inout(reg) a => _, b = inout(reg) b => _, n = inout(reg) steps => _,
+                    s = in(reg) 64usize,
+                    options(nostack, readonly),
+                );
+                asm!(
+                    "tilestored [{c} + {cs}*1], tmm0",
+                    "tilestored [{c} + {cs}*1 + 64], tmm1",
+                    "tilestored [{c2} + {cs}*1], tmm2",
+                    "tilestored [{c2} + {cs}*1 + 64], tmm3",
+                    c = in(reg) c, c2 = in(reg) c.add(16 * c_stride), cs = in(reg) cs,
+                    options(nostack),
+                );
+            }
+        }
+
+        fn end(&self) {
+            // SAFETY: releases the tile state this thread configured.
+            unsafe { asm!("tilerelease", options(nostack, nomem)) };
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod amx {
+    /// No AMX off x86_64 Linux.
+    pub struct Amx;
+
+    pub fn enable() -> bool {
+        false
+    }
+
+    impl super::Tiles for Amx {
+        fn begin(&self) {}
+        unsafe fn block(
+            &self,
+            _: *const u16,
+            _: *const u16,
+            _: usize,
+            _: *mut f32,
+            _: usize,
+            _: bool,
+        ) {
+            unreachable!("available() is false here")
+        }
+        fn end(&self) {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `tdpbf16ps` computes, in plain Rust, on the same packed blocks.
+    struct Emulated;
+
+    impl Tiles for Emulated {
+        fn begin(&self) {}
+        unsafe fn block(
+            &self,
+            a: *const u16,
+            b: *const u16,
+            steps: usize,
+            c: *mut f32,
+            c_stride: usize,
+            load: bool,
+        ) {
+            // SAFETY: forwarded from the caller.
+            let (a, b) = unsafe {
+                (
+                    std::slice::from_raw_parts(a, steps * PACKED_BLOCK),
+                    std::slice::from_raw_parts(b, steps * PACKED_BLOCK),
+                )
+            };
+            for r in 0..BLOCK {
+                for j in 0..BLOCK {
+                    // SAFETY: inside the 32 x 32 block the caller vouches for.
+                    let d = unsafe { &mut *c.add(r * c_stride + j) };
+                    let mut acc = if load { *d } else { 0.0 };
+                    for s in 0..steps {
+                        let (ab, bb) = (&a[s * PACKED_BLOCK..], &b[s * PACKED_BLOCK..]);
+                        for p in 0..BLOCK {
+                            let bv = bb[(j / 16) * 512 + (p / 2) * BLOCK + (j % 16) * 2 + p % 2];
+                            acc += from_bf16(ab[r * BLOCK + p]) * from_bf16(bv);
+                        }
+                    }
+                    *d = acc;
+                }
+            }
+        }
+        fn end(&self) {}
+    }
+
+    /// The product of the bf16-rounded operands, in f64.
+    fn rounded_product(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        let r = |x: f32| from_bf16(to_bf16(x)) as f64;
+        (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                (0..k)
+                    .map(|p| r(a[i * k + p]) * r(b[p * n + j]))
+                    .sum::<f64>() as f32
+            })
+            .collect()
+    }
+
+    fn check(tiles: &impl Tiles, (m, n, k): (usize, usize, usize)) {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 23) as f32 - 11.0) / 9.3)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 17) as f32 - 8.0) / 7.1)
+            .collect();
+        let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let expect = rounded_product(&a, &b, (m, n, k));
+        let layouts = [
+            (Operand::rows(&a, k), Operand::rows(&b, n)),
+            (Operand::transposed(&at, m), Operand::transposed(&bt, k)),
+        ];
+        for (lhs, rhs) in &layouts {
+            for accumulate in [false, true] {
+                let mut c = vec![1f32; m * n];
+                run(tiles, &mut c, (m, n, k), lhs, rhs, accumulate);
+                let base = if accumulate { 1.0 } else { 0.0 };
+                for (i, (x, y)) in c.iter().zip(&expect).enumerate() {
+                    assert!(
+                        (x - base - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "{m}x{n}x{k} acc {accumulate}, value {i}: {x} vs {}",
+                        y + base
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounding_is_to_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        // 1 + 2^-8 is halfway between 1 and the next bf16: ties go to the even mantissa (1).
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(to_bf16(-2.5), 0xc020);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+    }
+
+    #[test]
+    fn packed_blocks_give_the_product_of_the_rounded_operands() {
+        // Whole blocks, edges in every dimension, several passes over k, fewer column blocks
+        // than threads.
+        for shape in [(64, 64, 64), (37, 53, 129), (70, 20, 1100), (5, 3, 2)] {
+            check(&Emulated, shape);
+        }
+    }
+
+    #[test]
+    fn amx_tiles_match_the_emulated_ones() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AMX-BF16 (the emulated tiles are tested above)");
+            return;
+        }
+        for shape in [(64, 64, 64), (37, 53, 129), (96, 256, 1100)] {
+            check(&amx::Amx, shape);
+        }
+    }
+}
