@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 
 use super::matmul::Operand;
+use super::transpose::transpose;
 use super::vector::with_avx2;
 
 /// Destination block side, and the inner-dimension step of one tile product.
@@ -22,6 +23,10 @@ const WORDS: usize = PACKED_BLOCK / 2;
 /// Inner-dimension steps per pass over a destination block: 1,024 values of k keep a slice of
 /// the packed left operand within L2 while the destination columns sweep over it.
 const STEPS_PER_PASS: usize = 32;
+
+/// The most bytes of packed right operand that one pass keeps in a core's L2 cache while the
+/// destination's row panels sweep over it.
+const RHS_SLICE_BYTES: usize = 1 << 20;
 
 /// Whether this CPU and OS run AMX bf16 tiles (checked once; asks Linux for the tile state).
 pub fn available() -> bool {
@@ -118,8 +123,16 @@ fn run<T: Tiles>(
             for pass in (0..steps).step_by(STEPS_PER_PASS) {
                 let s = STEPS_PER_PASS.min(steps - pass);
                 let load = accumulate || pass > 0;
-                for j in cols.clone() {
-                    for i in rows.clone() {
+                // Destination rows outer (each 32-row panel written left to right, in few
+                // pages) while the right operand's slice stays within L2; columns outer else.
+                let rows_outer = s * cols.len() * size_of::<Block>() <= RHS_SLICE_BYTES;
+                let (outer, inner) = match rows_outer {
+                    true => (rows.clone(), cols.clone()),
+                    false => (cols.clone(), rows.clone()),
+                };
+                for o in outer {
+                    for x in inner.clone() {
+                        let (i, j) = if rows_outer { (o, x) } else { (x, o) };
                         let pa = a[i * steps + pass..].as_ptr().cast::<u16>();
                         let pb = b[j * steps + pass..].as_ptr().cast::<u16>();
                         let (r0, c0) = (i * BLOCK, j * BLOCK);
@@ -205,6 +218,18 @@ fn join(lo: u32, hi: u32) -> u32 {
     (lo >> 16) | (hi & 0xffff_0000)
 }
 
+/// The 16 words of one line's (up to) 32 values along k, zero past them.
+#[inline(always)]
+fn line_words(src: &[f32]) -> [u32; 16] {
+    let mut r = [0u32; BLOCK];
+    r.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
+    let mut w = [0u32; 16];
+    for (q, w) in w.iter_mut().enumerate() {
+        *w = join(r[2 * q], r[2 * q + 1]);
+    }
+    w
+}
+
 /// Packs `lines` lines of `k` values (value p of line l at `l * line_stride + p * k_stride`)
 /// into blocks of 32 lines x 32 values of k, each word a pair of neighbours along k: lines
 /// row-major in a block for the left operand, AMX's pair order for the right (`RHS`). One of
@@ -244,16 +269,19 @@ fn pack<'b, const RHS: bool>(
                         if nl < BLOCK || kw < BLOCK {
                             block.fill(0);
                         }
-                        if k_stride == 1 {
-                            // Along k in memory: a line's 32 values give its 16 words.
+                        if k_stride == 1 || !RHS {
+                            // A line's 32 values along k give its 16 words; a left operand stored
+                            // transposed is turned line-major first (through a 32 x 32 tile).
+                            let mut tile = [0f32; PACKED_BLOCK];
+                            let (src, stride) = if k_stride == 1 {
+                                (&values[first * line_stride + p0..], line_stride)
+                            } else {
+                                let src = &values[p0 * k_stride + first..];
+                                transpose(src, (kw, nl, k_stride), &mut tile, BLOCK);
+                                (&tile[..], BLOCK)
+                            };
                             for l in 0..nl {
-                                let src = &values[(first + l) * line_stride + p0..][..kw];
-                                let mut r = [0u32; BLOCK];
-                                r.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
-                                let mut w = [0u32; 16];
-                                for (q, w) in w.iter_mut().enumerate() {
-                                    *w = join(r[2 * q], r[2 * q + 1]);
-                                }
+                                let w = line_words(&src[l * stride..][..kw]);
                                 if RHS {
                                     for (q, &w) in w.iter().enumerate() {
                                         block[at(l, q)] = w;
@@ -263,7 +291,8 @@ fn pack<'b, const RHS: bool>(
                                 }
                             }
                         } else {
-                            // Along the lines in memory: two rows of k give one word per line.
+                            // A right operand stored row-major: two rows of k give one word per
+                            // line, 16 lines of a tile row side by side.
                             for q in 0..kw.div_ceil(2) {
                                 let p = p0 + 2 * q;
                                 let row = |p: usize| &values[p * k_stride + first..][..nl];
@@ -279,15 +308,8 @@ fn pack<'b, const RHS: bool>(
                                 for ((w, &lo), &hi) in w.iter_mut().zip(&lo).zip(&hi) {
                                     *w = join(lo, hi);
                                 }
-                                if RHS {
-                                    block[q * 16..q * 16 + 16].copy_from_slice(&w[..16]);
-                                    block[256 + q * 16..256 + q * 16 + 16]
-                                        .copy_from_slice(&w[16..]);
-                                } else {
-                                    for (l, &w) in w.iter().enumerate() {
-                                        block[at(l, q)] = w;
-                                    }
-                                }
+                                block[q * 16..q * 16 + 16].copy_from_slice(&w[..16]);
+                                block[256 + q * 16..256 + q * 16 + 16].copy_from_slice(&w[16..]);
                             }
                         }
                     }
@@ -547,8 +569,14 @@ mod tests {
     #[test]
     fn packed_blocks_give_the_product_of_the_rounded_operands() {
         // Whole blocks, edges in every dimension, several passes over k, fewer column blocks
-        // than threads.
-        for shape in [(64, 64, 64), (37, 53, 129), (70, 20, 1100), (5, 3, 2)] {
+        // than threads, a right operand too large to sweep row panels over (columns outer).
+        for shape in [
+            (64, 64, 64),
+            (37, 53, 129),
+            (70, 20, 1100),
+            (5, 3, 2),
+            (33, 1100, 1024),
+        ] {
             check(&Emulated, shape);
         }
     }
@@ -559,7 +587,12 @@ mod tests {
             eprintln!("skipped: this CPU has no AMX-BF16 (the emulated tiles are tested above)");
             return;
         }
-        for shape in [(64, 64, 64), (37, 53, 129), (96, 256, 1100)] {
+        for shape in [
+            (64, 64, 64),
+            (37, 53, 129),
+            (96, 256, 1100),
+            (33, 1100, 1024),
+        ] {
             check(&amx::Amx, shape);
         }
     }

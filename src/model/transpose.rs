@@ -1,5 +1,5 @@
 //! Matrix transposes of the hand-written passes: the first layer's weights into column blocks
-//! and its gradient back, on 8x8 AVX2 shuffles where the CPU has them (a tested plain fallback).
+//! and its gradient back, tiles of bf16 packing, on 8x8 AVX2 shuffles where the CPU has them (a tested plain fallback).
 
 use crate::model::vector::SPARSE_BLOCK;
 
@@ -42,6 +42,16 @@ pub fn unblock(block: &[f32], (width, inp): (usize, usize), dst: &mut [f32]) {
         stride: SPARSE_BLOCK,
     };
     transpose_tile(block, tile, dst, inp);
+}
+
+/// `dst[c * dst_stride + r] = src[r * stride + c]` for r < rows and c < cols.
+pub fn transpose(
+    src: &[f32],
+    (rows, cols, stride): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    transpose_tile(src, Tile { rows, cols, stride }, dst, dst_stride);
 }
 
 /// `dst[c * dst_stride + r] = src[r * tile.stride + c]` over the tile.
