@@ -85,18 +85,20 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
 fn seed_plus_plus(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Array2<f32> {
     let n = x.len() / d;
     let row = |i: usize| &x[i * d..(i + 1) * d];
-    let distances_to = |c: usize, d2: &[f64]| -> Vec<f64> {
-        d2.par_iter()
+    // `out[i] = min(d2[i], |x_i - x_c|^2)`, into buffers reused across the candidates.
+    let distances_to = |c: usize, d2: &[f64], out: &mut [f64]| {
+        out.par_iter_mut()
+            .zip(d2)
             .enumerate()
-            .map(|(i, &v)| v.min(squared_distance(row(i), row(c))))
-            .collect()
+            .for_each(|(i, (o, &v))| *o = v.min(squared_distance(row(i), row(c))));
     };
     let mut chosen = vec![rng.random_range(0..n)];
-    let mut d2 = distances_to(chosen[0], &vec![f64::INFINITY; n]);
+    let (mut d2, mut next, mut best_next) = (vec![0f64; n], vec![0f64; n], vec![0f64; n]);
+    distances_to(chosen[0], &vec![f64::INFINITY; n], &mut d2);
     let trials = 2 + (k as f64).ln() as usize;
     while chosen.len() < k {
         let total: f64 = d2.iter().sum();
-        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        let mut best: Option<(f64, usize)> = None;
         for _ in 0..trials {
             let candidate = if total > 0.0 {
                 let mut target = rng.random::<f64>() * total;
@@ -109,15 +111,16 @@ fn seed_plus_plus(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Array2<f32
             } else {
                 rng.random_range(0..n)
             };
-            let next = distances_to(candidate, &d2);
+            distances_to(candidate, &d2, &mut next);
             let potential: f64 = next.iter().sum();
-            if best.as_ref().is_none_or(|b| potential < b.0) {
-                best = Some((potential, candidate, next));
+            if best.is_none_or(|b| potential < b.0) {
+                best = Some((potential, candidate));
+                std::mem::swap(&mut next, &mut best_next);
             }
         }
-        let (_, candidate, next) = best.expect("at least two trials");
+        let (_, candidate) = best.expect("at least two trials");
         chosen.push(candidate);
-        d2 = next;
+        std::mem::swap(&mut d2, &mut best_next);
     }
     Array2::from_shape_fn((k, d), |(c, j)| x[chosen[c] * d + j])
 }
@@ -125,9 +128,28 @@ fn seed_plus_plus(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Array2<f32
 /// Rows per parallel task of the assignment and update steps.
 const ROW_BLOCK: usize = 4096;
 
+/// The buffers of the Lloyd iterations, allocated once per fit rather than each iteration.
+struct Buffers {
+    labels: Vec<usize>,
+    d2: Vec<f64>,
+    /// x . c for every row and centroid (n x k).
+    dots: Vec<f32>,
+}
+
+impl Buffers {
+    fn new(n: usize, k: usize) -> Self {
+        Self {
+            labels: vec![0; n],
+            d2: vec![0.0; n],
+            dots: vec![0.0; n * k],
+        }
+    }
+}
+
 /// Nearest centroid of every row and its squared distance. Candidates come from the Gram trick
 /// (|x|^2 - 2 x.c + |c|^2 with one gemm for all x.c); the distance to the chosen one is exact.
-fn assign(x: &[f32], d: usize, centroids: &Array2<f32>, labels: &mut [usize], d2: &mut [f64]) {
+fn assign(x: &[f32], d: usize, centroids: &Array2<f32>, buffers: &mut Buffers) {
+    let Buffers { labels, d2, dots } = buffers;
     let k = centroids.nrows();
     let c = centroids.as_slice().expect("centroids are contiguous");
     let norms: Vec<f32> = c
@@ -135,9 +157,8 @@ fn assign(x: &[f32], d: usize, centroids: &Array2<f32>, labels: &mut [usize], d2
         .map(|r| r.iter().map(|v| v * v).sum())
         .collect();
     let n = x.len() / d;
-    let mut dots = vec![0f32; n * k];
     matmul(
-        &mut dots,
+        dots,
         (n, k, d),
         &Operand::rows(x, d),
         &Operand::transposed(c, d),
@@ -191,24 +212,25 @@ fn cluster_sums(x: &[f32], d: usize, k: usize, labels: &[usize]) -> (Vec<f64>, V
 fn lloyd(x: &[f32], d: usize, mut centroids: Array2<f32>, params: KMeansParams) -> KMeansFit {
     let k = centroids.nrows();
     let n = x.len() / d;
-    let (mut labels, mut d2) = (vec![0usize; n], vec![0f64; n]);
+    let mut buffers = Buffers::new(n, k);
     let mut previous = f64::INFINITY;
     let mut n_iter = 0;
     loop {
-        assign(x, d, &centroids, &mut labels, &mut d2);
-        let inertia: f64 = d2.par_iter().sum();
+        assign(x, d, &centroids, &mut buffers);
+        let inertia: f64 = buffers.d2.par_iter().sum();
         n_iter += 1;
         let converged = previous - inertia <= params.tol * inertia.max(f64::MIN_POSITIVE);
         if converged || n_iter >= params.max_iter {
             return KMeansFit {
-                labels,
+                labels: buffers.labels,
                 centroids,
                 inertia,
                 n_iter,
             };
         }
         previous = inertia;
-        let (sums, counts) = cluster_sums(x, d, k, &labels);
+        let Buffers { labels, d2, .. } = &buffers;
+        let (sums, counts) = cluster_sums(x, d, k, labels);
         // An emptied cluster restarts at the cell farthest from its centroid (sorted only then).
         let mut far: Vec<usize> = Vec::new();
         if counts.contains(&0) {
@@ -266,8 +288,13 @@ pub(crate) mod tests {
         let (n, d) = x.dim();
         let values = x.as_slice().unwrap();
         let centroids = Array2::from_shape_fn((6, d), |(c, j)| values[(c * 131) * d + j] + 0.5);
-        let (mut labels, mut d2) = (vec![0; n], vec![0.0; n]);
-        assign(values, d, &centroids, &mut labels, &mut d2);
+        // The reused product buffer holds the previous iteration's values: assign overwrites.
+        let mut buffers = Buffers {
+            dots: vec![f32::NAN; n * 6],
+            ..Buffers::new(n, 6)
+        };
+        assign(values, d, &centroids, &mut buffers);
+        let Buffers { labels, d2, .. } = buffers;
         let c = centroids.as_slice().unwrap();
         for i in 0..n {
             let row = &values[i * d..(i + 1) * d];
