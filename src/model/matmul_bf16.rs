@@ -246,6 +246,85 @@ fn pack<'b, const RHS: bool>(
         out.resize(len, Block([0; WORDS]));
     }
     let out = &mut out[..len];
+    let shape = (lines, k, line_stride, k_stride);
+    #[cfg(target_arch = "x86_64")]
+    if convert512::available() {
+        out.par_chunks_mut(steps)
+            .enumerate()
+            .for_each(|(panel, blocks)| {
+                // SAFETY: the converter's features were just detected.
+                unsafe {
+                    convert512::Avx512::run(|| {
+                        pack_panel::<RHS, convert512::Avx512>(values, shape, panel, blocks)
+                    })
+                }
+            });
+        return out;
+    }
+    out.par_chunks_mut(steps)
+        .enumerate()
+        .for_each(|(panel, blocks)| {
+            // SAFETY: the portable converter needs no feature.
+            unsafe { Portable::run(|| pack_panel::<RHS, Portable>(values, shape, panel, blocks)) }
+        });
+    out
+}
+
+/// How packing turns f32 values into words of two bf16 values (round to nearest even).
+trait Convert {
+    /// Runs `f` compiled for this converter's instruction set.
+    ///
+    /// # Safety
+    /// The CPU has the converter's features (as for the other methods).
+    unsafe fn run(f: impl FnOnce());
+    /// The 16 words of up to 32 values along k, zero past them.
+    ///
+    /// # Safety
+    /// As for [`Convert::run`].
+    unsafe fn line_words(src: &[f32]) -> [u32; 16];
+    /// Word l of up to 32 lines: (`lo[l]`, `hi[l]`), zero past them or where `hi` is absent.
+    ///
+    /// # Safety
+    /// As for [`Convert::run`].
+    unsafe fn row_pairs(lo: &[f32], hi: Option<&[f32]>) -> [u32; BLOCK];
+}
+
+/// Conversions in plain Rust (vectorised by the compiler, on AVX2 where the CPU has it).
+struct Portable;
+
+impl Convert for Portable {
+    unsafe fn run(f: impl FnOnce()) {
+        with_avx2(f)
+    }
+
+    #[inline(always)]
+    unsafe fn line_words(src: &[f32]) -> [u32; 16] {
+        line_words(src)
+    }
+
+    #[inline(always)]
+    unsafe fn row_pairs(lo: &[f32], hi: Option<&[f32]>) -> [u32; BLOCK] {
+        let (mut l, mut h) = ([0u32; BLOCK], [0u32; BLOCK]);
+        l.iter_mut().zip(lo).for_each(|(r, &x)| *r = rounded(x));
+        if let Some(hi) = hi {
+            h.iter_mut().zip(hi).for_each(|(r, &x)| *r = rounded(x));
+        }
+        let mut w = [0u32; BLOCK];
+        for ((w, &lo), &hi) in w.iter_mut().zip(&l).zip(&h) {
+            *w = join(lo, hi);
+        }
+        w
+    }
+}
+
+/// Packs one 32-line panel of [`pack`] (its `steps` blocks) with the converter `C`.
+#[inline(always)]
+fn pack_panel<const RHS: bool, C: Convert>(
+    values: &[f32],
+    (lines, k, line_stride, k_stride): (usize, usize, usize, usize),
+    panel: usize,
+    blocks: &mut [Block],
+) {
     // Word (line l, pair q) of a block.
     let at = |l: usize, q: usize| {
         if RHS {
@@ -254,70 +333,144 @@ fn pack<'b, const RHS: bool>(
             l * 16 + q
         }
     };
-    out.par_chunks_mut(steps).enumerate().for_each(
-        #[inline(always)]
-        |(panel, blocks)| {
-            with_avx2(
-                #[inline(always)]
-                || {
-                    let first = panel * BLOCK;
-                    let nl = BLOCK.min(lines - first);
-                    for (s, block) in blocks.iter_mut().enumerate() {
-                        let p0 = s * BLOCK;
-                        let kw = BLOCK.min(k - p0);
-                        let block = &mut block.0;
-                        if nl < BLOCK || kw < BLOCK {
-                            block.fill(0);
-                        }
-                        if k_stride == 1 || !RHS {
-                            // A line's 32 values along k give its 16 words; a left operand stored
-                            // transposed is turned line-major first (through a 32 x 32 tile).
-                            let mut tile = [0f32; PACKED_BLOCK];
-                            let (src, stride) = if k_stride == 1 {
-                                (&values[first * line_stride + p0..], line_stride)
-                            } else {
-                                let src = &values[p0 * k_stride + first..];
-                                transpose(src, (kw, nl, k_stride), &mut tile, BLOCK);
-                                (&tile[..], BLOCK)
-                            };
-                            for l in 0..nl {
-                                let w = line_words(&src[l * stride..][..kw]);
-                                if RHS {
-                                    for (q, &w) in w.iter().enumerate() {
-                                        block[at(l, q)] = w;
-                                    }
-                                } else {
-                                    block[l * 16..l * 16 + 16].copy_from_slice(&w);
-                                }
-                            }
-                        } else {
-                            // A right operand stored row-major: two rows of k give one word per
-                            // line, 16 lines of a tile row side by side.
-                            for q in 0..kw.div_ceil(2) {
-                                let p = p0 + 2 * q;
-                                let row = |p: usize| &values[p * k_stride + first..][..nl];
-                                let (mut lo, mut hi) = ([0u32; BLOCK], [0u32; BLOCK]);
-                                lo.iter_mut()
-                                    .zip(row(p))
-                                    .for_each(|(r, &x)| *r = rounded(x));
-                                if p + 1 < k {
-                                    let src = row(p + 1);
-                                    hi.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
-                                }
-                                let mut w = [0u32; BLOCK];
-                                for ((w, &lo), &hi) in w.iter_mut().zip(&lo).zip(&hi) {
-                                    *w = join(lo, hi);
-                                }
-                                block[q * 16..q * 16 + 16].copy_from_slice(&w[..16]);
-                                block[256 + q * 16..256 + q * 16 + 16].copy_from_slice(&w[16..]);
-                            }
-                        }
+    let first = panel * BLOCK;
+    let nl = BLOCK.min(lines - first);
+    for (s, block) in blocks.iter_mut().enumerate() {
+        let p0 = s * BLOCK;
+        let kw = BLOCK.min(k - p0);
+        let block = &mut block.0;
+        if nl < BLOCK || kw < BLOCK {
+            block.fill(0);
+        }
+        if k_stride == 1 || !RHS {
+            // A line's 32 values along k give its 16 words; a left operand stored transposed
+            // is turned line-major first (through a 32 x 32 tile).
+            let mut tile = [0f32; PACKED_BLOCK];
+            let (src, stride) = if k_stride == 1 {
+                (&values[first * line_stride + p0..], line_stride)
+            } else {
+                let src = &values[p0 * k_stride + first..];
+                transpose(src, (kw, nl, k_stride), &mut tile, BLOCK);
+                (&tile[..], BLOCK)
+            };
+            for l in 0..nl {
+                // SAFETY: `pack` chose `C` after checking its features.
+                let w = unsafe { C::line_words(&src[l * stride..][..kw]) };
+                if RHS {
+                    for (q, &w) in w.iter().enumerate() {
+                        block[at(l, q)] = w;
                     }
-                },
-            )
-        },
-    );
-    out
+                } else {
+                    block[l * 16..l * 16 + 16].copy_from_slice(&w);
+                }
+            }
+        } else {
+            // A right operand stored row-major: two rows of k give one word per line, 16 lines
+            // of a tile row side by side.
+            for q in 0..kw.div_ceil(2) {
+                let p = p0 + 2 * q;
+                let row = |p: usize| &values[p * k_stride + first..][..nl];
+                let hi = (p + 1 < k).then(|| row(p + 1));
+                // SAFETY: as above.
+                let w = unsafe { C::row_pairs(row(p), hi) };
+                block[q * 16..q * 16 + 16].copy_from_slice(&w[..16]);
+                block[256 + q * 16..256 + q * 16 + 16].copy_from_slice(&w[16..]);
+            }
+        }
+    }
+}
+
+/// Conversions on AVX512-BF16 (`vcvtne2ps2bf16`: 32 values an instruction), which every CPU
+/// with AMX-BF16 has. Unlike [`rounded`], they flush subnormal values to zero, as the tile
+/// products do with their inputs.
+#[cfg(target_arch = "x86_64")]
+mod convert512 {
+    use super::{BLOCK, Convert};
+    use std::arch::x86_64::*;
+
+    /// Whether this CPU has the features of [`Avx512`].
+    pub fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+
+    pub struct Avx512;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16,avx2,fma")]
+    fn wide(f: impl FnOnce()) {
+        f()
+    }
+
+    /// Up to 16 values from `p`, zero past `n` (masked: nothing past them is read).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(p: *const f32, n: usize) -> __m512 {
+        // SAFETY: the mask keeps the load within the caller's `n` values.
+        unsafe { _mm512_maskz_loadu_ps(((1u32 << n.min(16)) - 1) as __mmask16, p) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    fn line_words(src: &[f32]) -> [u32; 16] {
+        let n = src.len().min(BLOCK);
+        let p = src.as_ptr();
+        // SAFETY: each load reads only values of `src`.
+        let (lo, hi) = unsafe { (load(p, n), load(p.wrapping_add(16), n.saturating_sub(16))) };
+        // SAFETY: __m512bh and __m512i are both 64 bytes of lanes.
+        let words: __m512i = unsafe { std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo)) };
+        let mut out = [0u32; 16];
+        // SAFETY: `out` holds 64 bytes.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), words) };
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    fn row_pairs(lo: &[f32], hi: Option<&[f32]>) -> [u32; BLOCK] {
+        let mut out = [0u32; BLOCK];
+        let (nl, nh) = (lo.len().min(BLOCK), hi.map_or(0, |h| h.len().min(BLOCK)));
+        let ph = hi.map_or(std::ptr::null(), |h| h.as_ptr());
+        for half in 0..2 {
+            let at = 16 * half;
+            // SAFETY: each load reads only values of `lo` and `hi` (none where `nh` is 0).
+            let (l, h) = unsafe {
+                (
+                    load(lo.as_ptr().wrapping_add(at), nl.saturating_sub(at)),
+                    load(ph.wrapping_add(at), nh.saturating_sub(at)),
+                )
+            };
+            let widen = |x: __m512| -> __m512i {
+                // SAFETY: __m256bh and __m256i are both 32 bytes of lanes.
+                _mm512_cvtepu16_epi32(unsafe {
+                    std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x))
+                })
+            };
+            let words = _mm512_or_si512(widen(l), _mm512_slli_epi32::<16>(widen(h)));
+            // SAFETY: `out[at..at + 16]` holds 64 bytes.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(at).cast(), words) };
+        }
+        out
+    }
+
+    impl Convert for Avx512 {
+        unsafe fn run(f: impl FnOnce()) {
+            // SAFETY: the caller vouches for the features.
+            unsafe { wide(f) }
+        }
+
+        #[inline(always)]
+        unsafe fn line_words(src: &[f32]) -> [u32; 16] {
+            // SAFETY: as above.
+            unsafe { line_words(src) }
+        }
+
+        #[inline(always)]
+        unsafe fn row_pairs(lo: &[f32], hi: Option<&[f32]>) -> [u32; BLOCK] {
+            // SAFETY: as above.
+            unsafe { row_pairs(lo, hi) }
+        }
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -564,6 +717,46 @@ mod tests {
         assert_eq!(to_bf16(-2.5), 0xc020);
         assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
         assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_conversions_equal_the_portable_ones() {
+        if !convert512::available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16 (the portable conversions are used)");
+            return;
+        }
+        use convert512::Avx512;
+        // Ties to even, NaN, infinities, large and small normal values (no subnormals: the
+        // instruction flushes them, the portable rounding keeps them).
+        let special = [
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -2.5,
+            f32::INFINITY,
+            -1e30,
+            3e-30,
+        ];
+        let values: Vec<f32> = (0..64)
+            .map(|i| match special.get(i % 9) {
+                Some(&v) => v,
+                None => ((i * 7919 % 1000) as f32 - 500.0) / 77.0,
+            })
+            .collect();
+        let bits = |w: &[u32]| w.to_vec();
+        for n in 0..=BLOCK {
+            let src = &values[..n];
+            // SAFETY: the features were just detected.
+            let (a, b) = unsafe { (Avx512::line_words(src), Portable::line_words(src)) };
+            assert_eq!(bits(&a), bits(&b), "line of {n}");
+            let hi = &values[32..32 + n];
+            for hi in [Some(hi), None] {
+                let (a, b) = unsafe { (Avx512::row_pairs(src, hi), Portable::row_pairs(src, hi)) };
+                assert_eq!(bits(&a), bits(&b), "rows of {n}");
+            }
+        }
+        let nan = unsafe { Avx512::line_words(&[f32::NAN, 1.0]) }[0];
+        assert!(from_bf16(nan as u16).is_nan());
     }
 
     #[test]
