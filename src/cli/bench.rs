@@ -118,7 +118,6 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         .map(|k| pool.install(|| crate::bench::gemm::measure(k, 5)))
         .collect();
     rates.extend(pool.install(|| crate::bench::gemm::measure_bf16(5)));
-    let bf16 = rates.len() > 2;
     if !json {
         println!(
             "CPU: {} ({}); {SIMD_ENV}={} -> {} kernels, {threads} threads",
@@ -154,7 +153,7 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         Method::Barlow,
     ];
     // With AMX, every method again with bf16 products, against the bf16 gemm rate.
-    let precisions: &[Precision] = if bf16 {
+    let precisions: &[Precision] = if Precision::Bf16.effective() == Precision::Bf16 {
         &[Precision::F32, Precision::Bf16]
     } else {
         &[Precision::F32]

@@ -178,18 +178,19 @@ pub fn matmul(
     rhs: &Operand,
     accumulate: bool,
 ) {
-    if PRECISION.get() == Precision::Bf16 {
-        let (m, n, k) = mnk;
-        if m > 0 && n > 0 && k > 0 {
-            check_sizes(dst, mnk, lhs, rhs);
-            super::matmul_bf16::matmul(dst, mnk, lhs, rhs, accumulate);
-        }
-        return;
+    match PRECISION.get() {
+        Precision::Bf16 => super::matmul_bf16::matmul(dst, mnk, lhs, rhs, accumulate),
+        Precision::F32 => matmul_on(Kernels::selected(), dst, mnk, lhs, rhs, accumulate),
     }
-    matmul_on(Kernels::selected(), dst, mnk, lhs, rhs, accumulate);
 }
 
-fn check_sizes(dst: &[f32], (m, n, k): (usize, usize, usize), lhs: &Operand, rhs: &Operand) {
+/// Panics unless `dst` and both operands cover an (m x n) = (m x k) . (k x n) product.
+pub(super) fn check_sizes(
+    dst: &[f32],
+    (m, n, k): (usize, usize, usize),
+    lhs: &Operand,
+    rhs: &Operand,
+) {
     assert!(dst.len() >= m * n, "gemm destination too small");
     assert!(
         lhs.last_index(m, k) < lhs.values.len(),

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-use super::matmul::Operand;
+use super::matmul::{Operand, check_sizes};
 use super::transpose::transpose;
 use super::vector::with_avx2;
 
@@ -81,7 +81,7 @@ thread_local! {
 /// `dst (m x n) (+)= lhs (m x k) . rhs (k x n)` in bf16 with f32 accumulation.
 ///
 /// # Panics
-/// If AMX is not [`available`] or an operand is neither row-major nor transposed.
+/// If AMX is not [`available`] or an operand or `dst` is too small for the shape.
 pub fn matmul(
     dst: &mut [f32],
     mnk: (usize, usize, usize),
@@ -101,6 +101,10 @@ fn run<T: Tiles>(
     rhs: &Operand,
     accumulate: bool,
 ) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    check_sizes(dst, (m, n, k), lhs, rhs);
     let (mb, nb, steps) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), k.div_ceil(BLOCK));
     PACKED.with_borrow_mut(|(a, b)| {
         let (a, b) = (pack_lhs(lhs, (m, k), a), pack_rhs(rhs, (k, n), b));
@@ -138,8 +142,8 @@ fn run<T: Tiles>(
                         let (r0, c0) = (i * BLOCK, j * BLOCK);
                         let (h, w) = (BLOCK.min(m - r0), BLOCK.min(n - c0));
                         // SAFETY: the packed slices hold `steps` blocks per panel; a whole
-                        // block writes inside `dst` (asserted by the caller's length checks);
-                        // an edge block goes through `edge`; tasks write disjoint blocks.
+                        // block writes inside `dst` (its length checked above); an edge block
+                        // goes through `edge`; tasks write disjoint blocks.
                         unsafe {
                             let c = out.at(r0 * n + c0);
                             if h == BLOCK && w == BLOCK {
@@ -218,16 +222,12 @@ fn join(lo: u32, hi: u32) -> u32 {
     (lo >> 16) | (hi & 0xffff_0000)
 }
 
-/// The 16 words of one line's (up to) 32 values along k, zero past them.
+/// [`rounded`] of up to 32 values, zero past them.
 #[inline(always)]
-fn line_words(src: &[f32]) -> [u32; 16] {
+fn rounded_lanes(src: &[f32]) -> [u32; BLOCK] {
     let mut r = [0u32; BLOCK];
     r.iter_mut().zip(src).for_each(|(r, &x)| *r = rounded(x));
-    let mut w = [0u32; 16];
-    for (q, w) in w.iter_mut().enumerate() {
-        *w = join(r[2 * q], r[2 * q + 1]);
-    }
-    w
+    r
 }
 
 /// Packs `lines` lines of `k` values (value p of line l at `l * line_stride + p * k_stride`)
@@ -249,25 +249,31 @@ fn pack<'b, const RHS: bool>(
     let shape = (lines, k, line_stride, k_stride);
     #[cfg(target_arch = "x86_64")]
     if convert512::available() {
-        out.par_chunks_mut(steps)
-            .enumerate()
-            .for_each(|(panel, blocks)| {
-                // SAFETY: the converter's features were just detected.
-                unsafe {
-                    convert512::Avx512::run(|| {
-                        pack_panel::<RHS, convert512::Avx512>(values, shape, panel, blocks)
-                    })
-                }
-            });
+        // SAFETY: the converter's features were just detected.
+        unsafe { pack_panels::<RHS, convert512::Avx512>(values, shape, steps, out) };
         return out;
     }
+    // SAFETY: the portable converter needs no feature.
+    unsafe { pack_panels::<RHS, Portable>(values, shape, steps, out) };
+    out
+}
+
+/// [`pack_panel`] on every panel of `out` (`steps` blocks each), in parallel.
+///
+/// # Safety
+/// The CPU has the features of `C`.
+unsafe fn pack_panels<const RHS: bool, C: Convert>(
+    values: &[f32],
+    shape: (usize, usize, usize, usize),
+    steps: usize,
+    out: &mut [Block],
+) {
     out.par_chunks_mut(steps)
         .enumerate()
         .for_each(|(panel, blocks)| {
-            // SAFETY: the portable converter needs no feature.
-            unsafe { Portable::run(|| pack_panel::<RHS, Portable>(values, shape, panel, blocks)) }
+            // SAFETY: forwarded from the caller.
+            unsafe { C::run(|| pack_panel::<RHS, C>(values, shape, panel, blocks)) }
         });
-    out
 }
 
 /// How packing turns f32 values into words of two bf16 values (round to nearest even).
@@ -299,16 +305,17 @@ impl Convert for Portable {
 
     #[inline(always)]
     unsafe fn line_words(src: &[f32]) -> [u32; 16] {
-        line_words(src)
+        let r = rounded_lanes(src);
+        let mut w = [0u32; 16];
+        for (q, w) in w.iter_mut().enumerate() {
+            *w = join(r[2 * q], r[2 * q + 1]);
+        }
+        w
     }
 
     #[inline(always)]
     unsafe fn row_pairs(lo: &[f32], hi: Option<&[f32]>) -> [u32; BLOCK] {
-        let (mut l, mut h) = ([0u32; BLOCK], [0u32; BLOCK]);
-        l.iter_mut().zip(lo).for_each(|(r, &x)| *r = rounded(x));
-        if let Some(hi) = hi {
-            h.iter_mut().zip(hi).for_each(|(r, &x)| *r = rounded(x));
-        }
+        let (l, h) = (rounded_lanes(lo), hi.map_or([0; BLOCK], rounded_lanes));
         let mut w = [0u32; BLOCK];
         for ((w, &lo), &hi) in w.iter_mut().zip(&l).zip(&h) {
             *w = join(lo, hi);

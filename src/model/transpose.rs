@@ -1,5 +1,6 @@
 //! Matrix transposes of the hand-written passes: the first layer's weights into column blocks
-//! and its gradient back, tiles of bf16 packing, on 8x8 AVX2 shuffles where the CPU has them (a tested plain fallback).
+//! and its gradient back, and tiles of the bf16 packing; on 8x8 AVX2 shuffles where the CPU has
+//! them (a tested plain fallback).
 
 use crate::model::vector::SPARSE_BLOCK;
 
