@@ -106,7 +106,7 @@ pub struct TrainConfig {
     pub seed: u64,
     pub threads: usize,
     /// Number format of the fast path's matrix products: "f32", or "bf16" (operands rounded to
-    /// bfloat16, f32 accumulation and weights; on AMX CPUs, f32 elsewhere).
+    /// bfloat16, f32 accumulation and weights; on AMX or AVX512-BF16 CPUs, f32 elsewhere).
     pub precision: crate::model::matmul::Precision,
     pub out_dir: String,
     /// Latent snapshots every this many epochs ("auto": about ten per run within 3% of the

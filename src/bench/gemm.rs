@@ -53,10 +53,11 @@ pub fn measure(kernels: Kernels, reps: usize) -> GemmRate {
     )
 }
 
-/// Measures the bf16 products (AMX tiles) at [`TRAINING_SHAPES`]; `None` without AMX.
+/// Measures the bf16 products (AMX tiles or AVX512-BF16) at [`TRAINING_SHAPES`]; `None`
+/// without either.
 pub fn measure_bf16(reps: usize) -> Option<GemmRate> {
-    matmul_bf16::available().then(|| {
-        rate("bf16".into(), "amx-bf16", reps, |c, mnk, lhs, rhs| {
+    matmul_bf16::backend().map(|b| {
+        rate("bf16".into(), b.feature(), reps, |c, mnk, lhs, rhs| {
             matmul_bf16::matmul(c, mnk, lhs, rhs, false)
         })
     })

@@ -15,7 +15,7 @@ use crate::train::method::Learner;
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
     pub method: String,
-    /// The matrix products' number format that ran (`f32`, or `bf16` on AMX).
+    /// The matrix products' number format that ran (`f32`, or `bf16` on AMX or AVX512-BF16).
     pub precision: String,
     pub n_params: usize,
     pub batch_size: usize,

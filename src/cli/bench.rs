@@ -152,7 +152,7 @@ fn bench_train(json: bool, config: &Config) -> anyhow::Result<()> {
         Method::Byol,
         Method::Barlow,
     ];
-    // With AMX, every method again with bf16 products, against the bf16 gemm rate.
+    // With AMX or AVX512-BF16, every method again with bf16 products, against the bf16 gemm rate.
     let precisions: &[Precision] = if Precision::Bf16.effective() == Precision::Bf16 {
         &[Precision::F32, Precision::Bf16]
     } else {

@@ -1,7 +1,7 @@
 //! Row-major f32 matrix products on gemm, with the SIMD kernel chosen at run time: AVX-512 where
 //! the CPU has it (gemm's `x86-v4` kernels), AVX2/FMA otherwise, or AVX2/FMA forced by
 //! `CELLSCOPE_SIMD=avx2` (to compare the paths on one machine); or, inside a bf16
-//! [`Precision::scope`] on a CPU with AMX, bf16 products on its tiles (see `matmul_bf16`).
+//! [`Precision::scope`] on a CPU with AMX or AVX512-BF16, bf16 products (see `matmul_bf16`).
 
 use gemm::Parallelism;
 use gemm_common::simd::MixedSimd;
@@ -73,7 +73,7 @@ pub fn cpu_features() -> String {
             "avx512bf16"
         );
     }
-    if super::matmul_bf16::available() {
+    if super::matmul_bf16::backend() == Some(super::matmul_bf16::Backend::Amx) {
         found.push("amx-bf16");
     }
     found.join(" ")
@@ -135,12 +135,13 @@ pub enum Precision {
     /// f32 operands.
     #[default]
     F32,
-    /// Operands rounded to bfloat16, on AMX tiles where the CPU has them (f32 elsewhere).
+    /// Operands rounded to bfloat16, on AMX tiles or AVX512-BF16 where the CPU has them (f32
+    /// elsewhere).
     Bf16,
 }
 
 impl Precision {
-    /// The precision the products run in on this CPU: bf16 only where AMX is available.
+    /// The precision the products run in on this CPU: bf16 only where AMX or AVX512-BF16 is.
     pub fn effective(self) -> Self {
         match self {
             Self::Bf16 if super::matmul_bf16::available() => Self::Bf16,

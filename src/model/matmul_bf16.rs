@@ -1,5 +1,5 @@
-//! Matrix products in bfloat16 with f32 accumulation on Intel AMX tiles (`tdpbf16ps`), for
-//! `train.precision = "bf16"`. Both operands are rounded to bf16 (round to nearest even) while
+//! Matrix products in bfloat16 with f32 accumulation on Intel AMX tiles (`tdpbf16ps`), or on
+//! AVX512-BF16 dot products (`vdpbf16ps`) where there is no AMX, for `train.precision = "bf16"`. Both operands are rounded to bf16 (round to nearest even) while
 //! they are packed into tile order; products accumulate in f32 in the tile registers and land in
 //! an f32 destination, as PyTorch's bf16 autocast does on CPU.
 //!
@@ -28,10 +28,44 @@ const STEPS_PER_PASS: usize = 32;
 /// destination's row panels sweep over it.
 const RHS_SLICE_BYTES: usize = 1 << 20;
 
-/// Whether this CPU and OS run AMX bf16 tiles (checked once; asks Linux for the tile state).
+/// The instructions that run the bf16 products on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Intel AMX tiles (`tdpbf16ps`), Xeon 4th generation and later.
+    Amx,
+    /// AVX512-BF16 dot products (`vdpbf16ps`), e.g. AMD Zen 4 and 5.
+    Avx512Bf16,
+}
+
+impl Backend {
+    /// The CPU feature's name, as `bench train` prints it.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Self::Amx => "amx-bf16",
+            Self::Avx512Bf16 => "avx512bf16",
+        }
+    }
+}
+
+/// The fastest bf16 instructions this CPU and OS run, if any (checked once; asks Linux for the
+/// AMX tile state).
+pub fn backend() -> Option<Backend> {
+    static BACKEND: std::sync::OnceLock<Option<Backend>> = std::sync::OnceLock::new();
+    *BACKEND.get_or_init(|| {
+        if amx::enable() {
+            return Some(Backend::Amx);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if dot512::available() {
+            return Some(Backend::Avx512Bf16);
+        }
+        None
+    })
+}
+
+/// Whether this CPU runs bf16 products (see [`backend`]).
 pub fn available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(amx::enable)
+    backend().is_some()
 }
 
 /// f32 to bf16, round to nearest even (NaN stays NaN).
@@ -81,7 +115,7 @@ thread_local! {
 /// `dst (m x n) (+)= lhs (m x k) . rhs (k x n)` in bf16 with f32 accumulation.
 ///
 /// # Panics
-/// If AMX is not [`available`] or an operand or `dst` is too small for the shape.
+/// If no [`backend`] is available or an operand or `dst` is too small for the shape.
 pub fn matmul(
     dst: &mut [f32],
     mnk: (usize, usize, usize),
@@ -89,8 +123,12 @@ pub fn matmul(
     rhs: &Operand,
     accumulate: bool,
 ) {
-    assert!(available(), "bf16 matmul needs AMX");
-    run(&amx::Amx, dst, mnk, lhs, rhs, accumulate);
+    match backend() {
+        Some(Backend::Amx) => run(&amx::Amx, dst, mnk, lhs, rhs, accumulate),
+        #[cfg(target_arch = "x86_64")]
+        Some(Backend::Avx512Bf16) => run(&dot512::Dot512, dst, mnk, lhs, rhs, accumulate),
+        _ => panic!("bf16 matmul needs AMX or AVX512-BF16"),
+    }
 }
 
 fn run<T: Tiles>(
@@ -480,6 +518,92 @@ mod convert512 {
     }
 }
 
+/// Block products on AVX512-BF16 (`vdpbf16ps`: each of 16 f32 lanes adds the products of a
+/// pair of bf16 values), for CPUs that have it without AMX (AMD Zen 4 and 5). The packed blocks
+/// are the tiles' own: a right operand's tile row is one register of 16 column pairs, and a left
+/// operand's word is broadcast against it.
+#[cfg(target_arch = "x86_64")]
+mod dot512 {
+    use super::{BLOCK, PACKED_BLOCK};
+    use std::arch::x86_64::*;
+
+    /// `vdpbf16ps` products of the packed blocks, 8 x 32 destination values at a time.
+    pub struct Dot512;
+
+    /// Whether this CPU has the features of [`Dot512`].
+    pub fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+
+    /// Destination rows per register block: 8 rows of two 16-lane registers, 16 accumulators.
+    const ROWS: usize = 8;
+
+    /// The 32 x 32 block of [`super::Tiles::block`], a register block of rows at a time.
+    ///
+    /// # Safety
+    /// As for [`super::Tiles::block`]; the CPU has AVX512-BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn block(
+        a: *const u16,
+        b: *const u16,
+        steps: usize,
+        c: *mut f32,
+        c_stride: usize,
+        load: bool,
+    ) {
+        // SAFETY: every address stays inside the blocks and rows the caller vouches for.
+        unsafe {
+            for group in 0..BLOCK / ROWS {
+                let row = |r: usize| c.add((group * ROWS + r) * c_stride);
+                let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+                if load {
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        *acc = [_mm512_loadu_ps(row(r)), _mm512_loadu_ps(row(r).add(16))];
+                    }
+                }
+                for s in 0..steps {
+                    let pa = a.add(s * PACKED_BLOCK + group * ROWS * BLOCK).cast::<i32>();
+                    let pb = b.add(s * PACKED_BLOCK).cast::<__m512bh>();
+                    for q in 0..BLOCK / 2 {
+                        // Tile row q of each 16-column half: pairs (b[2q][j], b[2q + 1][j]).
+                        let (b0, b1) = (pb.add(q).read(), pb.add(16 + q).read());
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            let w = _mm512_set1_epi32(pa.add(r * BLOCK / 2 + q).read());
+                            let w: __m512bh = std::mem::transmute(w);
+                            acc[0] = _mm512_dpbf16_ps(acc[0], w, b0);
+                            acc[1] = _mm512_dpbf16_ps(acc[1], w, b1);
+                        }
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate() {
+                    _mm512_storeu_ps(row(r), acc[0]);
+                    _mm512_storeu_ps(row(r).add(16), acc[1]);
+                }
+            }
+        }
+    }
+
+    impl super::Tiles for Dot512 {
+        fn begin(&self) {}
+
+        unsafe fn block(
+            &self,
+            a: *const u16,
+            b: *const u16,
+            steps: usize,
+            c: *mut f32,
+            c_stride: usize,
+            load: bool,
+        ) {
+            // SAFETY: forwarded; `super::backend` chose this only after [`available`].
+            unsafe { block(a, b, steps, c, c_stride, load) }
+        }
+
+        fn end(&self) {}
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod amx {
     use std::arch::asm;
@@ -782,8 +906,25 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_dot_products_match_the_emulated_tiles() {
+        if !dot512::available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16 (the emulated tiles are tested above)");
+            return;
+        }
+        for shape in [
+            (64, 64, 64),
+            (37, 53, 129),
+            (96, 256, 1100),
+            (33, 1100, 1024),
+        ] {
+            check(&dot512::Dot512, shape);
+        }
+    }
+
+    #[test]
     fn amx_tiles_match_the_emulated_ones() {
-        if !available() {
+        if backend() != Some(Backend::Amx) {
             eprintln!("skipped: this CPU has no AMX-BF16 (the emulated tiles are tested above)");
             return;
         }

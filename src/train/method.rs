@@ -611,7 +611,7 @@ mod tests {
         // (bf16 did run). Then 30 more steps: the loss falls by the same amount within 3%
         // (0.02-0.4% measured).
         if Precision::Bf16.effective() != Precision::Bf16 {
-            eprintln!("skipped: bf16 products need AMX, which this CPU lacks");
+            eprintln!("skipped: bf16 products need AMX or AVX512-BF16, which this CPU lacks");
             return;
         }
         let (x, _) = log_normalised_cells(96, 100, 4, 3);
