@@ -1,7 +1,8 @@
 //! Matrix products in bfloat16 with f32 accumulation on Intel AMX tiles (`tdpbf16ps`), or on
-//! AVX512-BF16 dot products (`vdpbf16ps`) where there is no AMX, for `train.precision = "bf16"`. Both operands are rounded to bf16 (round to nearest even) while
-//! they are packed into tile order; products accumulate in f32 in the tile registers and land in
-//! an f32 destination, as PyTorch's bf16 autocast does on CPU.
+//! AVX512-BF16 dot products (`vdpbf16ps`) where there is no AMX, for `train.precision = "bf16"`.
+//! Both operands are rounded to bf16 (round to nearest even) while they are packed into tile
+//! order; products accumulate in f32 in registers and land in an f32 destination, as PyTorch's
+//! bf16 autocast does on CPU.
 //!
 //! The product is cut into 32 x 32 destination blocks (four 16 x 16 f32 tiles) that run over the
 //! inner dimension in steps of 32 (two bf16 tiles of each operand a step), split between the
@@ -85,10 +86,10 @@ pub fn from_bf16(h: u16) -> f32 {
 #[repr(C, align(64))]
 struct Block([u32; WORDS]);
 
-/// The block products that run a packed product: AMX tiles, or (in tests) plain Rust.
+/// The block products that run a packed product: AMX tiles, AVX512-BF16, or (in tests) plain Rust.
 trait Tiles: Sync {
-    /// Makes the calling thread ready for [`Tiles::block`].
-    fn begin(&self);
+    /// Makes the calling thread ready for [`Tiles::block`] (nothing, unless a kernel needs it).
+    fn begin(&self) {}
     /// `c (32 x 32 f32, row stride c_stride floats) (+)= a . b` over `steps` packed blocks.
     ///
     /// # Safety
@@ -104,7 +105,7 @@ trait Tiles: Sync {
         load: bool,
     );
     /// Releases what [`Tiles::begin`] set up.
-    fn end(&self);
+    fn end(&self) {}
 }
 
 thread_local! {
@@ -585,8 +586,6 @@ mod dot512 {
     }
 
     impl super::Tiles for Dot512 {
-        fn begin(&self) {}
-
         unsafe fn block(
             &self,
             a: *const u16,
@@ -599,8 +598,6 @@ mod dot512 {
             // SAFETY: forwarded; `super::backend` chose this only after [`available`].
             unsafe { block(a, b, steps, c, c_stride, load) }
         }
-
-        fn end(&self) {}
     }
 }
 
@@ -736,7 +733,6 @@ mod amx {
     }
 
     impl super::Tiles for Amx {
-        fn begin(&self) {}
         unsafe fn block(
             &self,
             _: *const u16,
@@ -748,7 +744,6 @@ mod amx {
         ) {
             unreachable!("available() is false here")
         }
-        fn end(&self) {}
     }
 }
 
@@ -760,7 +755,6 @@ mod tests {
     struct Emulated;
 
     impl Tiles for Emulated {
-        fn begin(&self) {}
         unsafe fn block(
             &self,
             a: *const u16,
@@ -793,7 +787,6 @@ mod tests {
                 }
             }
         }
-        fn end(&self) {}
     }
 
     /// The product of the bf16-rounded operands, in f64.
@@ -905,6 +898,15 @@ mod tests {
         }
     }
 
+    /// Shapes that the hardware kernels are checked at: whole blocks, edges in every dimension,
+    /// several passes over k, a right operand too large to sweep row panels over.
+    const KERNEL_SHAPES: [(usize, usize, usize); 4] = [
+        (64, 64, 64),
+        (37, 53, 129),
+        (96, 256, 1100),
+        (33, 1100, 1024),
+    ];
+
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_dot_products_match_the_emulated_tiles() {
@@ -912,12 +914,7 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX512-BF16 (the emulated tiles are tested above)");
             return;
         }
-        for shape in [
-            (64, 64, 64),
-            (37, 53, 129),
-            (96, 256, 1100),
-            (33, 1100, 1024),
-        ] {
+        for shape in KERNEL_SHAPES {
             check(&dot512::Dot512, shape);
         }
     }
@@ -928,12 +925,7 @@ mod tests {
             eprintln!("skipped: this CPU has no AMX-BF16 (the emulated tiles are tested above)");
             return;
         }
-        for shape in [
-            (64, 64, 64),
-            (37, 53, 129),
-            (96, 256, 1100),
-            (33, 1100, 1024),
-        ] {
+        for shape in KERNEL_SHAPES {
             check(&amx::Amx, shape);
         }
     }
